@@ -1,0 +1,87 @@
+"""The ``gradscope`` command: thin click commands that call the library."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from gradscope.errors import GradscopeError
+
+
+def _fail(exc: Exception):
+    raise click.ClickException(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gradscope")
+def main():
+    """See vanishing and exploding gradients, layer by layer, in TensorFlow/Keras."""
+
+
+@main.command()
+@click.option("--act", "acts", multiple=True, default=["sigmoid"], show_default=True,
+              help="Hidden-layer activation (Keras name). Repeat for a grid.")
+@click.option("--init", "inits", multiple=True, default=["normal"], show_default=True,
+              help="Weight init: normal (N(0,1)), xavier, he, or a Keras initializer name. Repeat for a grid.")
+@click.option("--hidden", default="512,256,128", show_default=True, help="Hidden layer sizes, input side first.")
+@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True)
+@click.option("--lr", type=float, default=0.1, show_default=True, help="Learning rate.")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--batch-size", type=int, default=100, show_default=True)
+@click.option("--val-split", type=float, default=0.0, show_default=True,
+              help="Fraction of the training part held out for validation metrics.")
+@click.option("--data", "data_source", default="sample", show_default=True,
+              help="sample (5,000 bundled MNIST images), mnist (Keras cache), or a .npz/.csv/IDX-folder path.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: a new folder under reports/).")
+@click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress.")
+def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, data_source, seed, out, quiet):
+    """Train the seed MLP on MNIST while recording per-layer gradients, then report.
+
+    Several --act/--init values train the whole grid, e.g.
+    gradscope analyze --act sigmoid --act relu --init normal --init he
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from gradscope.experiment import TrainConfig, analyze as run_analyze, command_line
+    from gradscope.models import parse_hidden
+    from gradscope.report import write_report
+    from gradscope.summary import format_table, run_table
+
+    try:
+        train = TrainConfig(hidden=parse_hidden(hidden), optimizer=optimizer, lr=lr, batch_size=batch_size,
+                            epochs=epochs, seed=seed, val_split=val_split)
+        out_dir, runs = run_analyze(acts, inits, train, data_source=data_source, out=out,
+                                    verbose=0 if quiet else 2, command=command_line(), echo=click.echo)
+    except GradscopeError as exc:
+        _fail(exc)
+    report = write_report(runs, out_dir / "report.html", title=f"gradscope analyze: {out_dir.name}")
+    click.echo("")
+    click.echo(format_table(run_table(runs)))
+    click.echo(f"\nruns:   {out_dir / 'runs'}\nreport: {report}")
+
+
+@main.command()
+@click.argument("dirs", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Report file (default: report.html in the first folder).")
+def report(dirs, output):
+    """Re-render the HTML report from saved runs (no TensorFlow needed)."""
+    from pathlib import Path
+
+    from gradscope.report import write_report
+    from gradscope.storage import find_runs
+
+    try:
+        runs = find_runs(dirs)
+    except GradscopeError as exc:
+        _fail(exc)
+    path = Path(output) if output else Path(dirs[0]) / "report.html"
+    write_report(runs, path, title="gradscope report", command=" ".join(["gradscope report", *sys.argv[2:]]))
+    click.echo(f"report: {path} ({len(runs)} run(s))")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

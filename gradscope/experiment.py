@@ -1,0 +1,190 @@
+"""Train the seed MLP with a GradientMonitor and save the run: the engine behind ``analyze``."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+import math
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from gradscope import __version__
+from gradscope.errors import GradscopeError
+from gradscope.storage import RUNS_DIR, RunWriter, load_run
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass
+class TrainConfig:
+    """Settings shared by every run of one ``analyze`` invocation (defaults: the CLI's)."""
+
+    hidden: list = field(default_factory=lambda: [512, 256, 128])
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    batch_size: int = 100
+    epochs: int = 10
+    seed: int = 0
+    val_split: float = 0.0
+
+    def check(self) -> None:
+        """Raise :class:`GradscopeError` for settings that cannot train."""
+        if self.optimizer not in OPTIMIZERS:
+            raise GradscopeError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise GradscopeError(f"--lr must be a positive number; got {self.lr}")
+        if self.batch_size < 1:
+            raise GradscopeError(f"--batch-size must be at least 1; got {self.batch_size}")
+        if self.epochs < 1:
+            raise GradscopeError(f"--epochs must be at least 1; got {self.epochs}")
+        if not 0 <= self.val_split < 1:
+            raise GradscopeError(f"--val-split must be in [0, 1); got {self.val_split}")
+
+
+def run_name(act: str, init: str) -> str:
+    return f"{act}-{init}"
+
+
+def default_out_dir(base="reports") -> Path:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(base) / f"analyze-{stamp}"
+    n = 1
+    while out.exists():
+        n += 1
+        out = Path(base) / f"analyze-{stamp}-{n}"
+    return out
+
+
+def versions() -> dict:
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    return {
+        "gradscope": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _finite_or_none(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def make_optimizer(name: str, lr: float):
+    import keras
+
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=lr)
+    raise GradscopeError(f"unknown optimizer {name!r}; choose one of {OPTIMIZERS}")
+
+
+def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", command=None):
+    """Train one run while recording, and write its run directory.
+
+    Returns:
+        The saved :class:`gradscope.storage.Run`.
+
+    Raises:
+        KeyboardInterrupt: re-raised after the run directory is marked ``interrupted``.
+    """
+    import keras
+    import tensorflow as tf
+
+    from gradscope.callbacks.gradient_monitor import GradientMonitor
+    from gradscope.models import build_mlp
+
+    name = run_name(act, init)
+    config = {
+        "framework": "keras",
+        "act": act,
+        "init": init,
+        **asdict(train),
+        "layers": [dataset.x_train.shape[1], *train.hidden, 10],
+        "data": dataset.info,
+        "versions": versions(),
+        "command": command,
+    }
+    writer = RunWriter(run_dir, config)
+    keras.utils.set_random_seed(train.seed)
+    tf.config.experimental.enable_op_determinism()
+    model = build_mlp(train.hidden, act=act, init=init, seed=train.seed)
+    model.compile(
+        optimizer=make_optimizer(train.optimizer, train.lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    monitor = GradientMonitor(run=name, writer=writer)
+    started = time.perf_counter()
+    status = "failed"
+    try:
+        model.fit(
+            dataset.x_train,
+            dataset.y_train,
+            batch_size=train.batch_size,
+            epochs=train.epochs,
+            validation_split=train.val_split,
+            callbacks=[monitor],
+            verbose=verbose,
+        )
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        train_seconds = time.perf_counter() - started
+        monitor.close()  # keeps the steps of an unfinished epoch
+        metrics = {}
+        if status == "complete":
+            test_loss, test_acc = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
+            metrics = {"test_accuracy": _finite_or_none(test_acc), "test_loss": _finite_or_none(test_loss)}
+        writer.finish(
+            status,
+            metrics=metrics,
+            timings={"train_seconds": round(train_seconds, 3), "steps": int(model.optimizer.iterations.numpy())},
+        )
+    return load_run(run_dir)
+
+
+def analyze(acts, inits, train: TrainConfig, data_source="sample", out=None, verbose="auto",
+            command=None, echo=print):
+    """Train every (act, init) pair on one data source and save the runs under ``out``.
+
+    Everything is checked before the first run trains, so a typo fails in a second.
+
+    Returns:
+        ``(out_dir, runs)``.
+    """
+    from gradscope import data as data_mod
+    from gradscope.models import check_activation, make_initializer
+
+    acts, inits = list(dict.fromkeys(acts)), list(dict.fromkeys(inits))
+    train.check()
+    for act in acts:
+        check_activation(act)
+    for init in inits:
+        make_initializer(init)
+    dataset = data_mod.load(data_source)
+    out = Path(out) if out is not None else default_out_dir()
+    runs = []
+    for act, init in itertools.product(acts, inits):
+        name = run_name(act, init)
+        echo(f"== {name}: {dataset.info['n_train']} training images, {train.epochs} epochs")
+        runs.append(
+            train_run(act, init, train, dataset, out / RUNS_DIR / name, verbose=verbose, command=command)
+        )
+    return out, runs
+
+
+def command_line() -> str:
+    """The command that started this process, for the record."""
+    prog = Path(sys.argv[0]).name if sys.argv else "gradscope"
+    return " ".join([prog, *sys.argv[1:]])
