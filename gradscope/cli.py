@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import click
@@ -44,7 +43,9 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
     Several --act/--init values train the whole grid, e.g.
     gradscope analyze --act sigmoid --act relu --init normal --init he
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from gradscope._tf import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     from gradscope.experiment import TrainConfig, analyze as run_analyze, command_line
     from gradscope.models import parse_hidden
     from gradscope.report import write_report

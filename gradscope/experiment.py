@@ -87,8 +87,12 @@ def make_optimizer(name: str, lr: float):
     raise GradscopeError(f"unknown optimizer {name!r}; choose one of {OPTIMIZERS}")
 
 
-def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", command=None):
+def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", command=None,
+              callbacks=()):
     """Train one run while recording, and write its run directory.
+
+    Args:
+        callbacks: extra Keras callbacks to pass to ``fit`` besides the monitor.
 
     Returns:
         The saved :class:`gradscope.storage.Run`.
@@ -124,7 +128,7 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
     )
     monitor = GradientMonitor(run=name, writer=writer)
     started = time.perf_counter()
-    status = "failed"
+    status, error = "failed", None
     try:
         model.fit(
             dataset.x_train,
@@ -132,12 +136,15 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
             batch_size=train.batch_size,
             epochs=train.epochs,
             validation_split=train.val_split,
-            callbacks=[monitor],
+            callbacks=[monitor, *callbacks],
             verbose=verbose,
         )
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
         train_seconds = time.perf_counter() - started
@@ -148,6 +155,7 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
             metrics = {"test_accuracy": _finite_or_none(test_acc), "test_loss": _finite_or_none(test_loss)}
         writer.finish(
             status,
+            error=error,
             metrics=metrics,
             timings={"train_seconds": round(train_seconds, 3), "steps": int(model.optimizer.iterations.numpy())},
         )

@@ -1,0 +1,104 @@
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from gradscope.cli import main
+
+TINY = ["--hidden", "16,8", "--epochs", "2", "--batch-size", "50", "-q"]
+
+
+def _run(args):
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+    return result
+
+
+def test_analyze_writes_run_dir_and_report(tmp_path, tiny_npz):
+    out = tmp_path / "out"
+    r = _run(["analyze", "--act", "sigmoid", "--init", "normal", "--data", str(tiny_npz), "--out", str(out), *TINY])
+    assert r.exit_code == 0, r.output
+    run_dir = out / "runs" / "sigmoid-normal"
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["status"] == "complete"
+    cfg = meta["config"]
+    assert (cfg["act"], cfg["init"], cfg["hidden"], cfg["optimizer"], cfg["lr"]) == ("sigmoid", "normal", [16, 8], "sgd", 0.1)
+    assert cfg["data"]["n_train"] == 200 and cfg["data"]["split"] == "the source's own train/test split"
+    assert 0 <= meta["metrics"]["test_accuracy"] <= 1 and meta["diagnosis"] == []
+    records = pd.read_csv(run_dir / "records.csv")
+    kernels = records[(records.metric == "grad_norm") & (records.variable == "kernel")]
+    assert kernels.groupby("step").size().tolist() == [3] * 8  # 3 Dense layers, 4 steps x 2 epochs
+    html = (out / "report.html").read_text()
+    assert "sigmoid-normal" in html and "data:image/png;base64," in html
+    assert "test acc" in r.output and "sigmoid-normal" in r.output
+
+
+def test_grid_writes_four_runs_and_one_report(tmp_path, tiny_npz):
+    out = tmp_path / "grid"
+    r = _run(["analyze", "--act", "sigmoid", "--act", "relu", "--init", "normal", "--init", "he",
+              "--data", str(tiny_npz), "--out", str(out), *TINY, "--epochs", "1"])
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["relu-he", "relu-normal", "sigmoid-he", "sigmoid-normal"]
+    html = (out / "report.html").read_text()
+    assert html.count('class="run-row"') == 4
+
+
+def test_same_seed_same_numbers(tmp_path, tiny_npz):
+    paths = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        assert _run(["analyze", "--act", "relu", "--init", "he", "--data", str(tiny_npz), "--out", str(out), *TINY]).exit_code == 0
+        paths.append(out / "runs" / "relu-he" / "records.csv")
+    pd.testing.assert_frame_equal(pd.read_csv(paths[0]), pd.read_csv(paths[1]))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--act", "sigmod"], "unknown activation 'sigmod'; did you mean 'sigmoid'?"),
+        (["--init", "hee"], "unknown initializer 'hee'"),
+        (["--hidden", "12,x"], "--hidden must be comma-separated positive integers"),
+        (["--data", "no/such/file.csv"], "data source 'no/such/file.csv' not found"),
+        (["--epochs", "0"], "--epochs must be at least 1"),
+        (["--lr", "-1"], "--lr must be a positive number"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tmp_path, args, message):
+    r = CliRunner().invoke(main, ["analyze", "--out", str(tmp_path / "o"), *args])
+    assert r.exit_code != 0
+    assert message in r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "o").exists()  # nothing trained, nothing written
+
+
+def test_bad_csv_through_the_cli(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("label,pixel0\n1,0\n")
+    r = CliRunner().invoke(main, ["analyze", "--data", str(bad), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 1 and "Error: " in r.output and "expected 784" in r.output
+
+
+def test_report_rerenders_and_rejects_non_runs(tmp_path, tiny_npz):
+    out = tmp_path / "out"
+    assert _run(["analyze", "--data", str(tiny_npz), "--out", str(out), *TINY]).exit_code == 0
+    (out / "report.html").unlink()
+    r = _run(["report", str(out), "-o", str(tmp_path / "again.html")])
+    assert r.exit_code == 0 and (tmp_path / "again.html").stat().st_size > 10_000
+    r = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert r.exit_code == 1 and "not a gradscope output folder" in r.output
+
+
+def test_report_and_help_do_not_import_tensorflow(tmp_path, tiny_npz):
+    out = tmp_path / "out"
+    assert _run(["analyze", "--data", str(tiny_npz), "--out", str(out), *TINY]).exit_code == 0
+    code = (
+        "import sys\nfrom gradscope.cli import main\n"
+        f"try:\n    main(['report', {str(out)!r}])\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF was imported'\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().endswith("ok")

@@ -1,0 +1,51 @@
+import keras
+import numpy as np
+import pytest
+
+from gradscope import data
+from gradscope.experiment import TrainConfig, train_run
+from gradscope.report import render_report
+from gradscope.storage import load_run
+from gradscope.summary import layer_ratios
+
+
+class StopAt(keras.callbacks.Callback):
+    def __init__(self, step, exc):
+        super().__init__()
+        self.step, self.exc = step, exc
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.model.optimizer.iterations.numpy() == self.step:
+            raise self.exc
+
+
+@pytest.mark.parametrize("exc, status", [(KeyboardInterrupt(), "interrupted"), (RuntimeError("disk full"), "failed")])
+def test_a_run_that_dies_keeps_its_records_and_says_so(tmp_path, tiny_npz, exc, status):
+    ds = data.load(str(tiny_npz))
+    cfg = TrainConfig(hidden=[8], epochs=3, batch_size=50)
+    with pytest.raises(type(exc)):
+        train_run("relu", "he", cfg, ds, tmp_path / "r", verbose=0, callbacks=[StopAt(6, exc)])
+    run = load_run(tmp_path / "r")
+    assert run.status == status
+    assert sorted(run.records.query("metric == 'grad_norm'").step.unique()) == list(range(6))
+    if status == "failed":
+        assert run.meta["error"] == "RuntimeError: disk full"
+    html = render_report([run])
+    assert f"({status})" in html
+
+
+def test_layer_ratios_from_records():
+    from gradscope import records as rec
+
+    g = np.array([[1.0, 4.0], [2.0, 4.0], [3.0, 6.0]])
+    w = np.array([[10.0, 2.0], [10.0, 2.0], [10.0, 3.0]])
+    frames = [
+        rec.from_step_arrays("r", np.array([s]), s // 2, [("a", 0, "kernel"), ("b", 1, "kernel")],
+                             g[s:s + 1], w[s:s + 1], np.ones((1, 2)))
+        for s in range(3)
+    ]
+    ratios = layer_ratios(rec.concat(frames))
+    assert ratios["grad_start"] == pytest.approx(0.25)
+    assert ratios["rel_start"] == pytest.approx(0.1 / 2.0)
+    assert ratios["grad_end"] == pytest.approx(3.0 / 6.0)  # last epoch = step 2 only
+    assert ratios["rel_end"] == pytest.approx(0.3 / 2.0)

@@ -1,0 +1,157 @@
+"""GradientMonitor records what the optimizer applied, checked against tf.GradientTape."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import make_digits
+from gradscope import GradientMonitor
+from gradscope import records as rec
+from gradscope.models import build_mlp
+from gradscope.storage import load_run
+
+LOSS = keras.losses.SparseCategoricalCrossentropy()
+
+
+@pytest.fixture
+def xy():
+    x, y = make_digits(300, seed=5)
+    return (x.reshape(300, -1) / 255.0).astype("float32"), y.astype("int64")
+
+
+def _model(opt, act="sigmoid", init="normal", hidden=(16, 8)):
+    keras.utils.set_random_seed(0)
+    m = build_mlp(list(hidden), act=act, init=init, seed=0)
+    m.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
+def _values(records, step, metric):
+    sel = records[(records.step == step) & (records.metric == metric)]
+    return sel.value.to_numpy()
+
+
+def test_grad_weight_update_norms_match_an_independent_sgd_replay(xy):
+    x, y = xy
+    lr = 0.5
+    m = _model(keras.optimizers.SGD(lr))
+    w0 = [v.numpy().copy() for v in m.trainable_variables]
+    mon = GradientMonitor(run="t")
+    m.fit(x, y, batch_size=100, epochs=2, shuffle=False, callbacks=[mon], verbose=0)
+    records = mon.records
+    rec.validate(records)
+    assert sorted(records.step.unique()) == list(range(6))
+
+    # Replay the same six steps with GradientTape and a hand-written SGD update.
+    replay = build_mlp([16, 8], act="sigmoid", init="normal", seed=0)
+    for v, w in zip(replay.trainable_variables, w0):
+        v.assign(w)
+    for step in range(6):
+        b = step % 3
+        xb, yb = x[b * 100:(b + 1) * 100], y[b * 100:(b + 1) * 100]
+        with tf.GradientTape() as tape:
+            loss = LOSS(yb, replay(xb))
+        grads = tape.gradient(loss, replay.trainable_variables)
+        for v, g in zip(replay.trainable_variables, grads):
+            v.assign_sub(lr * g)
+        expect_g = np.array([np.linalg.norm(g.numpy()) for g in grads])
+        expect_w = np.array([np.linalg.norm(v.numpy()) for v in replay.trainable_variables])
+        np.testing.assert_allclose(_values(records, step, "grad_norm"), expect_g, rtol=1e-5)
+        np.testing.assert_allclose(_values(records, step, "weight_norm"), expect_w, rtol=1e-5)
+        np.testing.assert_allclose(_values(records, step, "update_norm"), lr * expect_g, rtol=1e-4)
+
+
+def test_adam_update_norm_is_the_change_the_step_made(xy):
+    x, y = xy
+    m = _model(keras.optimizers.Adam(1e-3))
+    before = [v.numpy().copy() for v in m.trainable_variables]
+    mon = GradientMonitor()
+    m.fit(x[:100], y[:100], batch_size=100, epochs=1, callbacks=[mon], verbose=0)
+    after = [v.numpy() for v in m.trainable_variables]
+    expect = np.array([np.linalg.norm(a - b) for a, b in zip(after, before)])
+    np.testing.assert_allclose(_values(mon.records, 0, "update_norm"), expect, rtol=1e-4)
+    ratio = _values(mon.records, 0, "update_ratio")
+    np.testing.assert_allclose(ratio, expect / [np.linalg.norm(a) for a in after], rtol=1e-4)
+
+
+def test_layers_depths_and_epoch_metrics(xy):
+    x, y = xy
+    m = _model(keras.optimizers.SGD(0.1))
+    mon = GradientMonitor(run="abc")
+    m.fit(x, y, batch_size=50, epochs=2, validation_split=0.2, callbacks=[mon], verbose=0)
+    r = mon.records
+    layers = r[r.metric == "grad_norm"].drop_duplicates("layer")[["layer", "depth"]].values.tolist()
+    assert layers == [["dense_0", 0], ["dense_1", 1], ["output", 2]]
+    assert set(r[r.layer != ""].variable) == {"kernel", "bias"}
+    epoch_metrics = r[r.layer == ""]
+    assert set(epoch_metrics.metric) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert epoch_metrics[epoch_metrics.metric == "loss"].step.tolist() == [4, 9]  # last step of each epoch
+    assert (r.run == "abc").all()
+    per_step = r[r.metric == "grad_norm"].groupby("step").size()
+    assert (per_step == 6).all() and len(per_step) == 10
+
+
+def test_nested_model_names(xy):
+    x, y = xy
+    inner = keras.Sequential([keras.layers.Dense(8, activation="relu", name="hidden")], name="encoder")
+    m = keras.Sequential([keras.Input((784,)), inner, keras.layers.Dense(10, activation="softmax", name="head")])
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    mon = GradientMonitor()
+    m.fit(x, y, batch_size=100, epochs=1, callbacks=[mon], verbose=0)
+    names = mon.records.drop_duplicates("layer").query("layer != ''")[["layer", "depth"]].values.tolist()
+    assert names == [["encoder/hidden", 0], ["head", 1]]
+
+
+def test_steps_keep_counting_across_fits_and_on_a_fitted_model(xy):
+    x, y = xy
+    m = _model(keras.optimizers.SGD(0.1))
+    m.fit(x, y, batch_size=100, epochs=1, verbose=0)  # fitted before the monitor exists
+    mon = GradientMonitor()
+    m.fit(x, y, batch_size=100, epochs=1, callbacks=[mon], verbose=0)
+    m.fit(x, y, batch_size=100, epochs=1, callbacks=[mon], verbose=0)
+    assert sorted(mon.records.step.unique()) == [3, 4, 5, 6, 7, 8]
+    # after fit the optimizer is restored: a plain fit records nothing more
+    n = len(mon.records)
+    m.fit(x, y, batch_size=100, epochs=1, verbose=0)
+    assert len(mon.records) == n
+    assert "_backend_update_step" not in vars(m.optimizer)
+
+
+def test_small_buffer_grows_and_warns(xy):
+    x, y = xy
+    m = _model(keras.optimizers.SGD(0.1))
+    mon = GradientMonitor(buffer_steps=2)
+    with pytest.warns(UserWarning, match="kept 2 of the 3 steps"):
+        m.fit(x, y, batch_size=100, epochs=2, shuffle=False, callbacks=[mon], verbose=0)
+    steps = sorted(mon.records[mon.records.metric == "grad_norm"].step.unique())
+    assert steps == [1, 2, 3, 4, 5]  # step 0 was overwritten, epoch 2 complete after growing
+
+
+def test_records_reach_disk_each_epoch_and_survive_an_interrupt(xy, tmp_path):
+    x, y = xy
+
+    class Boom(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.model.optimizer.iterations.numpy() == 7:
+                raise KeyboardInterrupt
+
+    m = _model(keras.optimizers.SGD(0.1))
+    mon = GradientMonitor(run="r", run_dir=tmp_path / "r")
+    with pytest.raises(KeyboardInterrupt):
+        m.fit(x, y, batch_size=100, epochs=5, callbacks=[mon, Boom()], verbose=0)
+    on_disk = load_run(tmp_path / "r").records
+    assert sorted(on_disk[on_disk.metric == "grad_norm"].step.unique()) == [0, 1, 2, 3, 4, 5]
+    mon.close()  # what a caller does after an interrupt: keep the unfinished epoch too
+    on_disk = load_run(tmp_path / "r").records
+    assert sorted(on_disk[on_disk.metric == "grad_norm"].step.unique()) == list(range(7))
+    assert "_backend_update_step" not in vars(m.optimizer)
+
+
+def test_non_finite_gradients_are_kept(xy):
+    x, y = xy
+    m = _model(keras.optimizers.SGD(1e4), act="relu", init="normal", hidden=(64, 64))
+    mon = GradientMonitor()
+    m.fit(x, y, batch_size=100, epochs=3, callbacks=[mon], verbose=0)
+    g = mon.records.query("metric == 'grad_norm'").value
+    assert (~np.isfinite(g)).any()
