@@ -16,6 +16,12 @@ COLUMNS = ["run", "step", "epoch", "layer", "depth", "variable", "metric", "valu
 #: Per-variable metrics recorded for every optimizer step.
 STEP_METRICS = ["grad_norm", "weight_norm", "update_norm", "update_ratio"]
 
+#: With ``every_n_steps > 1``: the largest ``grad_norm`` of each window.
+AGGREGATE_METRICS = ["grad_norm_max"]
+
+#: Per-layer activation metrics on a probe batch, at each epoch end.
+ACTIVATION_METRICS = ["act_mean", "act_std", "saturated_frac", "dead_frac"]
+
 #: Per-epoch metrics taken from the Keras logs (``layer`` and ``variable`` are empty).
 EPOCH_METRICS = ["loss", "accuracy", "val_loss", "val_accuracy"]
 
@@ -73,6 +79,7 @@ def from_step_arrays(
     grad_norm: np.ndarray,
     weight_norm: np.ndarray,
     update_norm: np.ndarray,
+    grad_norm_max: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Build step records from arrays of shape ``(n_steps, n_variables)``.
 
@@ -82,15 +89,21 @@ def from_step_arrays(
         epoch: epoch the steps belong to.
         variables: ``(layer, depth, variable)`` for each column.
         grad_norm, weight_norm, update_norm: the measured norms.
+        grad_norm_max: for aggregated records, the largest ``grad_norm`` of the window.
     """
     n_steps, n_vars = grad_norm.shape
     with np.errstate(divide="ignore", invalid="ignore"):
         update_ratio = update_norm / weight_norm
-    values = np.stack([grad_norm, weight_norm, update_norm, update_ratio], axis=-1)
+    metrics = list(STEP_METRICS)
+    columns = [grad_norm, weight_norm, update_norm, update_ratio]
+    if grad_norm_max is not None:
+        metrics.insert(1, "grad_norm_max")
+        columns.insert(1, grad_norm_max)
+    values = np.stack(columns, axis=-1)
     layer = np.array([v[0] for v in variables], dtype=object)
     depth = np.array([v[1] for v in variables], dtype=np.int64)
     var = np.array([v[2] for v in variables], dtype=object)
-    n_metrics = len(STEP_METRICS)
+    n_metrics = len(metrics)
     df = pd.DataFrame(
         {
             "run": run,
@@ -99,7 +112,7 @@ def from_step_arrays(
             "layer": np.tile(np.repeat(layer, n_metrics), n_steps),
             "depth": np.tile(np.repeat(depth, n_metrics), n_steps),
             "variable": np.tile(np.repeat(var, n_metrics), n_steps),
-            "metric": np.tile(np.array(STEP_METRICS, dtype=object), n_steps * n_vars),
+            "metric": np.tile(np.array(metrics, dtype=object), n_steps * n_vars),
             "value": values.astype(np.float64).reshape(-1),
         }
     )

@@ -83,7 +83,7 @@ def test_layers_depths_and_epoch_metrics(xy):
     r = mon.records
     layers = r[r.metric == "grad_norm"].drop_duplicates("layer")[["layer", "depth"]].values.tolist()
     assert layers == [["dense_0", 0], ["dense_1", 1], ["output", 2]]
-    assert set(r[r.layer != ""].variable) == {"kernel", "bias"}
+    assert set(r[r.metric.isin(rec.STEP_METRICS)].variable) == {"kernel", "bias"}
     epoch_metrics = r[r.layer == ""]
     assert set(epoch_metrics.metric) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert epoch_metrics[epoch_metrics.metric == "loss"].step.tolist() == [4, 9]  # last step of each epoch
@@ -122,7 +122,7 @@ def test_small_buffer_grows_and_warns(xy):
     x, y = xy
     m = _model(keras.optimizers.SGD(0.1))
     mon = GradientMonitor(buffer_steps=2)
-    with pytest.warns(UserWarning, match="kept 2 of the 3 steps"):
+    with pytest.warns(UserWarning, match="kept 2 of the 3 records"):
         m.fit(x, y, batch_size=100, epochs=2, shuffle=False, callbacks=[mon], verbose=0)
     steps = sorted(mon.records[mon.records.metric == "grad_norm"].step.unique())
     assert steps == [1, 2, 3, 4, 5]  # step 0 was overwritten, epoch 2 complete after growing

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import atexit
 import warnings
+import weakref
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from gradscope import records as rec
+from gradscope.activations import ActivationProbe, output_stats, watched_layers
+from gradscope.keras_layers import layer_table
+from gradscope.recording import StepRecorder
 from gradscope.storage import RunWriter
 
-_N_STEP_VALUES = 3  # grad_norm, weight_norm, update_norm; update_ratio is derived on the host
 DEFAULT_BUFFER_STEPS = 1024
+PROBE_SIZE = 256
 
 
 def _innermost_optimizer(optimizer):
@@ -21,144 +27,180 @@ def _innermost_optimizer(optimizer):
     return optimizer
 
 
-def _as_tensor(variable):
-    value = variable.value if isinstance(variable, keras.Variable) else variable
-    return tf.convert_to_tensor(value)
+def _is_distributed(model) -> bool:
+    strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+    return strategy.num_replicas_in_sync > 1 or type(strategy).__name__ != "_DefaultDistributionStrategy"
 
 
-def _norm(x) -> tf.Tensor:
-    """L2 norm in float32 of a dense tensor or of the dense sum of an IndexedSlices."""
-    if isinstance(x, tf.IndexedSlices):
-        unique, segments = tf.unique(x.indices)
-        x = tf.math.unsorted_segment_sum(x.values, segments, tf.shape(unique)[0])
-    x = tf.cast(x, tf.float32)
-    return tf.sqrt(tf.reduce_sum(tf.square(x)))
+def _needs_copy(optimizer, variables, model) -> bool:
+    """True when the update must be measured against a copy (see StepRecorder)."""
+    return bool(
+        not type(optimizer).__module__.startswith("keras.")
+        or getattr(optimizer, "weight_decay", None)
+        or getattr(optimizer, "use_ema", False)
+        or getattr(optimizer, "gradient_accumulation_steps", None)
+        or any(getattr(v, "constraint", None) is not None for v in variables)
+        or _is_distributed(model)
+    )
 
 
-def layer_table(model) -> dict[int, tuple[str, int, str]]:
-    """Map ``id(variable)`` of each trainable variable to ``(layer, depth, variable)``.
+def _first_rows(x, n):
+    return tf.nest.map_structure(lambda a: a[:n], x)
 
-    ``layer`` is the Keras layer name, prefixed with the names of enclosing models for nested
-    ones (``encoder/dense``); ``depth`` counts layers that own trainable variables from the
-    input (0) toward the output, in the model's own layer order.
-    """
-    table: dict[int, tuple[str, int, str]] = {}
-    depths: dict[str, int] = {}
 
-    def add(layer_name, variable):
-        if id(variable) in table:  # a shared layer is reported where it first appears
-            return
-        depth = depths.setdefault(layer_name, len(depths))
-        table[id(variable)] = (layer_name, depth, variable.name)
-
-    def walk(layer, name):
-        for v in getattr(layer, "_trainable_variables", []):
-            if v.trainable:
-                add(name, v)
-        for sub in getattr(layer, "_layers", []) or []:
-            walk(sub, f"{name}/{sub.name}")
-
-    for sub in getattr(model, "_layers", []) or []:
-        walk(sub, sub.name)
-    for v in getattr(model, "_trainable_variables", []):
-        if v.trainable:
-            add(model.name, v)
-    # Anything tracked some other way: fall back to the variable's path.
-    for v in model.trainable_variables:
-        if id(v) not in table:
-            path = getattr(v, "path", v.name)
-            add(path.rsplit("/", 1)[0] if "/" in path else model.name, v)
-    return table
+def _flush_at_exit(ref):
+    monitor = ref()
+    if monitor is not None:
+        try:
+            monitor.close()
+        except Exception:  # pragma: no cover - best effort while the interpreter exits
+            pass
 
 
 class GradientMonitor(keras.callbacks.Callback):
     """Records per-layer gradient, weight and update norms of every optimizer step.
 
     The norms are computed inside the compiled train step from the gradients the optimizer
-    applies (after loss-scale unscaling and clipping), kept on the device in a buffer and
-    brought to the host once per epoch, so Keras keeps dispatching steps asynchronously.
+    applies (after loss-scale unscaling, clipping and cross-replica reduction), kept on the
+    device and brought to the host once per epoch, so Keras keeps dispatching steps
+    asynchronously. No second forward/backward pass is made.
 
     For each trainable variable and step it records ``grad_norm``, ``weight_norm`` (after the
     step), ``update_norm`` (norm of the change the step made) and ``update_ratio``
-    (``update_norm / weight_norm``); at each epoch end it records the Keras logs (``loss``,
-    ``accuracy``, ``val_*``).
+    (``update_norm / weight_norm``). At each epoch end it records the Keras logs (``loss``,
+    ``accuracy``, ``val_*``) and, on a probe batch, ``act_mean``, ``act_std``,
+    ``saturated_frac`` and ``dead_frac`` of every layer with a non-linear activation
+    (definitions in :mod:`gradscope.activations`).
 
     Args:
         run: run id written in the ``run`` column.
-        run_dir: if given, a run directory whose ``records.csv`` is appended at each epoch end.
+        run_dir: a run directory whose ``records.csv`` is appended at each epoch end.
         config: configuration stored in ``run.json`` when ``run_dir`` is given.
         writer: an existing :class:`gradscope.storage.RunWriter` (instead of ``run_dir``).
-        buffer_steps: steps kept on the device between epoch ends (default: the epoch's
-            number of steps, or 1024 when Keras does not know it). If an epoch has more steps,
-            the buffer grows for the next epoch and the earliest steps of that epoch are lost
-            with a warning.
+        every_n_steps: aggregate this many steps per record in the graph: ``grad_norm`` is
+            their mean, ``grad_norm_max`` their max, ``weight_norm`` and ``update_norm`` those
+            of the window's last step. 1 (default) records every step.
+        probe: inputs (or an ``(x, y)`` tuple, or a ``tf.data.Dataset``) for the activation
+            statistics; by default the first training batch (at most 256 rows) is kept.
+            ``False`` turns activation statistics off.
+        tensorboard_dir: also write each variable's ``grad_norm`` as TensorBoard scalars there.
+        buffer_steps: rows kept on the device between epoch ends (default: the epoch's steps,
+            or 1024 when Keras does not know them; the buffer grows, with a warning, if an
+            epoch has more).
 
     Example:
-        >>> monitor = GradientMonitor(run="relu-he")
-        >>> model.fit(x, y, epochs=2, callbacks=[monitor])      # doctest: +SKIP
-        >>> monitor.records.query("metric == 'grad_norm'")       # doctest: +SKIP
+        >>> from gradscope import GradientMonitor
+        >>> monitor = GradientMonitor(run="relu-he", run_dir="reports/relu-he")
+        >>> model.fit(x, y, epochs=2, callbacks=[monitor])            # doctest: +SKIP
+        >>> monitor.records.query("metric == 'grad_norm'").head()     # doctest: +SKIP
     """
 
-    def __init__(self, run="run", run_dir=None, config=None, writer=None, buffer_steps=None):
+    def __init__(
+        self,
+        run="run",
+        run_dir=None,
+        config=None,
+        writer=None,
+        every_n_steps=1,
+        probe=None,
+        tensorboard_dir=None,
+        buffer_steps=None,
+    ):
         super().__init__()
+        if int(every_n_steps) < 1:
+            raise ValueError(f"every_n_steps must be a positive integer; got {every_n_steps!r}")
         self.run = run
         self.run_dir = run_dir
         self.config = dict(config or {})
         self.writer = writer
+        self.every_n_steps = int(every_n_steps)
+        self.probe = probe
+        self.tensorboard_dir = tensorboard_dir
         self.buffer_steps = buffer_steps
-        self._frames: list = []
+        self._frames: list[pd.DataFrame] = []
         self._records_cache = None
-        self._patched = None
+        self._recorder: StepRecorder | None = None
+        self._recorder_key = None
         self._epoch = 0
-        self._capacity = 0
-        self._variables: list = []
-        self._index: dict[int, int] = {}
         self._meta: list[tuple[str, int, str]] = []
+        self._probe_x = None
+        self._probe_capture = None
+        self._activation_probe = None
+        self._tb_writer = None
+        self._atexit = None
 
     # --- public -------------------------------------------------------------------------
 
     @property
-    def records(self):
-        """All records so far as a DataFrame with the schema columns (see ``gradscope.records``)."""
+    def records(self) -> pd.DataFrame:
+        """All records so far, with the schema columns of :mod:`gradscope.records`."""
         if self._records_cache is None:
             self._records_cache = rec.concat(self._frames)
         return self._records_cache
 
-    def flush(self):
-        """Bring the steps recorded since the last epoch end to the host (and to ``run_dir``).
-
-        Called automatically at each epoch end and at the end of training; call it yourself
-        after an interrupted ``fit`` to keep the steps of the unfinished epoch.
-        """
-        if self._capacity == 0:
+    def flush(self) -> pd.DataFrame:
+        """Bring the steps recorded since the last epoch end to the host (and to ``run_dir``)."""
+        if self._recorder is None:
             return rec.empty()
-        n = int(self._count.numpy())
-        if n == 0:
-            return rec.empty()
-        k = min(n, self._capacity)
-        values = self._buf[:k].numpy()
-        steps = self._steps[:k].numpy()
-        self._count.assign(0)
-        if n > self._capacity:
+        rows, values, lost = self._recorder.read()
+        if lost:
             warnings.warn(
-                f"GradientMonitor kept {self._capacity} of the {n} steps of epoch {self._epoch}; "
-                f"pass buffer_steps>={n} to keep them all (the buffer now grows to {n}).",
+                f"GradientMonitor kept {rows} of the {rows + lost} records of epoch {self._epoch}; "
+                f"pass buffer_steps>={rows + lost} to keep them all (the buffer has grown for the "
+                "next epochs).",
                 stacklevel=2,
             )
-            self._make_buffer(n)
             self._retrace()
-        order = np.argsort(steps, kind="stable")
+        # Each optimizer step is recorded once, in order, and advances `iterations` by one, so
+        # the step of each row follows from the first step of the period.
+        if self.every_n_steps == 1:
+            self._next_step += lost
+            steps = self._next_step + np.arange(rows)
+            self._next_step += rows
+        else:
+            self._next_step += lost * self.every_n_steps
+            ends = np.cumsum(self._recorder.window_lengths[:rows]) if rows else np.zeros(0, np.int64)
+            steps = self._next_step + ends - 1
+            self._next_step += int(ends[-1]) if rows else 0
+        if not rows:
+            return rec.empty()
+        columns = self._recorder.columns
         frame = rec.from_step_arrays(
-            self.run,
-            steps[order],
-            self._epoch,
-            self._meta,
-            values[order, :, 0],
-            values[order, :, 1],
-            values[order, :, 2],
+            self.run, steps, self._epoch, self._meta,
+            values[:, :, columns.index("grad_norm")],
+            values[:, :, columns.index("weight_norm")],
+            values[:, :, columns.index("update_norm")],
+            grad_norm_max=values[:, :, columns.index("grad_norm_max")] if "grad_norm_max" in columns else None,
         )
         self._add(frame)
+        self._to_tensorboard(steps, values[:, :, 0])
         return frame
+
+    def close(self):
+        """Flush everything still on the device and restore the optimizer and model.
+
+        Called by ``on_train_end``; call it yourself after a ``fit`` that raised (``gradscope
+        analyze`` does), or rely on the interpreter-exit hook, so nothing recorded is lost.
+        """
+        if self._recorder is None:
+            return
+        self.flush()
+        self._flush_partial_window()
+        self._recorder.detach()
+        self._recorder = None
+        if self._probe_capture is not None:
+            self._probe_capture = None
+            try:
+                del self.model.train_step
+            except AttributeError:
+                pass
+        if self.model is not None:
+            self.model.train_function = None  # the next fit traces a clean step
+        if self._tb_writer is not None:
+            self._tb_writer.flush()
+        if self._atexit is not None:
+            atexit.unregister(self._atexit)
+            self._atexit = None
 
     # --- Keras lifecycle ----------------------------------------------------------------
 
@@ -166,13 +208,25 @@ class GradientMonitor(keras.callbacks.Callback):
         if self.writer is None and self.run_dir is not None:
             self.writer = RunWriter(self.run_dir, self.config)
         model = self.model
+        variables = list(model.trainable_variables)
         table = layer_table(model)
-        self._variables = list(model.trainable_variables)
-        self._index = {id(v): i for i, v in enumerate(self._variables)}
-        self._meta = [table[id(v)] for v in self._variables]
+        self._meta = [table[id(v)] for v in variables]
+        optimizer = _innermost_optimizer(model.optimizer)
         steps = (self.params or {}).get("steps")
-        self._make_buffer(self.buffer_steps or steps or DEFAULT_BUFFER_STEPS)
-        self._patch(model.optimizer)
+        capacity = self.buffer_steps or (
+            -(-steps // self.every_n_steps) + 1 if steps else DEFAULT_BUFFER_STEPS
+        )
+        self._recorder = StepRecorder(
+            variables, capacity, every_n_steps=self.every_n_steps,
+            exact_copy=_needs_copy(optimizer, variables, model),
+        )
+        self._recorder.attach(optimizer)
+        self._next_step = int(optimizer.iterations.numpy())
+        self._setup_probe(model, table)
+        if self.tensorboard_dir is not None and self._tb_writer is None:
+            self._tb_writer = tf.summary.create_file_writer(str(self.tensorboard_dir))
+        self._atexit = _exit_hook(self)
+        atexit.register(self._atexit)
         self._retrace()
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -180,24 +234,15 @@ class GradientMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         frame = self.flush()
-        last_step = int(frame["step"].max()) if len(frame) else int(self._iterations()) - 1
-        self._add(rec.from_logs(self.run, max(last_step, 0), epoch, logs or {}))
+        if len(frame):
+            last_step = int(frame["step"].max())
+        else:
+            last_step = max(int(_innermost_optimizer(self.model.optimizer).iterations.numpy()) - 1, 0)
+        self._add(rec.from_logs(self.run, last_step, epoch, logs or {}))
+        self._add(self._activation_records(last_step, epoch))
 
     def on_train_end(self, logs=None):
         self.close()
-
-    def close(self):
-        """Flush what is left and restore the optimizer; safe to call more than once."""
-        if self._patched is not None:
-            self.flush()
-            optimizer, _ = self._patched
-            try:
-                del optimizer._backend_update_step
-            except AttributeError:  # pragma: no cover
-                pass
-            self._patched = None
-            if self.model is not None:
-                self.model.train_function = None  # the next fit traces a clean step
 
     # --- internals ----------------------------------------------------------------------
 
@@ -209,64 +254,131 @@ class GradientMonitor(keras.callbacks.Callback):
         if self.writer is not None:
             self.writer.append(frame)
 
-    def _iterations(self):
-        return _innermost_optimizer(self.model.optimizer).iterations.numpy()
-
-    def _make_buffer(self, capacity):
-        self._capacity = int(capacity)
-        n = max(len(self._variables), 1)
-        with tf.init_scope():
-            self._buf = tf.Variable(
-                tf.zeros([self._capacity, n, _N_STEP_VALUES], tf.float32), trainable=False,
-                name="gradscope_buffer",
-            )
-            self._steps = tf.Variable(
-                tf.zeros([self._capacity], tf.int64), trainable=False, name="gradscope_steps"
-            )
-            self._count = tf.Variable(
-                tf.constant(0, tf.int64), trainable=False, name="gradscope_count"
-            )
-
     def _retrace(self):
         if self.model is not None:
             self.model.make_train_function(force=True)
 
-    def _patch(self, optimizer):
-        optimizer = _innermost_optimizer(optimizer)
-        if self._patched is not None:
+    def _flush_partial_window(self):
+        partial = self._recorder.read_partial_window() if self._recorder else None
+        if partial is None:
             return
-        original = optimizer._backend_update_step
-        monitor = self
+        length, mean, peak = partial
+        last = self._next_step + length - 1
+        self._next_step += length
+        weights = np.array([np.linalg.norm(np.asarray(v.numpy(), dtype=np.float64)) for v in self._recorder.variables])
+        nan = np.full_like(mean, np.nan)
+        frame = rec.from_step_arrays(
+            self.run, np.array([last]), self._epoch, self._meta,
+            mean[None], weights[None], nan[None], grad_norm_max=peak[None],
+        )
+        # The update of an unfinished window was not measured: keep only what was.
+        frame = frame[~frame["metric"].isin(["update_norm", "update_ratio"])]
+        self._add(frame)
 
-        def recording_update_step(grads, trainable_variables, learning_rate):
-            trainable_variables = list(trainable_variables)
-            grads = list(grads)
-            step = tf.cast(tf.identity(_as_tensor(optimizer.iterations)), tf.int64)
-            before = [tf.identity(_as_tensor(v)) for v in trainable_variables]
-            result = original(grads, trainable_variables, learning_rate)
-            monitor._record(step, grads, trainable_variables, before)
-            return result
+    def _to_tensorboard(self, steps, grad_norms):
+        if self._tb_writer is None:
+            return
+        with self._tb_writer.as_default():
+            for j, (layer, _, variable) in enumerate(self._meta):
+                name = f"gradscope/grad_norm/{layer}/{variable}"
+                for step, value in zip(steps, grad_norms[:, j]):
+                    tf.summary.scalar(name, float(value), step=int(step))
 
-        optimizer._backend_update_step = recording_update_step
-        self._patched = (optimizer, original)
+    # probe batch and activation statistics
 
-    def _record(self, step, grads, variables, before):
-        given = {}
-        for g, v, b in zip(grads, variables, before):
-            i = self._index.get(id(v))
-            if i is None:
-                continue
-            after = _as_tensor(v)
-            grad_norm = _norm(g) if g is not None else tf.constant(0.0)
-            given[i] = tf.stack([grad_norm, _norm(after), _norm(after - b)])
+    def _setup_probe(self, model, table):
+        if self.probe is False:
+            return
+        layers = watched_layers(model, table)
+        if not layers:
+            return
+        self._activation_probe = ActivationProbe(model, layers)
+        if self._probe_x is not None:
+            return
+        if self.probe is not None:
+            self._probe_x = _probe_inputs(self.probe)
+            return
+        if getattr(model, "jit_compile", False) is True:
+            warnings.warn(
+                "GradientMonitor cannot keep a probe batch from an XLA-compiled train step; "
+                "pass probe=x_sample to get activation statistics.",
+                stacklevel=2,
+            )
+            return
+        self._probe_capture = _ProbeCapture(model)
+
+    def _activation_records(self, step, epoch):
+        if self._activation_probe is None:
+            return rec.empty()
+        if self._probe_x is None and self._probe_capture is not None:
+            self._probe_x = self._probe_capture.value()
+        if self._probe_x is None:
+            return rec.empty()
         rows = []
-        for i, v in enumerate(self._variables):
-            if i in given:
-                rows.append(given[i])
-            else:  # no gradient reached this variable in this step: nothing was applied
-                rows.append(tf.stack([tf.constant(0.0), _norm(_as_tensor(v)), tf.constant(0.0)]))
-        row = tf.stack(rows)
-        pos = tf.math.floormod(self._count, self._capacity)
-        self._buf.scatter_nd_update([[pos]], [row])
-        self._steps.scatter_nd_update([[pos]], [step])
-        self._count.assign_add(1)
+        for name, depth, act, output in self._activation_probe(self._probe_x):
+            for metric, value in output_stats(act, output).items():
+                rows.append((self.run, step, epoch, name, depth, "", metric, value))
+        return rec.coerce(pd.DataFrame(rows, columns=rec.COLUMNS))
+
+
+def _exit_hook(monitor):
+    ref = weakref.ref(monitor)
+    return lambda: _flush_at_exit(ref)
+
+
+def _probe_inputs(probe):
+    if isinstance(probe, tf.data.Dataset):
+        probe = next(iter(probe))
+    if isinstance(probe, tuple):
+        probe = probe[0]
+    return _first_rows(probe, PROBE_SIZE)
+
+
+class _ProbeCapture:
+    """Keeps the inputs of the first training batch in device variables.
+
+    Wraps ``model.train_step`` (on the instance) with a step that, while nothing is kept yet,
+    assigns the batch's inputs to variables of dynamic shape.
+    """
+
+    def __init__(self, model):
+        self._vars = None
+        self._structure = None
+        self._flag = tf.Variable(False, trainable=False, name="gradscope_probe_kept")
+        original = model.train_step
+
+        def train_step(data):
+            x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+            self._keep(x)
+            return original(data)
+
+        model.train_step = train_step
+
+    def _keep(self, x):
+        from gradscope.recording import _is_primary_replica
+
+        if not _is_primary_replica():
+            return
+        flat = tf.nest.flatten(x)
+        if self._vars is None:
+            with tf.init_scope():
+                self._vars = [
+                    tf.Variable(tf.zeros([0] * len(t.shape), t.dtype), shape=tf.TensorShape(None),
+                                trainable=False, validate_shape=False, name="gradscope_probe")
+                    for t in flat
+                ]
+            self._structure = x
+
+        def keep():
+            for var, t in zip(self._vars, flat):
+                var.assign(t[:PROBE_SIZE], read_value=False)
+            self._flag.assign(True)
+            return tf.constant(True)
+
+        tf.cond(self._flag, lambda: tf.constant(False), keep)
+
+    def value(self):
+        if self._vars is None or not bool(self._flag.numpy()):
+            return None
+        flat = [tf.convert_to_tensor(v) for v in self._vars]
+        return tf.nest.pack_sequence_as(self._structure, flat)
