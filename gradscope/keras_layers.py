@@ -11,11 +11,15 @@ def tf_variable(variable):
 
 
 def walk_layers(model):
-    """Yield ``(name, layer)`` for every layer below ``model``, input side first.
+    """Yield ``(name, layer)`` for the layers of ``model``, input side first.
 
-    Nested models and layers with sub-layers are walked recursively; their names are prefixed
-    with the enclosing layer's name (``encoder/dense``). A shared layer is yielded once.
+    Nested models are walked recursively and their layers' names prefixed with the model's
+    name (``encoder/dense``). Other layers are yielded whole, even when they are built from
+    sub-layers (an LSTM and its cell, an attention layer and its projections). A shared layer
+    is yielded once.
     """
+    import keras
+
     seen = set()
 
     def walk(layer, name):
@@ -23,11 +27,24 @@ def walk_layers(model):
             return
         seen.add(id(layer))
         yield name, layer
-        for sub in getattr(layer, "_layers", []) or []:
-            yield from walk(sub, f"{name}/{sub.name}")
+        if isinstance(layer, keras.Model):
+            for sub in getattr(layer, "_layers", []) or []:
+                yield from walk(sub, f"{name}/{sub.name}")
 
     for sub in getattr(model, "_layers", []) or []:
         yield from walk(sub, sub.name)
+
+
+def _own_variables(layer, prefix=""):
+    """Trainable variables of a layer and its non-model sub-layers, with their inner paths."""
+    import keras
+
+    for v in getattr(layer, "_trainable_variables", []):
+        if v.trainable:
+            yield f"{prefix}{v.name}", v
+    for sub in getattr(layer, "_layers", []) or []:
+        if not isinstance(sub, keras.Model):
+            yield from _own_variables(sub, f"{prefix}{sub.name}/")
 
 
 def layer_table(model) -> dict[int, tuple[str, int, str]]:
@@ -35,26 +52,36 @@ def layer_table(model) -> dict[int, tuple[str, int, str]]:
 
     ``layer`` is the Keras layer name (prefixed for nested models), ``depth`` counts the layers
     that own trainable variables from the input (0) toward the output in the model's layer order
-    (topological for Functional models), and ``variable`` is the variable's short name.
+    (topological for Functional models), and ``variable`` is the variable's short name
+    (``kernel``), or its path inside the layer when the short name repeats there
+    (``query/kernel`` in an attention layer).
     """
+    import keras
+
     table: dict[int, tuple[str, int, str]] = {}
     depths: dict[str, int] = {}
 
-    def add(layer_name, variable):
+    def add(layer_name, variable, short):
         if id(variable) in table:
             return
         depth = depths.setdefault(layer_name, len(depths))
-        table[id(variable)] = (layer_name, depth, variable.name)
+        table[id(variable)] = (layer_name, depth, short)
 
     for name, layer in walk_layers(model):
-        for v in getattr(layer, "_trainable_variables", []):
-            if v.trainable:
-                add(name, v)
+        if isinstance(layer, keras.Model):
+            owned = [(v.name, v) for v in getattr(layer, "_trainable_variables", []) if v.trainable]
+        else:
+            owned = list(_own_variables(layer))
+        counts: dict[str, int] = {}
+        for _, v in owned:
+            counts[v.name] = counts.get(v.name, 0) + 1
+        for path, v in owned:
+            add(name, v, v.name if counts[v.name] == 1 else path)
     for v in getattr(model, "_trainable_variables", []):
         if v.trainable:
-            add(model.name, v)
+            add(model.name, v, v.name)
     for v in model.trainable_variables:  # tracked some other way: use the variable's path
         if id(v) not in table:
             path = getattr(v, "path", v.name)
-            add(path.rsplit("/", 1)[0] if "/" in path else model.name, v)
+            add(path.rsplit("/", 1)[0] if "/" in path else model.name, v, v.name)
     return table

@@ -115,6 +115,14 @@ class GradientMonitor(keras.callbacks.Callback):
         self.writer = writer
         self.every_n_steps = int(every_n_steps)
         self.probe = probe
+        if tensorboard_dir is not None:
+            try:
+                import tensorboard  # noqa: F401
+            except ImportError:
+                raise ImportError(
+                    "GradientMonitor(tensorboard_dir=...) needs the tensorboard package: "
+                    "pip install 'gradscope[tensorboard]'"
+                ) from None
         self.tensorboard_dir = tensorboard_dir
         self.buffer_steps = buffer_steps
         self._frames: list[pd.DataFrame] = []

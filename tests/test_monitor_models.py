@@ -1,0 +1,393 @@
+"""GradientMonitor on many kinds of Keras models and fit calls, each checked against GradientTape.
+
+Every check compares the recorded ``grad_norm`` of a step with the gradient that an independent
+``tf.GradientTape`` computation gives for the same batch and the same weights.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from gradscope import GradientMonitor
+from gradscope import records as rec
+
+RTOL = 1e-5
+rng = np.random.default_rng(0)
+
+
+def expected_grad_norms(model, x, y, sample_weight=None):
+    """Gradient norms of the compiled loss at the current weights, by GradientTape."""
+    with tf.GradientTape() as tape:
+        y_pred = model(x, training=True)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+    grads = tape.gradient(loss, model.trainable_variables)
+    return np.array([0.0 if g is None else np.linalg.norm(tf.convert_to_tensor(g).numpy()) for g in grads])
+
+
+def recorded(monitor, step, metric="grad_norm"):
+    r = monitor.records
+    return r[(r.step == step) & (r.metric == metric)].value.to_numpy()
+
+
+def check_one_step(model, x, y, rtol=RTOL, sample_weight=None, **fit_kwargs):
+    """Fit one full-batch step and compare its recorded gradient norms with GradientTape."""
+    expect = expected_grad_norms(model, x, y, sample_weight=sample_weight)
+    step = int(model.optimizer.iterations.numpy())
+    mon = GradientMonitor(probe=False)
+    n = len(tf.nest.flatten(x)[0])
+    model.fit(x, y, batch_size=n, epochs=1, shuffle=False, callbacks=[mon], verbose=0,
+              sample_weight=sample_weight, **fit_kwargs)
+    got = recorded(mon, step)
+    assert len(got) == len(model.trainable_variables)
+    np.testing.assert_allclose(got, expect, rtol=rtol)
+    return mon
+
+
+def layers_of(monitor):
+    r = monitor.records[monitor.records.metric == "grad_norm"]
+    return r.drop_duplicates(["layer", "variable"])[["layer", "depth", "variable"]].values.tolist()
+
+
+def test_functional_with_two_inputs_and_two_outputs():
+    a, b = keras.Input((6,), name="a"), keras.Input((4,), name="b")
+    h = keras.layers.Dense(8, activation="tanh", name="ha")(a)
+    g = keras.layers.Dense(8, activation="relu", name="hb")(b)
+    merged = keras.layers.Concatenate()([h, g])
+    out1 = keras.layers.Dense(3, activation="softmax", name="cls")(merged)
+    out2 = keras.layers.Dense(1, name="reg")(merged)
+    model = keras.Model([a, b], [out1, out2])
+    model.compile(optimizer="sgd", loss=["sparse_categorical_crossentropy", "mse"], loss_weights=[1.0, 0.5])
+    x = [rng.normal(size=(32, 6)).astype("float32"), rng.normal(size=(32, 4)).astype("float32")]
+    y = [rng.integers(0, 3, 32), rng.normal(size=(32, 1)).astype("float32")]
+    mon = check_one_step(model, x, y)
+    names = [row[:2] for row in layers_of(mon)[::2]]
+    assert names == [["ha", 0], ["hb", 1], ["cls", 2], ["reg", 3]]
+
+
+def test_subclassed_model():
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden = keras.layers.Dense(16, activation="sigmoid", name="hidden")
+            self.out = keras.layers.Dense(3, name="logits")
+
+        def call(self, x):
+            return self.out(self.hidden(x))
+
+    model = Net()
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x, y = rng.normal(size=(20, 5)).astype("float32"), rng.integers(0, 3, 20)
+    model(x)
+    mon = check_one_step(model, x, y)
+    assert [row[0] for row in layers_of(mon)] == ["hidden", "hidden", "logits", "logits"]
+
+
+def test_conv_batchnorm_and_frozen_layer():
+    model = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        keras.layers.Conv2D(4, 3, activation="relu", name="conv"),
+        keras.layers.BatchNormalization(name="bn"),
+        keras.layers.Flatten(),
+        keras.layers.Dense(6, activation="relu", name="frozen"),
+        keras.layers.Dense(2, activation="softmax", name="head"),
+    ])
+    model.get_layer("frozen").trainable = False
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x, y = rng.normal(size=(16, 8, 8, 1)).astype("float32"), rng.integers(0, 2, 16)
+    mon = check_one_step(model, x, y)
+    rows = layers_of(mon)
+    assert [r[0] for r in rows] == ["conv", "conv", "bn", "bn", "head", "head"]  # frozen + moving stats skipped
+    assert {r[2] for r in rows if r[0] == "bn"} == {"gamma", "beta"}
+
+
+def test_lstm_and_embedding_sparse_gradients():
+    model = keras.Sequential([
+        keras.Input((5,), dtype="int32"),
+        keras.layers.Embedding(50, 8, name="embed"),
+        keras.layers.LSTM(6, name="lstm"),
+        keras.layers.Dense(2, activation="softmax", name="head"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    x = rng.integers(0, 10, size=(12, 5)).astype("int32")  # repeated ids: sparse rows are summed
+    y = rng.integers(0, 2, 12)
+    mon = check_one_step(model, x, y, rtol=1e-4)
+    assert [r[0] for r in layers_of(mon)] == ["embed", "lstm", "lstm", "lstm", "head", "head"]
+
+
+def test_shared_layer_and_nested_model():
+    shared = keras.layers.Dense(4, activation="relu", name="shared")
+    inner = keras.Sequential([keras.layers.Dense(4, activation="tanh", name="inner_dense")], name="block")
+    a, b = keras.Input((3,)), keras.Input((3,))
+    merged = keras.layers.Add()([shared(a), shared(b)])
+    out = keras.layers.Dense(1, name="out")(inner(merged))
+    model = keras.Model([a, b], out)
+    model.compile(optimizer="sgd", loss="mse")
+    x = [rng.normal(size=(10, 3)).astype("float32"), rng.normal(size=(10, 3)).astype("float32")]
+    y = rng.normal(size=(10, 1)).astype("float32")
+    mon = check_one_step(model, x, y)
+    assert [r[:2] for r in layers_of(mon)[::2]] == [["shared", 0], ["block/inner_dense", 1], ["out", 2]]
+
+
+def _mlp(act="relu", **compile_kwargs):
+    model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(8, activation=act, name="h"),
+                              keras.layers.Dense(3, activation="softmax", name="o")])
+    model.compile(optimizer=compile_kwargs.pop("optimizer", "sgd"), loss="sparse_categorical_crossentropy",
+                  **compile_kwargs)
+    return model
+
+
+def _xy(n=40):
+    return rng.normal(size=(n, 10)).astype("float32"), rng.integers(0, 3, n)
+
+
+def test_sample_weight_and_class_weight():
+    x, y = _xy()
+    model = _mlp()
+    check_one_step(model, x, y, sample_weight=rng.uniform(0.1, 2, len(y)).astype("float32"))
+    model = _mlp()
+    class_weight = {0: 0.2, 1: 1.0, 2: 3.0}
+    expect = expected_grad_norms(model, x, y, sample_weight=np.array([class_weight[c] for c in y], "float32"))
+    mon = GradientMonitor(probe=False)
+    model.fit(x, y, batch_size=len(x), class_weight=class_weight, shuffle=False, callbacks=[mon], verbose=0)
+    np.testing.assert_allclose(recorded(mon, 0), expect, rtol=RTOL)
+
+
+def test_tf_data_generator_steps_per_epoch_and_validation():
+    x, y = _xy(60)
+    model = _mlp()
+    mon = GradientMonitor(probe=False)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(20).repeat()
+    model.fit(ds, steps_per_epoch=3, epochs=2, validation_data=(x[:10], y[:10]), callbacks=[mon], verbose=0)
+
+    def gen():
+        while True:
+            for i in range(0, 60, 20):
+                yield x[i:i + 20], y[i:i + 20]
+
+    model.fit(gen(), steps_per_epoch=4, epochs=1, callbacks=[mon], verbose=0)
+    r = mon.records
+    assert sorted(r[r.metric == "grad_norm"].step.unique()) == list(range(10))
+    assert set(r[r.layer == ""].metric) >= {"loss", "val_loss"}
+    # plain SGD moves the weights by exactly lr * gradient
+    g9 = recorded(mon, 9)
+    u9 = recorded(mon, 9, "update_norm")
+    np.testing.assert_allclose(u9, 0.01 * g9, rtol=1e-4)  # Keras' default SGD learning rate
+
+
+def test_xla_jit_compile():
+    x, y = _xy()
+    model = _mlp(jit_compile=True)
+    check_one_step(model, x, y, rtol=1e-4)
+
+
+def test_custom_train_step_with_apply_gradients():
+    class Custom(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
+            grads = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            return {"loss": loss}
+
+    inp = keras.Input((10,))
+    out = keras.layers.Dense(3, activation="softmax", name="o")(keras.layers.Dense(8, name="h")(inp))
+    model = Custom(inp, out)
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    x, y = _xy()
+    check_one_step(model, x, y)
+
+
+def test_clipnorm_records_the_clipped_gradient():
+    x, y = _xy()
+    model = _mlp(optimizer=keras.optimizers.SGD(0.1, clipnorm=0.05))
+    expect = np.minimum(expected_grad_norms(model, x, y), 0.05)
+    mon = GradientMonitor(probe=False)
+    model.fit(x, y, batch_size=len(x), callbacks=[mon], verbose=0)
+    np.testing.assert_allclose(recorded(mon, 0), expect, rtol=1e-4)
+
+
+def test_weight_decay_update_is_measured_exactly():
+    x, y = _xy()
+    model = _mlp(optimizer=keras.optimizers.AdamW(1e-2, weight_decay=0.5))
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    mon = GradientMonitor(probe=False)
+    model.fit(x, y, batch_size=len(x), callbacks=[mon], verbose=0)
+    expect = [np.linalg.norm(v.numpy() - b) for v, b in zip(model.trainable_variables, before)]
+    np.testing.assert_allclose(recorded(mon, 0, "update_norm"), expect, rtol=1e-4)
+
+
+def test_mixed_precision_records_unscaled_gradients():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = _mlp()
+        assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        x, y = _xy()
+        model.optimizer.build(model.trainable_variables)
+        with tf.GradientTape() as tape:
+            loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=True))
+            scaled = model.optimizer.scale_loss(loss)
+        scale = float(model.optimizer.dynamic_scale.numpy())
+        expect = [np.linalg.norm(g.numpy().astype(np.float64)) / scale
+                  for g in tape.gradient(scaled, model.trainable_variables)]
+        mon = GradientMonitor(probe=False)
+        model.fit(x, y, batch_size=len(x), callbacks=[mon], verbose=0)
+        np.testing.assert_allclose(recorded(mon, 0), expect, rtol=1e-3)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_activation_statistics_on_the_probe_batch():
+    x, y = _xy(50)
+    model = keras.Sequential([
+        keras.Input((10,)),
+        keras.layers.Dense(6, activation="sigmoid", name="sig", kernel_initializer=keras.initializers.RandomNormal(stddev=20)),
+        keras.layers.Dense(5, name="lin"),
+        keras.layers.ReLU(name="relu"),
+        keras.layers.Dense(3, activation="softmax", name="o"),
+    ])
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss="sparse_categorical_crossentropy")
+    mon = GradientMonitor()
+    model.fit(x, y, batch_size=20, epochs=1, shuffle=False, callbacks=[mon], verbose=0)
+    r = mon.records
+    acts = r[r.metric.isin(rec.ACTIVATION_METRICS)]
+    assert set(acts.layer) == {"sig", "relu"}
+    probe = x[:20]  # the first training batch (shuffle off)
+    sig = keras.activations.sigmoid(probe @ model.get_layer("sig").kernel.numpy() + model.get_layer("sig").bias.numpy()).numpy()
+    expect_sat = np.mean((sig <= 0.01) | (sig >= 0.99))
+    got = acts[(acts.layer == "sig") & (acts.metric == "saturated_frac")].value.item()
+    assert got == pytest.approx(expect_sat) and got > 0.5
+    h = np.maximum(sig @ model.get_layer("lin").kernel.numpy() + model.get_layer("lin").bias.numpy(), 0)
+    got_dead = acts[(acts.layer == "relu") & (acts.metric == "dead_frac")].value.item()
+    assert got_dead == pytest.approx(np.mean(np.all(h == 0, axis=0)))
+    assert acts[(acts.layer == "relu") & (acts.metric == "act_mean")].value.item() == pytest.approx(h.mean(), rel=1e-5)
+    # the Activation-style layer lines up with the Dense before it
+    assert acts[acts.layer == "relu"].depth.iloc[0] == 1
+
+
+def test_explicit_probe_and_probe_off():
+    x, y = _xy(30)
+    model = _mlp(act="relu")
+    mon = GradientMonitor(probe=x[:7])
+    model.fit(x, y, batch_size=10, callbacks=[mon], verbose=0)
+    assert "dead_frac" in set(mon.records.metric)
+    mon = GradientMonitor(probe=False)
+    model.fit(x, y, batch_size=10, callbacks=[mon], verbose=0)
+    assert not set(mon.records.metric) & set(rec.ACTIVATION_METRICS)
+
+
+def test_every_n_steps_aggregates_in_graph():
+    x, y = _xy(100)
+    model = _mlp()
+    w0 = model.get_weights()
+    full = GradientMonitor(probe=False)
+    model.fit(x, y, batch_size=10, epochs=2, shuffle=False, callbacks=[full], verbose=0)
+    model.set_weights(w0)
+    model.optimizer.iterations.assign(0)
+    agg = GradientMonitor(probe=False, every_n_steps=4)
+    model.fit(x, y, batch_size=10, epochs=2, shuffle=False, callbacks=[agg], verbose=0)
+    g = full.records[full.records.metric == "grad_norm"].pivot(index="step", columns=["layer", "variable"], values="value")
+    a = agg.records
+    steps = sorted(a[a.metric == "grad_norm"].step.unique())
+    assert steps == [3, 7, 11, 15, 19]  # windows of 4 steps; the last one (16-19) is complete
+    mean3 = a[(a.step == 3) & (a.metric == "grad_norm")].value.to_numpy()
+    max3 = a[(a.step == 3) & (a.metric == "grad_norm_max")].value.to_numpy()
+    np.testing.assert_allclose(mean3, g.loc[0:3].mean().to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(max3, g.loc[0:3].max().to_numpy(), rtol=1e-5)
+    w19 = full.records[(full.records.step == 19) & (full.records.metric == "weight_norm")].value.to_numpy()
+    np.testing.assert_allclose(a[(a.step == 19) & (a.metric == "weight_norm")].value.to_numpy(), w19, rtol=1e-5)
+
+
+def test_every_n_steps_partial_window_is_kept():
+    x, y = _xy(50)
+    model = _mlp()
+    mon = GradientMonitor(probe=False, every_n_steps=4)
+    model.fit(x, y, batch_size=10, epochs=1, callbacks=[mon], verbose=0)  # 5 steps: 4 + 1
+    r = mon.records
+    assert sorted(r[r.metric == "grad_norm"].step.unique()) == [3, 4]
+    assert r[(r.step == 4)].metric.isin(["update_norm", "update_ratio"]).sum() == 0
+
+
+def test_nan_gradients_are_kept_and_terminate_on_nan_composes():
+    x, y = _xy()
+    model = _mlp(optimizer=keras.optimizers.SGD(1e9))
+    mon = GradientMonitor(probe=False)
+    model.fit(x * 1e3, y, batch_size=5, epochs=3, callbacks=[mon, keras.callbacks.TerminateOnNaN()], verbose=0)
+    g = mon.records.query("metric == 'grad_norm'").value
+    assert (~np.isfinite(g)).any()
+    assert mon.records.step.max() < 3 * 8 - 1  # stopped early
+
+
+def test_tensorboard_scalars(tmp_path):
+    pytest.importorskip("tensorboard")
+    x, y = _xy()
+    model = _mlp()
+    mon = GradientMonitor(probe=False, tensorboard_dir=tmp_path / "tb")
+    model.fit(x, y, batch_size=10, epochs=1, callbacks=[mon], verbose=0)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "tb"))
+    acc.Reload()
+    tags = acc.Tags()["tensors"]
+    assert "gradscope/grad_norm/h/kernel" in tags
+    events = acc.Tensors("gradscope/grad_norm/h/kernel")
+    assert [e.step for e in events] == [0, 1, 2, 3]
+    got = [float(tf.make_ndarray(e.tensor_proto)) for e in events]
+    np.testing.assert_allclose(got, recorded_series(mon, "h", "kernel"), rtol=1e-6)
+
+
+def recorded_series(mon, layer, variable):
+    r = mon.records
+    return r[(r.layer == layer) & (r.variable == variable) & (r.metric == "grad_norm")].sort_values("step").value.to_numpy()
+
+
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import numpy as np, tensorflow as tf, keras
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from gradscope import GradientMonitor
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 10)).astype("float32"); y = rng.integers(0, 3, 64)
+    def build():
+        m = keras.Sequential([keras.Input((10,)), keras.layers.Dense(8, activation="relu", name="h"),
+                              keras.layers.Dense(3, activation="softmax", name="o")])
+        m.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        return m
+    with strategy.scope():
+        model = build()
+    single = build()
+    single.set_weights(model.get_weights())
+    with tf.GradientTape() as tape:
+        loss = single.compute_loss(x=x, y=y, y_pred=single(x, training=True))
+    expect = [float(np.linalg.norm(g.numpy())) for g in tape.gradient(loss, single.trainable_variables)]
+    mon = GradientMonitor(probe=False)
+    model.fit(x, y, batch_size=64, epochs=2, shuffle=False, callbacks=[mon], verbose=0)
+    r = mon.records
+    got = r[(r.step == 0) & (r.metric == "grad_norm")].value.tolist()
+    steps = sorted(r[r.metric == "grad_norm"].step.unique().tolist())
+    print(json.dumps({"replicas": strategy.num_replicas_in_sync, "expect": expect, "got": got, "steps": steps}))
+    """
+)
+
+
+def test_mirrored_strategy_records_the_reduced_gradient(tmp_path):
+    script = tmp_path / "mirrored.py"
+    script.write_text(MIRRORED_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["replicas"] == 2
+    assert out["steps"] == [0, 1]  # one record per step, not one per replica
+    np.testing.assert_allclose(out["got"], out["expect"], rtol=1e-5)
