@@ -60,6 +60,7 @@ class _StepContext:
     def __init__(self):
         self.grads: dict[int, object] = {}
         self.deltas: dict[int, list] = {}
+        self.before: list = []
 
 
 class StepRecorder:
@@ -128,12 +129,22 @@ class StepRecorder:
             self._make_buffer(n)
         nv, nc = len(self.variables), len(self.columns)
         values = self._to_norms(raw[:, : nv * nc].reshape(len(raw), nc, nv).transpose(0, 2, 1))
+        if self.every_n_steps == 1 and len(values):
+            # Rows hold the weights before each step; after step k they are those before k+1,
+            # and after the last step they are the variables as they are now.
+            w = self.columns.index("weight_norm")
+            values[:-1, :, w] = values[1:, :, w]
+            values[-1, :, w] = self.current_weight_norms()
         if self.every_n_steps > 1:
             values = values.copy()
             window = raw[:, -1][:, None]
             values[:, :, 0] = values[:, :, 0] / window  # sum of norms -> mean
             self.window_lengths = raw[:, -1].astype(np.int64)
         return k, values, lost
+
+    def current_weight_norms(self) -> np.ndarray:
+        """L2 norm of every variable now, computed on the host in float64."""
+        return np.array([np.linalg.norm(np.asarray(v.numpy(), dtype=np.float64)) for v in self.variables])
 
     def _to_norms(self, half_sq):
         if self.every_n_steps > 1:
@@ -232,13 +243,17 @@ class StepRecorder:
                 return original(grads, trainable_variables)
             opt = self._optimizer
             tvars = list(trainable_variables) if trainable_variables is not None else list(opt._trainable_variables)
+            ctx = _StepContext()
+            if self.every_n_steps == 1 or self.exact_copy:
+                # Read before the update: nothing waits for these reads, so their norms are
+                # computed alongside the forward and backward passes, not after the update.
+                ctx.before = [var.read_value() for var in self._tf_vars]
             before = {}
             if self.exact_copy:
                 for v in tvars:
                     i = self._pos.get(id(tf_variable(v)))
                     if i is not None:
-                        before[i] = tf.identity(tf_variable(v).read_value())
-            ctx = _StepContext()
+                        before[i] = ctx.before[i]
             if self.grad_source == "apply":
                 for g, v in zip(grads, tvars):
                     i = self._pos.get(id(tf_variable(v)))
@@ -288,7 +303,13 @@ class StepRecorder:
         if n == 0:
             return
         if self.every_n_steps == 1:
-            self._append_row(tf.stack([*self._grad_half_sq(ctx), *self._weight_update_half_sq(ctx, before)]))
+            # weight_norm column: the weights *before* this step; read() shifts it by one row.
+            weights = [_half_sq(b) for b in ctx.before]
+            if self.exact_copy:
+                updates = [self._update_half_sq(i, ctx, before, var.read_value()) for i, var in enumerate(self._tf_vars)]
+            else:
+                updates = [self._update_half_sq(i, ctx, before, None) for i in range(n)]
+            self._append_row(tf.stack([*self._grad_half_sq(ctx), *weights, *updates]))
             return
         g = tf.sqrt(2.0 * tf.stack(self._grad_half_sq(ctx)))
         new_sum = self._acc_sum.assign_add(g)

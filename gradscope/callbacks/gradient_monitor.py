@@ -273,7 +273,7 @@ class GradientMonitor(keras.callbacks.Callback):
         length, mean, peak = partial
         last = self._next_step + length - 1
         self._next_step += length
-        weights = np.array([np.linalg.norm(np.asarray(v.numpy(), dtype=np.float64)) for v in self._recorder.variables])
+        weights = self._recorder.current_weight_norms()
         nan = np.full_like(mean, np.nan)
         frame = rec.from_step_arrays(
             self.run, np.array([last]), self._epoch, self._meta,
