@@ -36,8 +36,13 @@ def main():
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default: a new folder under reports/).")
+@click.option("--framework", type=click.Choice(["keras", "tf1"]), default="keras", show_default=True,
+              help="keras: model.fit with GradientMonitor; tf1: the seed's tf.compat.v1 graph and sess.run loop.")
+@click.option("--full-batch", is_flag=True,
+              help="Every step uses the whole training set (the seed's TF1 protocol); --epochs then counts steps.")
 @click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress.")
-def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, data_source, seed, out, quiet):
+def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, data_source, seed, out,
+            framework, full_batch, quiet):
     """Train the seed MLP on MNIST while recording per-layer gradients, then report.
 
     Several --act/--init values train the whole grid, e.g.
@@ -53,7 +58,8 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
 
     try:
         train = TrainConfig(hidden=parse_hidden(hidden), optimizer=optimizer, lr=lr, batch_size=batch_size,
-                            epochs=epochs, seed=seed, val_split=val_split)
+                            epochs=epochs, seed=seed, val_split=val_split, framework=framework,
+                            full_batch=full_batch)
         out_dir, runs = run_analyze(acts, inits, train, data_source=data_source, out=out,
                                     verbose=0 if quiet else 2, command=command_line(), echo=click.echo)
     except GradscopeError as exc:

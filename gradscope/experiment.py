@@ -16,6 +16,7 @@ from gradscope.errors import GradscopeError
 from gradscope.storage import RUNS_DIR, RunWriter, load_run
 
 OPTIMIZERS = ("sgd", "adam")
+FRAMEWORKS = ("keras", "tf1")
 
 
 @dataclass
@@ -29,6 +30,8 @@ class TrainConfig:
     epochs: int = 10
     seed: int = 0
     val_split: float = 0.0
+    framework: str = "keras"
+    full_batch: bool = False
 
     def check(self) -> None:
         """Raise :class:`GradscopeError` for settings that cannot train."""
@@ -42,6 +45,8 @@ class TrainConfig:
             raise GradscopeError(f"--epochs must be at least 1; got {self.epochs}")
         if not 0 <= self.val_split < 1:
             raise GradscopeError(f"--val-split must be in [0, 1); got {self.val_split}")
+        if self.framework not in FRAMEWORKS:
+            raise GradscopeError(f"unknown framework {self.framework!r}; choose one of {FRAMEWORKS}")
 
 
 def run_name(act: str, init: str) -> str:
@@ -92,23 +97,18 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
     """Train one run while recording, and write its run directory.
 
     Args:
-        callbacks: extra Keras callbacks to pass to ``fit`` besides the monitor.
+        callbacks: extra Keras callbacks to pass to ``fit`` besides the monitor (Keras only).
 
     Returns:
         The saved :class:`gradscope.storage.Run`.
 
     Raises:
-        KeyboardInterrupt: re-raised after the run directory is marked ``interrupted``.
+        KeyboardInterrupt: re-raised after the run directory is marked ``interrupted``;
+            other exceptions likewise after it is marked ``failed``.
     """
-    import keras
-    import tensorflow as tf
-
-    from gradscope.callbacks.gradient_monitor import GradientMonitor
-    from gradscope.models import build_mlp
-
     name = run_name(act, init)
     config = {
-        "framework": "keras",
+        "framework": train.framework,
         "act": act,
         "init": init,
         **asdict(train),
@@ -118,27 +118,12 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
         "command": command,
     }
     writer = RunWriter(run_dir, config)
-    keras.utils.set_random_seed(train.seed)
-    tf.config.experimental.enable_op_determinism()
-    model = build_mlp(train.hidden, act=act, init=init, seed=train.seed)
-    model.compile(
-        optimizer=make_optimizer(train.optimizer, train.lr),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    monitor = GradientMonitor(run=name, writer=writer)
+    status, error, metrics, steps = "failed", None, {}, None
     started = time.perf_counter()
-    status, error = "failed", None
     try:
-        model.fit(
-            dataset.x_train,
-            dataset.y_train,
-            batch_size=train.batch_size,
-            epochs=train.epochs,
-            validation_split=train.val_split,
-            callbacks=[monitor, *callbacks],
-            verbose=verbose,
-        )
+        trainer = _train_tf1 if train.framework == "tf1" else _train_keras
+        test_acc, test_loss, steps = trainer(act, init, train, dataset, writer, name, verbose, callbacks)
+        metrics = {"test_accuracy": _finite_or_none(test_acc), "test_loss": _finite_or_none(test_loss)}
         status = "complete"
     except KeyboardInterrupt:
         status = "interrupted"
@@ -147,19 +132,53 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
         error = f"{type(exc).__name__}: {exc}"
         raise
     finally:
-        train_seconds = time.perf_counter() - started
-        monitor.close()  # keeps the steps of an unfinished epoch
-        metrics = {}
-        if status == "complete":
-            test_loss, test_acc = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
-            metrics = {"test_accuracy": _finite_or_none(test_acc), "test_loss": _finite_or_none(test_loss)}
-        writer.finish(
-            status,
-            error=error,
-            metrics=metrics,
-            timings={"train_seconds": round(train_seconds, 3), "steps": int(model.optimizer.iterations.numpy())},
-        )
+        timings = {"train_seconds": round(time.perf_counter() - started, 3)}
+        if steps is not None:
+            timings["steps"] = steps
+        writer.finish(status, error=error, metrics=metrics, timings=timings)
     return load_run(run_dir)
+
+
+def _train_keras(act, init, train, dataset, writer, name, verbose, callbacks):
+    import keras
+    import tensorflow as tf
+
+    from gradscope.callbacks.gradient_monitor import GradientMonitor
+    from gradscope.models import build_mlp
+
+    keras.utils.set_random_seed(train.seed)
+    tf.config.experimental.enable_op_determinism()
+    model = build_mlp(train.hidden, act=act, init=init, seed=train.seed)
+    model.compile(
+        optimizer=make_optimizer(train.optimizer, train.lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    monitor = GradientMonitor(run=name, writer=writer, probe=dataset.x_train[:256])
+    try:
+        model.fit(
+            dataset.x_train,
+            dataset.y_train,
+            batch_size=len(dataset.x_train) if train.full_batch else train.batch_size,
+            epochs=train.epochs,
+            validation_split=train.val_split,
+            callbacks=[monitor, *callbacks],
+            verbose=verbose,
+        )
+    finally:
+        monitor.close()  # keeps the steps of an unfinished epoch
+    test_loss, test_acc = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
+    return test_acc, test_loss, int(model.optimizer.iterations.numpy())
+
+
+def _train_tf1(act, init, train, dataset, writer, name, verbose, callbacks):
+    from gradscope.tf1 import mlp
+
+    if callbacks:
+        raise GradscopeError("extra Keras callbacks cannot be used with --framework tf1")
+    if train.val_split:
+        raise GradscopeError("--val-split is not supported with --framework tf1")
+    return mlp.train(act, init, train, dataset, writer, name, verbose=bool(verbose))
 
 
 def analyze(acts, inits, train: TrainConfig, data_source="sample", out=None, verbose="auto",
@@ -180,6 +199,10 @@ def analyze(acts, inits, train: TrainConfig, data_source="sample", out=None, ver
         check_activation(act)
     for init in inits:
         make_initializer(init)
+        if train.framework == "tf1":
+            from gradscope.tf1.mlp import initializer
+
+            initializer(init, None)
     dataset = data_mod.load(data_source)
     out = Path(out) if out is not None else default_out_dir()
     runs = []

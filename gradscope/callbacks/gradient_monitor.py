@@ -15,6 +15,7 @@ from gradscope import records as rec
 from gradscope.activations import ActivationProbe, output_stats, watched_layers
 from gradscope.keras_layers import layer_table
 from gradscope.recording import StepRecorder
+from gradscope.sink import RecordSink
 from gradscope.storage import RunWriter
 
 DEFAULT_BUFFER_STEPS = 1024
@@ -125,8 +126,7 @@ class GradientMonitor(keras.callbacks.Callback):
                 ) from None
         self.tensorboard_dir = tensorboard_dir
         self.buffer_steps = buffer_steps
-        self._frames: list[pd.DataFrame] = []
-        self._records_cache = None
+        self._sink = RecordSink(writer)
         self._recorder: StepRecorder | None = None
         self._recorder_key = None
         self._epoch = 0
@@ -142,9 +142,7 @@ class GradientMonitor(keras.callbacks.Callback):
     @property
     def records(self) -> pd.DataFrame:
         """All records so far, with the schema columns of :mod:`gradscope.records`."""
-        if self._records_cache is None:
-            self._records_cache = rec.concat(self._frames)
-        return self._records_cache
+        return self._sink.records
 
     def flush(self) -> pd.DataFrame:
         """Bring the steps recorded since the last epoch end to the host (and to ``run_dir``)."""
@@ -215,6 +213,7 @@ class GradientMonitor(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self.writer is None and self.run_dir is not None:
             self.writer = RunWriter(self.run_dir, self.config)
+        self._sink.writer = self.writer
         model = self.model
         variables = list(model.trainable_variables)
         table = layer_table(model)
@@ -255,12 +254,7 @@ class GradientMonitor(keras.callbacks.Callback):
     # --- internals ----------------------------------------------------------------------
 
     def _add(self, frame):
-        if not len(frame):
-            return
-        self._frames.append(frame)
-        self._records_cache = None
-        if self.writer is not None:
-            self.writer.append(frame)
+        self._sink.add(frame)
 
     def _retrace(self):
         if self.model is not None:

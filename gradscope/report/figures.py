@@ -75,7 +75,8 @@ def layer_profile(runs, colors) -> plt.Figure:
         ax.set_xlabel("layer (input -> output)")
         ax.set_ylabel("grad_norm / weight_norm (1/step)")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     fig.suptitle("How fast each layer learns relative to its weights")
     fig.tight_layout()
     return fig
@@ -95,7 +96,8 @@ def training_curves(runs, colors) -> plt.Figure:
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
     axes[0].set_yscale("log")
     fig.suptitle("Training curves")
     fig.tight_layout()
