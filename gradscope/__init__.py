@@ -6,7 +6,7 @@ needs it (``gradscope.GradientMonitor`` imports Keras on first use).
 
 __version__ = "0.1.0"
 
-__all__ = ["GradientMonitor", "GradscopeError", "__version__"]
+__all__ = ["GradientMonitor", "GradscopeError", "audit", "diagnose", "__version__"]
 
 from gradscope.errors import GradscopeError
 
@@ -16,4 +16,12 @@ def __getattr__(name):
         from gradscope.callbacks.gradient_monitor import GradientMonitor
 
         return GradientMonitor
+    if name == "audit":
+        from gradscope.preflight import audit
+
+        return audit
+    if name == "diagnose":
+        from gradscope.diagnosis import diagnose
+
+        return diagnose
     raise AttributeError(f"module 'gradscope' has no attribute {name!r}")

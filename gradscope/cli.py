@@ -67,7 +67,44 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
     report = write_report(runs, out_dir / "report.html", title=f"gradscope analyze: {out_dir.name}")
     click.echo("")
     click.echo(format_table(run_table(runs)))
+    click.echo("")
+    for run in runs:
+        _echo_findings(run.name, run.meta.get("diagnosis", []))
     click.echo(f"\nruns:   {out_dir / 'runs'}\nreport: {report}")
+
+
+def _echo_findings(name, findings):
+    if not findings:
+        click.echo(f"{name}: no problem found")
+        return
+    click.echo(f"{name}:")
+    for f in findings:
+        click.echo(f"  [{f['severity']}] {f['kind']}: {f['summary']}")
+        if f.get("why"):
+            click.echo(f"      why: {f['why']}")
+        click.echo(f"      fix: {f['recommendation']}")
+
+
+@main.command()
+@click.argument("dirs", nargs=-1, required=True, type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+def diagnose(dirs, as_json):
+    """Diagnose saved runs: vanishing/exploding gradients, dead or saturated units, stalls."""
+    import json
+
+    from gradscope.diagnosis import diagnose as run_diagnosis
+    from gradscope.storage import find_runs
+
+    try:
+        runs = find_runs(dirs)
+    except GradscopeError as exc:
+        _fail(exc)
+    results = {run.name: [f.to_dict() for f in run_diagnosis(run.records, run.config)] for run in runs}
+    if as_json:
+        click.echo(json.dumps(results, indent=2))
+        return
+    for name, findings in results.items():
+        _echo_findings(name, findings)
 
 
 @main.command()

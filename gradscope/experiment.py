@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gradscope import __version__
+from gradscope.diagnosis import diagnose
 from gradscope.errors import GradscopeError
 from gradscope.storage import RUNS_DIR, RunWriter, load_run
 
@@ -135,7 +136,9 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
         timings = {"train_seconds": round(time.perf_counter() - started, 3)}
         if steps is not None:
             timings["steps"] = steps
-        writer.finish(status, error=error, metrics=metrics, timings=timings)
+        run = load_run(run_dir)  # what reached the disk, so a partial run is diagnosed too
+        findings = [f.to_dict() for f in diagnose(run.records, run.config)]
+        writer.finish(status, error=error, metrics=metrics, timings=timings, diagnosis=findings)
     return load_run(run_dir)
 
 

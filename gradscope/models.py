@@ -3,6 +3,7 @@
 Initialiser names (design.md section 5):
 
 * ``normal``: N(0, 1) weights, the seed's ``tf.random.normal`` (the "random" init);
+  ``normal_<s>`` is N(0, s**2), e.g. ``normal_0.01``;
 * ``xavier``: Glorot uniform (TF1's ``xavier_initializer``, Keras ``glorot_uniform``);
 * ``he``: truncated normal with Var(w) = 2 / fan_in (TF1's ``variance_scaling_initializer()``
   defaults, Keras ``he_normal``);
@@ -73,6 +74,19 @@ def check_activation(name: str):
     return fn
 
 
+def normal_std(name: str) -> float | None:
+    """The standard deviation in a ``normal_<std>`` name (``normal_0.01`` -> 0.01), else None."""
+    if not name.startswith("normal_"):
+        return None
+    try:
+        std = float(name[len("normal_"):])
+    except ValueError:
+        raise GradscopeError(f"unknown initializer {name!r}; write N(0, s) as normal_<s>, e.g. normal_0.01") from None
+    if not (std > 0 and std < float("inf")):
+        raise GradscopeError(f"initializer {name!r}: the standard deviation must be positive")
+    return std
+
+
 def make_initializer(name: str, seed: int | None = None):
     """Return a Keras initializer for a gradscope ``--init`` name.
 
@@ -83,6 +97,9 @@ def make_initializer(name: str, seed: int | None = None):
 
     if name == "normal":
         return keras.initializers.RandomNormal(mean=0.0, stddev=1.0, seed=seed)
+    std = normal_std(name)
+    if std is not None:
+        return keras.initializers.RandomNormal(mean=0.0, stddev=std, seed=seed)
     keras_name = INIT_ALIASES.get(name, name)
     try:
         init = keras.initializers.get(keras_name)

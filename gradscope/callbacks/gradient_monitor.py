@@ -88,6 +88,11 @@ class GradientMonitor(keras.callbacks.Callback):
         buffer_steps: rows kept on the device between epoch ends (default: the epoch's steps,
             or 1024 when Keras does not know them; the buffer grows, with a warning, if an
             epoch has more).
+        diagnose: run :func:`gradscope.diagnosis.diagnose` at each epoch end and warn, once per
+            kind, as soon as a finding appears (its summary and the recommended fix); the
+            findings so far are in ``monitor.findings``.
+        stop_on: finding kinds that stop training (``model.stop_training = True``), e.g.
+            ``("non_finite", "exploding_gradient")``; implies ``diagnose=True``.
 
     Example:
         >>> from gradscope import GradientMonitor
@@ -106,6 +111,8 @@ class GradientMonitor(keras.callbacks.Callback):
         probe=None,
         tensorboard_dir=None,
         buffer_steps=None,
+        diagnose=False,
+        stop_on=(),
     ):
         super().__init__()
         if int(every_n_steps) < 1:
@@ -126,6 +133,14 @@ class GradientMonitor(keras.callbacks.Callback):
                 ) from None
         self.tensorboard_dir = tensorboard_dir
         self.buffer_steps = buffer_steps
+        from gradscope.diagnosis import KINDS
+
+        unknown = sorted(set(stop_on) - set(KINDS))
+        if unknown:
+            raise ValueError(f"stop_on has unknown kind(s) {unknown}; choose from {list(KINDS)}")
+        self.stop_on = tuple(stop_on)
+        self.diagnose = bool(diagnose or self.stop_on)
+        self.findings: list = []
         self._sink = RecordSink(writer)
         self._recorder: StepRecorder | None = None
         self._recorder_key = None
@@ -247,11 +262,29 @@ class GradientMonitor(keras.callbacks.Callback):
             last_step = max(int(_innermost_optimizer(self.model.optimizer).iterations.numpy()) - 1, 0)
         self._add(rec.from_logs(self.run, last_step, epoch, logs or {}))
         self._add(self._activation_records(last_step, epoch))
+        if self.diagnose:
+            self._check(epoch)
 
     def on_train_end(self, logs=None):
         self.close()
 
     # --- internals ----------------------------------------------------------------------
+
+    def _check(self, epoch):
+        from gradscope.diagnosis import diagnose
+
+        seen = {f.kind for f in self.findings}
+        for finding in diagnose(self.records, self.config):
+            if finding.kind in seen:
+                continue
+            self.findings.append(finding)
+            warnings.warn(
+                f"gradscope, epoch {epoch + 1}: {finding.kind}: {finding.summary}. "
+                f"Fix: {finding.recommendation}",
+                stacklevel=2,
+            )
+            if finding.kind in self.stop_on:
+                self.model.stop_training = True
 
     def _add(self, frame):
         self._sink.add(frame)

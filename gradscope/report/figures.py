@@ -1,6 +1,8 @@
-"""Figures for the report: each function takes records (or runs) and returns a Figure.
+"""Figures for the report: functions from runs (records) to matplotlib Figures.
 
 No computing beyond reshaping records happens here, and nothing here imports TensorFlow.
+Colours: one colour per run (seaborn's colour-blind palette), the same in every figure;
+layers use the sequential ``viridis`` map (dark = input side, light = output side).
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from gradscope.records import layer_metric  # noqa: E402
 
 PALETTE = "colorblind"
+LAYER_MAP = "viridis"
+MAX_POINTS = 1500  # per line: longer series are thinned for drawing (records keep every step)
 
 
 def run_colors(names) -> dict:
@@ -27,84 +32,180 @@ def run_colors(names) -> dict:
 
 
 def layer_colors(n: int):
-    return sns.color_palette("viridis", n_colors=max(n, 1))
+    return sns.color_palette(LAYER_MAP, n_colors=max(n, 1))
 
 
-def gradient_flow(runs) -> plt.Figure:
-    """Kernel ``grad_norm`` per layer over training steps, one panel per run, shared log y."""
-    n = len(runs)
+def _grid(n, width=6.0, height=3.4, sharey=True):
     cols = min(n, 2)
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(6.2 * cols, 3.6 * rows), sharey=True, squeeze=False)
-    for ax, run in zip(axes.flat, runs):
-        table = layer_metric(run.records, "grad_norm")
-        colors = layer_colors(table.shape[1])
-        for color, (layer, series) in zip(colors, table.items()):
-            values = series.replace([np.inf, -np.inf], np.nan).where(series > 0)
-            ax.plot(series.index, values, color=color, lw=1.2, label=layer)
-        ax.set_yscale("log")
-        ax.set_title(run.name)
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel("kernel gradient L2 norm")
-        ax.grid(True, which="major", alpha=0.3)
-        if table.shape[1]:
-            ax.legend(title="layer (input first)", fontsize=8, title_fontsize=8, loc="best")
-        if table.empty:
-            ax.text(0.5, 0.5, "no steps recorded", transform=ax.transAxes, ha="center")
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), sharey=sharey, squeeze=False)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    fig.suptitle("Gradient flow: per-layer kernel gradient norm over training")
+    return fig, list(axes.flat)[:n]
+
+
+def _thin(series: pd.Series) -> pd.Series:
+    if len(series) <= MAX_POINTS:
+        return series
+    step = int(np.ceil(len(series) / MAX_POINTS))
+    return series.iloc[::step]
+
+
+def _positive(series: pd.Series) -> pd.Series:
+    values = series.replace([np.inf, -np.inf], np.nan)
+    return values.where(values > 0)
+
+
+def _mark_non_finite(ax, table: pd.DataFrame):
+    bad = table.index[~np.isfinite(table.to_numpy(dtype=float)).all(axis=1)]
+    if len(bad):
+        ax.axvline(bad[0], color="crimson", ls="--", lw=1)
+        ax.annotate(f"NaN/inf from step {bad[0]}", (bad[0], 0.95), xycoords=("data", "axes fraction"),
+                    color="crimson", fontsize=8, ha="left", va="top")
+
+
+def _shared_limits(tables):
+    """Log-axis limits shared by all panels; runs that explode go off the top, marked."""
+    values = np.concatenate([t.to_numpy(dtype=float).ravel() for t in tables if t.size] or [np.ones(1)])
+    values = values[np.isfinite(values) & (values > 0)]
+    if not len(values):
+        return None
+    low, high, typical = values.min(), values.max(), np.median(values)
+    return low / 2, min(high * 2, typical * 1e4)
+
+
+def _over_steps(runs, metric, title, ylabel, variable="kernel"):
+    fig, axes = _grid(len(runs))
+    tables = [layer_metric(run.records, metric, variable) for run in runs]
+    limits = _shared_limits(tables)
+    for ax, run, table in zip(axes, runs, tables):
+        for color, (layer, series) in zip(layer_colors(table.shape[1]), table.items()):
+            s = _thin(_positive(series))
+            ax.plot(s.index, s.to_numpy(), color=color, lw=1.1, label=layer)
+        ax.set_yscale("log")
+        if limits:
+            ax.set_ylim(*limits)
+            peak = np.nanmax(_positive(table.stack()).to_numpy(dtype=float)) if table.size else np.nan
+            if np.isfinite(peak) and peak > limits[1]:
+                ax.annotate(f"off the scale: up to {peak:.1e}", (0.02, 0.97), xycoords="axes fraction",
+                            color="crimson", fontsize=8, va="top")
+        ax.set_title(run.name + ("" if run.status == "complete" else f" ({run.status})"))
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="major", alpha=0.3)
+        if table.shape[1]:
+            _mark_non_finite(ax, table)
+            ax.legend(title="layer (input first)", fontsize=7, title_fontsize=7, loc="best")
+        else:
+            ax.text(0.5, 0.5, "no steps recorded", transform=ax.transAxes, ha="center")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 
 
-def layer_profile(runs, colors) -> plt.Figure:
-    """``grad_norm / weight_norm`` per layer (input to output) at the first and last step."""
+def gradient_flow(runs) -> plt.Figure:
+    """Kernel ``grad_norm`` per layer over training steps, one panel per run, shared log y."""
+    return _over_steps(runs, "grad_norm", "Gradient flow: per-layer kernel gradient norm over training",
+                       "kernel gradient L2 norm")
+
+
+def weight_norms(runs) -> plt.Figure:
+    """Kernel ``weight_norm`` per layer over training steps."""
+    return _over_steps(runs, "weight_norm", "Weight norms over training", "kernel L2 norm")
+
+
+def update_ratios(runs) -> plt.Figure:
+    """Kernel ``update_ratio`` (update norm / weight norm) per layer over training steps."""
+    return _over_steps(runs, "update_ratio", "Update ratio: how much each step changes a layer, "
+                       "relative to its weights", "update_norm / weight_norm")
+
+
+def _relative(run) -> pd.DataFrame:
+    return layer_metric(run.records, "grad_norm") / layer_metric(run.records, "weight_norm")
+
+
+def layer_bars(runs, colors, relative=False) -> plt.Figure:
+    """The classic gradient-flow picture: per-layer bars, input to output, first vs last step."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
+    width = 0.8 / max(len(runs), 1)
     for ax, which in zip(axes, ("first", "last")):
-        for run in runs:
-            rel = layer_metric(run.records, "grad_norm") / layer_metric(run.records, "weight_norm")
-            if rel.empty:
+        labels = []
+        for i, run in enumerate(runs):
+            table = _relative(run) if relative else layer_metric(run.records, "grad_norm")
+            finite = table[np.isfinite(table.to_numpy(dtype=float)).all(axis=1)] if len(table) else table
+            if finite.empty:
                 continue
-            row = rel.iloc[0] if which == "first" else rel.iloc[-1]
-            ax.plot(range(len(row)), row.where(row > 0).to_numpy(dtype=float), marker="o",
-                    color=colors[run.name], label=run.name)
-            ax.set_xticks(range(len(row)), list(row.index), rotation=20)
+            row = finite.iloc[0] if which == "first" else finite.iloc[-1]
+            x = np.arange(len(row)) + (i - (len(runs) - 1) / 2) * width
+            ax.bar(x, _positive(row).to_numpy(dtype=float), width=width, color=colors[run.name], label=run.name)
+            if len(row) > len(labels):
+                labels = list(row.index)
+        ax.set_xticks(range(len(labels)), labels, rotation=20)
         ax.set_yscale("log")
-        ax.set_title(f"{which} recorded step")
+        ax.set_title(f"{which} (finite) recorded step")
         ax.set_xlabel("layer (input -> output)")
-        ax.set_ylabel("grad_norm / weight_norm (1/step)")
-        ax.grid(True, which="major", alpha=0.3)
+        ax.set_ylabel("grad_norm / weight_norm (per step)" if relative else "kernel gradient L2 norm")
+        ax.grid(True, axis="y", which="major", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    fig.suptitle("How fast each layer learns relative to its weights")
+    fig.suptitle("How fast each layer learns relative to its weights" if relative
+                 else "Gradient norm per layer, input to output")
+    fig.tight_layout()
+    return fig
+
+
+def activation_heatmaps(runs):
+    """Layer x epoch heatmaps of ``saturated_frac`` or ``dead_frac``; None if nothing recorded."""
+    panels = []
+    for run in runs:
+        df = run.records
+        for metric in ("saturated_frac", "dead_frac"):
+            sel = df[df["metric"] == metric]
+            if len(sel):
+                table = sel.pivot_table(index=["depth", "layer"], columns="epoch", values="value", aggfunc="mean")
+                table.index = [layer for _, layer in table.index]
+                panels.append((run.name, metric, table))
+    if not panels:
+        return None
+    fig, axes = _grid(len(panels), width=6.0, height=2.2 + 0.25 * max(t.shape[0] for _, _, t in panels), sharey=False)
+    for ax, (name, metric, table) in zip(axes, panels):
+        if table.shape[1] > 40:  # long full-batch runs: show at most 40 epoch columns
+            table = table.iloc[:, np.linspace(0, table.shape[1] - 1, 40).astype(int)]
+        sns.heatmap(table, ax=ax, vmin=0, vmax=1, cmap="mako_r", cbar_kws={"label": metric},
+                    annot=table.shape[1] <= 12, fmt=".2f", annot_kws={"fontsize": 7})
+        ax.set_title(f"{name}: {metric.replace('_', ' ')}")
+        ax.set_xlabel("epoch (0-based)")
+        ax.set_ylabel("layer (input first)")
+    fig.suptitle("Saturated units (sigmoid/tanh: output within 0.01 of an asymptote) and dead units "
+                 "(ReLU: 0 for every probe sample)", fontsize=10)
     fig.tight_layout()
     return fig
 
 
 def training_curves(runs, colors) -> plt.Figure:
-    """Training loss and accuracy per epoch of every run, overlaid."""
+    """Training (and validation) loss and accuracy per epoch of every run, overlaid."""
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.6))
     for ax, metric, label in zip(axes, ("loss", "accuracy"), ("loss (cross-entropy)", "accuracy")):
         for run in runs:
             df = run.records
             for m, style in ((metric, "-"), (f"val_{metric}", "--")):
-                sel = df[df["metric"] == m]
+                sel = df[(df["metric"] == m) & (df["layer"] == "")].groupby("epoch")["value"].last()
                 if len(sel):
-                    ax.plot(sel["epoch"] + 1, sel["value"], style, marker="o", ms=3,
-                            color=colors[run.name], label=f"{run.name} {'(val)' if style == '--' else ''}".strip())
+                    sel = _thin(sel)
+                    ax.plot(sel.index + 1, sel.to_numpy(), style, marker="o" if len(sel) <= 30 else None, ms=3,
+                            color=colors[run.name], label=f"{run.name}{' (val)' if style == '--' else ''}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(True, alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     axes[0].set_yscale("log")
-    fig.suptitle("Training curves")
+    fig.suptitle("Training curves (dashed: validation)")
     fig.tight_layout()
     return fig
 
 
-def to_data_uri(fig, dpi: int = 90) -> str:
+def to_data_uri(fig, dpi: int = 80) -> str:
     """Encode a figure as an embedded PNG ``data:`` URI and close it."""
     buf = io.BytesIO()
     try:

@@ -1,0 +1,81 @@
+"""The rendered report in a real browser: headless Chromium driven by Playwright.
+
+Needs Debian's chromium (``apt-get install chromium``; ``.ci/run`` installs it) and the
+``playwright`` Python package (in the test extras). Skipped, with the reason, when either is
+missing on a developer's machine.
+"""
+
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from gradscope.cli import main
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory, request):
+    tiny = request.getfixturevalue("tiny_npz_module")
+    out = tmp_path_factory.mktemp("browser") / "grid"
+    r = CliRunner().invoke(main, ["analyze", "--act", "sigmoid", "--act", "relu", "--init", "normal", "--init", "he",
+                                  "--hidden", "16,8", "--epochs", "2", "--batch-size", "50", "-q",
+                                  "--data", str(tiny), "--out", str(out)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    return out / "report.html"
+
+
+@pytest.fixture(scope="module")
+def tiny_npz_module(tmp_path_factory):
+    import numpy as np
+
+    from conftest import make_digits
+
+    x_tr, y_tr = make_digits(200, seed=1)
+    x_te, y_te = make_digits(100, seed=2)
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    np.savez(path, x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
+    return path
+
+
+def test_report_in_headless_chromium(report, tmp_path):
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine: apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    errors, failed = [], []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1300, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("requestfailed", lambda r: failed.append(r.url))
+            page.goto(report.as_uri(), wait_until="load")
+            images = page.eval_on_selector_all(
+                "img", "imgs => imgs.map(i => ({w: i.naturalWidth, h: i.naturalHeight, alt: i.alt}))")
+            rows = page.eval_on_selector_all("#summary-table tbody tr", "rs => rs.map(r => r.cells[0].innerText)")
+            title = page.title()
+            shot = tmp_path / "report.png"
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert not failed, f"the page asked for something it does not contain: {failed}"
+    assert len(images) >= 6 and all(i["w"] > 0 and i["h"] > 0 for i in images), images
+    assert all(i["alt"] for i in images)
+    assert sorted(r.split("\n")[0] for r in rows) == ["relu-he", "relu-normal", "sigmoid-he", "sigmoid-normal"]
+    assert title.startswith("gradscope")
+    assert shot.stat().st_size > 50_000
+
+
+def test_report_html_structure(report):
+    html = report.read_text()
+    assert html.count('class="run-row"') == 4
+    assert "http://" not in html and "https://" not in html  # nothing to fetch: opens offline
+    for section in ("summary", "diagnosis", "gradient-flow", "layer-bars", "layer-bars-relative",
+                    "weights", "updates", "activations", "curves", "provenance"):
+        assert f'id="{section}"' in html, section
+    assert report.stat().st_size < 3_000_000
