@@ -97,25 +97,28 @@ def graph_depths(graph, variables) -> dict:
         if reached:
             here = max(reached) + (1 if op.type in _LAYER_OPS else 0)
             count[op] = max(count.get(op, 0), here)
-    var_ops = _variable_ops(variables)
     depths = {}
-    for var_op, var in var_ops.items():
-        best = None
-        frontier = [var_op]
-        visited = set()
-        while frontier:  # through read ops to the ops that use the value
-            op = frontier.pop()
-            for out in op.outputs:
-                for consumer in out.consumers():
-                    if consumer in visited or _is_backward(consumer.name):
-                        continue
-                    visited.add(consumer)
-                    if consumer.type in _READS:
-                        frontier.append(consumer)
-                    elif consumer in count:
-                        best = count[consumer] if best is None else max(best, count[consumer])
-        depths[id(var)] = None if best is None else max(best - 1, 0)
+    for var_op, var in _variable_ops(variables).items():
+        reached = [count[op] for op in _forward_consumers(var_op) if op in count]
+        depths[id(var)] = max(max(reached) - 1, 0) if reached else None
     return depths
+
+
+def _forward_consumers(var_op) -> list:
+    """The forward-pass ops that use a variable's value (looking through read ops)."""
+    frontier, visited, found = [var_op], set(), []
+    while frontier:
+        op = frontier.pop()
+        for out in op.outputs:
+            for consumer in out.consumers():
+                if consumer in visited or _is_backward(consumer.name):
+                    continue
+                visited.add(consumer)
+                if consumer.type in _READS:
+                    frontier.append(consumer)
+                else:
+                    found.append(consumer)
+    return found
 
 
 def layer_meta(graph, variables) -> list[tuple[str, int, str]]:
@@ -149,18 +152,7 @@ def _role(graph, var) -> str | None:
     """``kernel`` if the variable feeds a matmul/conv in the forward pass, ``bias`` if it is a
     vector added to something, else None."""
     var_op = next(iter(_variable_ops([var])))
-    frontier, visited, consumer_types = [var_op], set(), set()
-    while frontier:
-        op = frontier.pop()
-        for out in op.outputs:
-            for consumer in out.consumers():
-                if consumer in visited or _is_backward(consumer.name):
-                    continue
-                visited.add(consumer)
-                if consumer.type in _READS:
-                    frontier.append(consumer)
-                else:
-                    consumer_types.add(consumer.type)
+    consumer_types = {op.type for op in _forward_consumers(var_op)}
     if consumer_types & _LAYER_OPS:
         return "kernel"
     if consumer_types & {"Add", "AddV2", "BiasAdd"} and len(var.shape) == 1:

@@ -1,0 +1,155 @@
+"""Each finding fires on a small constructed case and stays silent on a healthy one."""
+
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from gradscope import records as rec
+from gradscope.cli import main
+from gradscope.diagnosis import KINDS, diagnose
+
+LAYERS = ["dense_0", "dense_1", "dense_2", "output"]
+
+
+def make_records(rel, weight=(30.0, 16.0, 11.0, 4.0), steps=20, epochs=4, growth=1.0, loss=None,
+                 saturated=None, dead=None, nan_at=None):
+    """Records of a fake run: per-layer grad_norm = rel * weight_norm, optional growth per step."""
+    steps_per_epoch = steps // epochs
+    frames = []
+    for step in range(steps):
+        g = np.array(rel) * np.array(weight) * growth ** step
+        if nan_at is not None and step >= nan_at:
+            g = np.full_like(g, np.nan)
+        meta = [(layer, i, "kernel") for i, layer in enumerate(LAYERS)]
+        frames.append(rec.from_step_arrays("r", np.array([step]), step // steps_per_epoch, meta,
+                                           g[None], np.array(weight)[None], 0.1 * g[None]))
+    loss = loss if loss is not None else [2.3 * 0.6 ** e for e in range(epochs)]
+    for e, value in enumerate(loss):
+        frames.append(rec.from_logs("r", (e + 1) * steps_per_epoch - 1, e, {"loss": value, "accuracy": 0.5}))
+    rows = []
+    for metric, values in (("saturated_frac", saturated), ("dead_frac", dead)):
+        if values is not None:
+            for e in range(epochs):
+                for i, v in enumerate(values):
+                    rows.append(("r", (e + 1) * steps_per_epoch - 1, e, LAYERS[i], i, "", metric, v))
+    frames.append(rec.coerce(pd.DataFrame(rows, columns=rec.COLUMNS)))
+    return rec.concat(frames)
+
+
+HEALTHY = dict(rel=[0.04, 0.055, 0.07, 0.2])
+
+
+def kinds(records, config=None):
+    return {f.kind for f in diagnose(records, config)}
+
+
+def test_healthy_run_has_no_findings():
+    assert kinds(make_records(**HEALTHY, dead=[0.0, 0.01, 0.03])) == set()
+
+
+def test_vanishing_fires_on_geometric_decay_and_names_slow_layers():
+    findings = diagnose(make_records(rel=[0.0015, 0.006, 0.02, 0.15]), {"act": "sigmoid", "init": "he"})
+    (f,) = [f for f in findings if f.kind == "vanishing_gradient"]
+    assert f.layers[0] == "dense_0" and "output" not in f.layers
+    assert f.evidence["first_to_last_ratio"] == pytest.approx(0.01)
+    assert "sigmoid' <= 0.25" in f.why and "ReLU with He" in f.recommendation
+
+
+def test_saturation_fires_and_explains_normal_init():
+    findings = diagnose(make_records(**HEALTHY, saturated=[0.6, 0.77, 0.73]),
+                        {"act": "sigmoid", "init": "normal", "layers": [784, 512, 256, 128, 10]})
+    (f,) = [f for f in findings if f.kind == "saturation"]
+    assert f.layers == ["dense_0", "dense_1", "dense_2"] and "N(0,1)" in f.why
+
+
+def test_dead_units_fire():
+    f = diagnose(make_records(**HEALTHY, dead=[0.0, 0.8, 0.2]))
+    assert [x.kind for x in f] == ["dead_units"] and f[0].layers == ["dense_1"]
+
+
+def test_exploding_fires_on_growth_and_suppresses_vanishing():
+    records = make_records(rel=[0.001, 0.01, 0.1, 1.0], growth=4.0)
+    found = kinds(records, {"act": "relu", "init": "normal", "layers": [784, 16, 10]})
+    assert "exploding_gradient" in found and "vanishing_gradient" not in found
+
+
+def test_exploding_fires_on_diverging_loss():
+    assert "exploding_gradient" in kinds(make_records(**HEALTHY, loss=[2.3, 40.0, 80.0, 120.0]))
+
+
+def test_non_finite_fires_with_the_first_bad_step():
+    findings = diagnose(make_records(**HEALTHY, nan_at=7))
+    (f,) = [f for f in findings if f.kind == "non_finite"]
+    assert f.steps[0] == 7 and f.severity == "high"
+
+
+def test_stalled_fires_on_a_flat_loss():
+    f = diagnose(make_records(**HEALTHY, loss=[2.30, 2.29, 2.28, 2.27]))
+    assert [x.kind for x in f] == ["stalled"]
+
+
+def test_findings_serialise_to_json():
+    findings = diagnose(make_records(rel=[0.0015, 0.006, 0.02, 0.15], nan_at=15))
+    text = json.dumps([f.to_dict() for f in findings])
+    assert set(json.loads(text)[0]) >= {"kind", "layers", "severity", "evidence", "recommendation"}
+    assert {f.kind for f in findings} <= set(KINDS)
+
+
+def test_seed_mlp_sigmoid_normal_is_vanishing_with_saturation_and_relu_he_is_not(tmp_path):
+    """The textbook contrast, trained for real on the bundled MNIST sample."""
+    out = tmp_path / "contrast"
+    r = CliRunner().invoke(main, ["analyze", "--act", "sigmoid", "--act", "relu", "--init", "normal", "--init", "he",
+                                  "--epochs", "3", "--out", str(out), "-q"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    diag = {name: {f["kind"] for f in json.loads((out / "runs" / name / "run.json").read_text())["diagnosis"]}
+            for name in ("sigmoid-normal", "relu-he", "relu-normal")}
+    assert {"vanishing_gradient", "saturation"} <= diag["sigmoid-normal"]
+    assert diag["relu-he"] == set()
+    assert {"exploding_gradient", "non_finite"} <= diag["relu-normal"]
+    assert "vanishing_gradient" in r.output  # printed per run
+    r = CliRunner().invoke(main, ["diagnose", str(out), "--json"])
+    assert r.exit_code == 0 and "saturation" in json.loads(r.output)["sigmoid-normal"][1]["kind"] + \
+        json.loads(r.output)["sigmoid-normal"][0]["kind"]
+
+
+def test_audit_predicts_from_step_zero():
+    from gradscope import audit, data
+    from gradscope.models import build_mlp
+
+    ds = data.load("sample")
+    found = {}
+    for act, init in (("sigmoid", "normal"), ("relu", "he"), ("relu", "normal")):
+        model = build_mlp([512, 256, 128], act=act, init=init)
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        found[(act, init)] = {f.kind for f in audit(model, ds.x_train, ds.y_train)}
+    assert {"vanishing_gradient", "saturation"} <= found[("sigmoid", "normal")]
+    assert found[("relu", "he")] == set()
+    assert "exploding_gradient" in found[("relu", "normal")]
+
+
+def test_audit_needs_a_compiled_model():
+    from gradscope import audit
+    from gradscope.models import build_mlp
+
+    with pytest.raises(ValueError, match="compiled model"):
+        audit(build_mlp([4]), np.zeros((2, 784), "float32"), np.zeros(2))
+
+
+def test_monitor_warns_once_and_stops_on_request():
+    from gradscope import GradientMonitor
+    from gradscope.models import build_mlp
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((300, 784)).astype("float32"), rng.integers(0, 10, 300)
+    model = build_mlp([64, 64], act="relu", init="normal")
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    mon = GradientMonitor(stop_on=("non_finite", "exploding_gradient"))
+    with pytest.warns(UserWarning, match="exploding_gradient|non_finite"):
+        model.fit(x, y, batch_size=50, epochs=5, callbacks=[mon], verbose=0)
+    assert mon.findings and mon.records.epoch.max() == 0  # stopped after the first epoch
+    with pytest.raises(ValueError, match="unknown kind"):
+        GradientMonitor(stop_on=("vanish",))
