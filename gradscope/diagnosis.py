@@ -31,14 +31,14 @@ import pandas as pd
 KINDS = ("vanishing_gradient", "exploding_gradient", "dead_units", "saturation", "stalled", "non_finite")
 
 # --- thresholds (tuned on the suite's tuning half; see docs/diagnosis.md) ------------------
-VANISH_REL_RATIO = 0.05      # input layer learns < 1/20 as fast as the output layer ...
-VANISH_DECAY = 0.45          # ... with a per-layer decay of learning speed below this factor
-EXPLODE_GROWTH = 100.0       # grad_norm grows > 100x within the first epoch
-EXPLODE_UPDATE_RATIO = 1.0   # or one step changes a layer by more than its own norm
-EXPLODE_LOSS = 10 * math.log(10)  # or the loss exceeds 10x chance-level cross-entropy
+VANISH_RATIO = 0.1           # the input layer's update_ratio is < 1/10 of the output layer's ...
+VANISH_SATURATED_INPUT = 0.7  # ... or > 70% of the first hidden layer's outputs are saturated
+EXPLODE_UPDATE_RATIO = 1.0   # one step changes a layer by more than its own norm
+EXPLODE_LOSS_RISE = 1.5      # or the loss ends 1.5x above where the first epoch left it
 SATURATED = 0.5              # > 50% of a sigmoid/tanh layer's outputs within 0.01 of an asymptote
-DEAD = 0.5                   # > 50% of a ReLU layer's units silent on the whole probe batch
-STALLED_DROP = 0.1           # the loss fell by < 10% from the first to the last epoch
+DEAD = 0.6                   # > 60% of a ReLU layer's units silent on the whole probe batch
+STALLED_DROP = 0.1           # the loss fell by < 10% from the first to the last epoch ...
+STALLED_ACCURACY = 2.0       # ... or the training accuracy ends below 2x chance
 
 
 @dataclass
@@ -263,33 +263,33 @@ def _why_exploding(config):
 
 
 def _exploding(s: Signals, config):
-    growth = s.growth.replace([np.inf], np.nan).dropna()
-    grew = growth[growth > EXPLODE_GROWTH]
     big_steps = s.update_ratio_first[s.update_ratio_first > EXPLODE_UPDATE_RATIO]
     loss = s.loss.to_numpy(dtype=float)
-    diverged = bool(len(loss) and (np.any(~np.isfinite(loss)) or np.nanmax(np.where(np.isfinite(loss), loss, np.nan), initial=0) > EXPLODE_LOSS))
-    if not (len(grew) or len(big_steps) or diverged):
+    non_finite_loss = bool(len(loss) and np.any(~np.isfinite(loss)))
+    rising = bool(len(loss) >= 2 and np.all(np.isfinite(loss)) and loss[-1] > EXPLODE_LOSS_RISE * loss[0])
+    if not (len(big_steps) or non_finite_loss or rising or s.non_finite_step is not None):
         return None
-    layers = sorted(set(grew.index) | set(big_steps.index), key=s.layers.index) or s.layers
-    evidence = {"healthy": f"grad_norm changes < {EXPLODE_GROWTH:g}x over an epoch; update_ratio << 1; "
-                          "loss falls below ln(10) = 2.30"}
-    if len(grew):
-        evidence["grad_norm_growth_first_epoch"] = grew.round(3).to_dict()
+    growth = s.growth.replace([np.inf], np.nan).dropna()
+    layers = [layer for layer in s.layers if layer in big_steps.index] or s.non_finite_layers or s.layers
+    evidence = {"update_ratio_first_epoch": s.update_ratio_first.round(4).to_dict(),
+                "grad_norm_growth_first_epoch": growth.round(3).to_dict(),
+                "epoch_losses": [float(v) for v in loss],
+                "healthy": f"update_ratio well below {EXPLODE_UPDATE_RATIO:g} (a step changes a layer by a small "
+                           "fraction of its norm) and a finite, falling loss"}
+    reasons = []
     if len(big_steps):
-        evidence["update_ratio_first_epoch"] = big_steps.round(3).to_dict()
-    if diverged:
-        evidence["max_epoch_loss"] = float(np.nanmax(np.where(np.isfinite(loss), loss, np.inf)))
+        reasons.append(f"single steps change {', '.join(big_steps.index)} by up to "
+                       f"{_fmt(float(big_steps.max()))}x their own norm")
+    if non_finite_loss or s.non_finite_step is not None:
+        reasons.append("values became NaN/inf" + (f" at step {s.non_finite_step}" if s.non_finite_step is not None else ""))
+    if rising:
+        reasons.append(f"the loss rose from {_fmt(loss[0])} to {_fmt(loss[-1])}")
     return Finding(
         kind="exploding_gradient",
         severity="high",
         layers=layers,
         steps=_steps(s),
-        summary="gradients explode: " + "; ".join(
-            p for p in (
-                f"grad_norm grew up to {_fmt(float(grew.max()))}x within the first epoch" if len(grew) else "",
-                f"single steps change {', '.join(big_steps.index)} by more than their own norm" if len(big_steps) else "",
-                "the loss diverged" if diverged else "",
-            ) if p),
+        summary="gradients explode: " + "; ".join(reasons),
         evidence=evidence,
         why=_why_exploding(config),
         recommendation="Lower the learning rate or clip gradients (clipnorm=1.0); use He init for ReLU "
@@ -298,38 +298,42 @@ def _exploding(s: Signals, config):
 
 
 def _vanishing(s: Signals, config):
+    speed = s.update_ratio_first.replace([np.inf, -np.inf], np.nan).dropna()
+    if len(speed) < 2 or speed.iloc[-1] <= 0 or s.non_finite_step is not None:
+        return None
+    ratio = float(speed.iloc[0] / speed.iloc[-1])
+    sat_input = float(s.saturated_first.iloc[0]) if len(s.saturated_first) else 0.0
+    if not (ratio < VANISH_RATIO or sat_input > VANISH_SATURATED_INPUT):
+        return None
     rel = s.rel_first.replace([np.inf, -np.inf], np.nan).dropna()
-    if len(rel) < 2 or (rel <= 0).any():
-        return None
-    ratio = float(rel.iloc[0] / rel.iloc[-1])
-    decay = _decay_per_layer(rel)
-    rel_last = s.rel_last.replace([np.inf, -np.inf], np.nan).dropna()
-    ratio_last = float(rel_last.iloc[0] / rel_last.iloc[-1]) if len(rel_last) >= 2 and rel_last.iloc[-1] > 0 else math.nan
-    saturated = s.saturated[s.saturated > SATURATED] if len(s.saturated) else s.saturated
-    if not (ratio < VANISH_REL_RATIO and (decay < VANISH_DECAY or len(saturated))):
-        return None
-    slow = [layer for layer in rel.index if rel[layer] < VANISH_REL_RATIO * rel.iloc[-1]] or [rel.index[0]]
+    decay = _decay_per_layer(speed)
+    slow = [layer for layer in speed.index if speed[layer] < VANISH_RATIO * speed.iloc[-1]] or [speed.index[0]]
     first_grad = float(s.grad_first.iloc[0]) if len(s.grad_first) else math.nan
-    why = _why_vanishing(s, config)
+    if ratio < VANISH_RATIO:
+        summary = (f"the input layer learns {_fmt(1 / ratio, 2)}x more slowly than the output layer "
+                   f"(update_ratio {_fmt(float(speed.iloc[0]))} vs {_fmt(float(speed.iloc[-1]))} per step)"
+                   + (f", shrinking {_fmt(1 / decay, 2)}x per layer toward the input" if math.isfinite(decay) and decay < 1 else "")
+                   + (f", although its gradient norm is {_fmt(first_grad)}" if first_grad > 1e-3 else ""))
+    else:
+        summary = (f"{100 * sat_input:.0f}% of the first hidden layer's outputs are saturated, so almost no "
+                   "gradient passes through it to its weights")
     return Finding(
         kind="vanishing_gradient",
-        severity="high" if ratio < VANISH_REL_RATIO / 5 else "medium",
+        severity="high" if ratio < VANISH_RATIO / 10 or sat_input > 0.9 else "medium",
         layers=slow,
         steps=_steps(s),
-        summary=(f"the input layer learns {_fmt(1 / ratio, 2)}x more slowly than the output layer "
-                 f"(grad_norm/weight_norm {_fmt(float(rel.iloc[0]))} vs {_fmt(float(rel.iloc[-1]))}), "
-                 f"shrinking {_fmt(1 / decay, 2)}x per layer toward the input"
-                 + (f", although its gradient norm is {_fmt(first_grad)}" if first_grad > 1e-3 else "")),
+        summary=summary,
         evidence={
+            "update_ratio_first_epoch": speed.round(6).to_dict(),
             "grad_over_weight_first_epoch": rel.round(6).to_dict(),
             "first_to_last_ratio": ratio,
-            "first_to_last_ratio_last_epoch": ratio_last,
             "per_layer_decay": decay,
+            "first_hidden_layer_saturated_frac": sat_input,
             "grad_norm_first_step": s.grad_first.round(6).to_dict(),
-            "healthy": f"first/last ratio >= {VANISH_REL_RATIO} and per-layer decay >= {VANISH_DECAY} "
-                       "(ReLU + He init keeps learning speed comparable across layers)",
+            "healthy": f"input/output update_ratio >= {VANISH_RATIO:g} (ReLU + He init keeps layers learning "
+                       "at comparable rates)",
         },
-        why=why,
+        why=_why_vanishing(s, config),
         recommendation=_vanishing_remedy(config),
     )
 
@@ -415,26 +419,35 @@ def _dead(s: Signals, config):
 
 def _stalled(s: Signals, config):
     loss = s.loss.replace([np.inf, -np.inf], np.nan)
-    if len(loss) < 2 or loss.isna().any():
-        return None
-    first, last = float(loss.iloc[0]), float(loss.iloc[-1])
-    drop = (first - last) / first if first > 0 else 0.0
-    if drop >= STALLED_DROP:
-        return None
     acc = float(s.accuracy.iloc[-1]) if len(s.accuracy) else math.nan
+    layers = config.get("layers") or []
+    classes = layers[-1] if layers else 10
+    chance = 1.0 / classes if classes > 1 else math.nan
+    near_chance = math.isfinite(acc) and math.isfinite(chance) and acc < STALLED_ACCURACY * chance
+    drop = math.nan
+    if len(loss) >= 2 and not loss.isna().any():
+        first, last = float(loss.iloc[0]), float(loss.iloc[-1])
+        drop = (first - last) / first if first > 0 else 0.0
+    flat = math.isfinite(drop) and drop < STALLED_DROP
+    if not (flat or near_chance):
+        return None
+    reasons = []
+    if flat:
+        reasons.append(f"the training loss fell only {100 * drop:.1f}% from the first to the last epoch")
+    if near_chance:
+        reasons.append(f"training accuracy ends at {acc:.3f}, near chance ({chance:.2f})")
     return Finding(
         kind="stalled",
-        severity="medium",
+        severity="high" if near_chance else "medium",
         layers=[],
         steps=_steps(s),
-        summary=f"the training loss fell only {100 * drop:.1f}% from the first to the last epoch "
-                f"({_fmt(first)} -> {_fmt(last)}); training has stalled",
-        evidence={"loss_first_epoch": first, "loss_last_epoch": last, "relative_drop": drop,
-                  "train_accuracy_last_epoch": acc,
-                  "healthy": f"the loss falls by more than {100 * STALLED_DROP:.0f}% over training"},
+        summary="training has stalled: " + "; ".join(reasons),
+        evidence={"epoch_losses": [float(v) for v in s.loss], "relative_drop": drop,
+                  "train_accuracy_last_epoch": acc, "chance_accuracy": chance,
+                  "healthy": f"the loss falls by more than {100 * STALLED_DROP:.0f}% and accuracy leaves chance"},
         why="",
-        recommendation="Check the other findings first (vanishing gradients, dead or saturated units); "
-                       "otherwise raise the learning rate or use Adam.",
+        recommendation="Check the other findings first (vanishing or exploding gradients, dead or saturated "
+                       "units); otherwise raise the learning rate or use Adam.",
     )
 
 

@@ -143,13 +143,14 @@ def test_monitor_warns_once_and_stops_on_request():
     from gradscope import GradientMonitor
     from gradscope.models import build_mlp
 
-    rng = np.random.default_rng(0)
-    x, y = rng.random((300, 784)).astype("float32"), rng.integers(0, 10, 300)
-    model = build_mlp([64, 64], act="relu", init="normal")
+    from gradscope import data
+
+    ds = data.load("sample")
+    model = build_mlp([512, 256, 128], act="relu", init="normal")
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
     mon = GradientMonitor(stop_on=("non_finite", "exploding_gradient"))
     with pytest.warns(UserWarning, match="exploding_gradient|non_finite"):
-        model.fit(x, y, batch_size=50, epochs=5, callbacks=[mon], verbose=0)
+        model.fit(ds.x_train[:1000], ds.y_train[:1000], batch_size=100, epochs=5, callbacks=[mon], verbose=0)
     assert mon.findings and mon.records.epoch.max() == 0  # stopped after the first epoch
     with pytest.raises(ValueError, match="unknown kind"):
         GradientMonitor(stop_on=("vanish",))
