@@ -19,28 +19,59 @@ def main():
     """See vanishing and exploding gradients, layer by layer, in TensorFlow/Keras."""
 
 
+def training_options(fn):
+    """The options shared by ``analyze`` and ``sweep``."""
+    options = [
+        click.option("--act", "acts", multiple=True, default=["sigmoid"], show_default=True,
+                     help="Hidden-layer activation (Keras name). Repeat for a grid."),
+        click.option("--init", "inits", multiple=True, default=["normal"], show_default=True,
+                     help="Weight init: normal (N(0,1)), normal_<std>, xavier, he, standard "
+                          "(U[-1/sqrt(n), 1/sqrt(n)]), or a Keras initializer name. Repeat for a grid."),
+        click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True),
+        click.option("--lr", type=float, default=0.1, show_default=True, help="Learning rate."),
+        click.option("--epochs", type=int, default=10, show_default=True),
+        click.option("--batch-size", type=int, default=100, show_default=True),
+        click.option("--val-split", type=float, default=0.0, show_default=True,
+                     help="Fraction of the training part held out for validation metrics."),
+        click.option("--data", "data_source", default="sample", show_default=True,
+                     help="sample (5,000 bundled MNIST images), mnist (Keras cache), or a .npz/.csv/IDX-folder path."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--out", type=click.Path(file_okay=False), default=None,
+                     help="Output folder (default: a new folder under reports/)."),
+        click.option("--framework", type=click.Choice(["keras", "tf1"]), default="keras", show_default=True,
+                     help="keras: model.fit with GradientMonitor; tf1: the seed's tf.compat.v1 graph and sess.run loop."),
+        click.option("--full-batch", is_flag=True,
+                     help="Every step uses the whole training set (the seed's TF1 protocol); --epochs then counts steps."),
+        click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _train_config(hidden, optimizer, lr, batch_size, epochs, seed, val_split, framework, full_batch):
+    from gradscope.experiment import TrainConfig
+
+    return TrainConfig(hidden=hidden, optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs,
+                       seed=seed, val_split=val_split, framework=framework, full_batch=full_batch)
+
+
+def _finish(out_dir, runs, title, paper=None):
+    from gradscope.report import write_report
+    from gradscope.summary import format_table, run_table
+
+    report = write_report(runs, out_dir / "report.html", title=title, paper=paper)
+    click.echo("")
+    click.echo(format_table(run_table(runs)))
+    click.echo("")
+    for run in runs:
+        _echo_findings(run.name, run.meta.get("diagnosis", []))
+    click.echo(f"\nruns:   {out_dir / 'runs'}\nreport: {report}")
+
+
 @main.command()
-@click.option("--act", "acts", multiple=True, default=["sigmoid"], show_default=True,
-              help="Hidden-layer activation (Keras name). Repeat for a grid.")
-@click.option("--init", "inits", multiple=True, default=["normal"], show_default=True,
-              help="Weight init: normal (N(0,1)), xavier, he, or a Keras initializer name. Repeat for a grid.")
+@training_options
 @click.option("--hidden", default="512,256,128", show_default=True, help="Hidden layer sizes, input side first.")
-@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True)
-@click.option("--lr", type=float, default=0.1, show_default=True, help="Learning rate.")
-@click.option("--epochs", type=int, default=10, show_default=True)
-@click.option("--batch-size", type=int, default=100, show_default=True)
-@click.option("--val-split", type=float, default=0.0, show_default=True,
-              help="Fraction of the training part held out for validation metrics.")
-@click.option("--data", "data_source", default="sample", show_default=True,
-              help="sample (5,000 bundled MNIST images), mnist (Keras cache), or a .npz/.csv/IDX-folder path.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Output folder (default: a new folder under reports/).")
-@click.option("--framework", type=click.Choice(["keras", "tf1"]), default="keras", show_default=True,
-              help="keras: model.fit with GradientMonitor; tf1: the seed's tf.compat.v1 graph and sess.run loop.")
-@click.option("--full-batch", is_flag=True,
-              help="Every step uses the whole training set (the seed's TF1 protocol); --epochs then counts steps.")
-@click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress.")
 def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, data_source, seed, out,
             framework, full_batch, quiet):
     """Train the seed MLP on MNIST while recording per-layer gradients, then report.
@@ -51,26 +82,78 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
     from gradscope._tf import import_tensorflow_quietly
 
     import_tensorflow_quietly()
-    from gradscope.experiment import TrainConfig, analyze as run_analyze, command_line
+    from gradscope.experiment import analyze as run_analyze, command_line
     from gradscope.models import parse_hidden
-    from gradscope.report import write_report
-    from gradscope.summary import format_table, run_table
 
     try:
-        train = TrainConfig(hidden=parse_hidden(hidden), optimizer=optimizer, lr=lr, batch_size=batch_size,
-                            epochs=epochs, seed=seed, val_split=val_split, framework=framework,
-                            full_batch=full_batch)
+        train = _train_config(parse_hidden(hidden), optimizer, lr, batch_size, epochs, seed, val_split,
+                              framework, full_batch)
         out_dir, runs = run_analyze(acts, inits, train, data_source=data_source, out=out,
                                     verbose=0 if quiet else 2, command=command_line(), echo=click.echo)
     except GradscopeError as exc:
         _fail(exc)
-    report = write_report(runs, out_dir / "report.html", title=f"gradscope analyze: {out_dir.name}")
+    _finish(out_dir, runs, f"gradscope analyze: {out_dir.name}")
+
+
+@main.command()
+@training_options
+@click.option("--depth", "depths", default="2,4,6,8,10", show_default=True,
+              help="Numbers of hidden layers to sweep, comma-separated.")
+@click.option("--width", type=int, default=128, show_default=True, help="Units per hidden layer.")
+@click.option("--fresh", is_flag=True, help="Retrain runs that are already complete in --out (default: keep them).")
+def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_split, data_source, seed, out,
+          framework, full_batch, quiet, fresh):
+    """Train MLPs of several depths for each --act/--init and report how gradients change with depth.
+
+    An interrupted sweep resumes without retraining finished runs: run it again with the same --out.
+    """
+    from gradscope._tf import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from gradscope.experiment import command_line, sweep as run_sweep
+    from gradscope.models import parse_hidden
+
+    try:
+        train = _train_config([width], optimizer, lr, batch_size, epochs, seed, val_split, framework, full_batch)
+        out_dir, runs = run_sweep(parse_hidden(depths, "--depth", "2,4,6"), width, acts, inits, train, data_source=data_source,
+                                  out=out, verbose=0 if quiet else 2, command=command_line(), echo=click.echo,
+                                  resume=not fresh)
+    except GradscopeError as exc:
+        _fail(exc)
+    _finish(out_dir, runs, f"gradscope sweep: {out_dir.name}")
+
+
+@main.command()
+@click.argument("name", type=click.Choice(["glorot2010", "he2015"]))
+@click.option("--data", "data_source", default="sample", show_default=True, help="As for analyze.")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--lr", type=float, default=0.1, show_default=True)
+@click.option("--batch-size", type=int, default=100, show_default=True)
+@click.option("--width", type=int, default=None, help="Units per hidden layer (glorot2010: 1000, he2015: 256).")
+@click.option("--depth", "depths", default="10,20,30", show_default=True, help="he2015: hidden layers to try.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False), default=None)
+def paper(name, data_source, epochs, lr, batch_size, width, depths, seed, out):
+    """Reproduce a paper: glorot2010 (standard vs Xavier init, tanh/sigmoid) or he2015 (deep ReLU, Xavier vs He)."""
+    from gradscope._tf import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from gradscope.experiment import TrainConfig
+    from gradscope.models import parse_hidden
+    from gradscope.papers import load_paper, run_paper
+
+    try:
+        train = TrainConfig(hidden=[1], optimizer="sgd", lr=lr, batch_size=batch_size, epochs=epochs, seed=seed)
+        train.check()
+        out_dir, runs = run_paper(name, train, data_source=data_source, out=out, echo=click.echo,
+                                  depths=parse_hidden(depths, "--depth", "10,20,30"), width=width)
+    except GradscopeError as exc:
+        _fail(exc)
+    payload = load_paper(out_dir)
+    _finish(out_dir, runs, f"gradscope paper {name}", paper=payload)
     click.echo("")
-    click.echo(format_table(run_table(runs)))
-    click.echo("")
-    for run in runs:
-        _echo_findings(run.name, run.meta.get("diagnosis", []))
-    click.echo(f"\nruns:   {out_dir / 'runs'}\nreport: {report}")
+    for f in payload["findings"]:
+        click.echo(f"[{'reproduced' if f['reproduced'] else 'NOT reproduced'}] {f['claim']}\n    {f['evidence']}")
 
 
 def _echo_findings(name, findings):
@@ -122,8 +205,12 @@ def report(dirs, output):
         runs = find_runs(dirs)
     except GradscopeError as exc:
         _fail(exc)
+    from gradscope.papers import load_paper
+
     path = Path(output) if output else Path(dirs[0]) / "report.html"
-    write_report(runs, path, title="gradscope report", command=" ".join(["gradscope report", *sys.argv[2:]]))
+    paper = load_paper(dirs[0]) if len(dirs) == 1 else None
+    write_report(runs, path, title=f"gradscope {paper['paper']}" if paper else "gradscope report",
+                 command=" ".join(["gradscope report", *sys.argv[2:]]), paper=paper)
     click.echo(f"report: {path} ({len(runs)} run(s))")
 
 

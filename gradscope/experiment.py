@@ -8,7 +8,7 @@ import math
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from gradscope import __version__
@@ -54,13 +54,13 @@ def run_name(act: str, init: str) -> str:
     return f"{act}-{init}"
 
 
-def default_out_dir(base="reports") -> Path:
+def default_out_dir(base="reports", prefix="analyze") -> Path:
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = Path(base) / f"analyze-{stamp}"
+    out = Path(base) / f"{prefix}-{stamp}"
     n = 1
     while out.exists():
         n += 1
-        out = Path(base) / f"analyze-{stamp}-{n}"
+        out = Path(base) / f"{prefix}-{stamp}-{n}"
     return out
 
 
@@ -193,28 +193,66 @@ def analyze(acts, inits, train: TrainConfig, data_source="sample", out=None, ver
     Returns:
         ``(out_dir, runs)``.
     """
-    from gradscope import data as data_mod
+    plan = [(run_name(act, init), act, init, list(train.hidden))
+            for act, init in itertools.product(_unique(acts), _unique(inits))]
+    return _run_plan(plan, train, data_source, out or default_out_dir(), verbose, command, echo)
+
+
+def sweep(depths, width, acts, inits, train: TrainConfig, data_source="sample", out=None, verbose="auto",
+          command=None, echo=print, resume=True):
+    """Train every (depth, act, init) with ``depth`` hidden layers of ``width`` units.
+
+    Runs are named ``<act>-<init>-d<depth>``; with ``resume``, runs already complete in ``out``
+    are loaded instead of retrained, so an interrupted sweep continues where it stopped.
+
+    Returns:
+        ``(out_dir, runs)``.
+    """
+    depths = _unique(int(d) for d in depths)
+    if not depths or any(d < 1 for d in depths) or width < 1:
+        raise GradscopeError("--depth needs positive integers like 2,4,6 and --width a positive integer")
+    plan = [(f"{run_name(act, init)}-d{depth}", act, init, [width] * depth)
+            for depth, act, init in itertools.product(depths, _unique(acts), _unique(inits))]
+    return _run_plan(plan, train, data_source, out or default_out_dir(prefix="sweep"), verbose, command, echo,
+                     resume=resume)
+
+
+def _unique(values):
+    return list(dict.fromkeys(values))
+
+
+def _check_names(plan, train):
     from gradscope.models import check_activation, make_initializer
 
-    acts, inits = list(dict.fromkeys(acts)), list(dict.fromkeys(inits))
-    train.check()
-    for act in acts:
+    for _, act, init, _ in plan:
         check_activation(act)
-    for init in inits:
         make_initializer(init)
         if train.framework == "tf1":
             from gradscope.tf1.mlp import initializer
 
             initializer(init, None)
+
+
+def _run_plan(plan, train, data_source, out, verbose, command, echo, resume=False):
+    from gradscope import data as data_mod
+
+    train.check()
+    _check_names(plan, train)
     dataset = data_mod.load(data_source)
-    out = Path(out) if out is not None else default_out_dir()
+    out = Path(out)
     runs = []
-    for act, init in itertools.product(acts, inits):
-        name = run_name(act, init)
-        echo(f"== {name}: {dataset.info['n_train']} training images, {train.epochs} epochs")
-        runs.append(
-            train_run(act, init, train, dataset, out / RUNS_DIR / name, verbose=verbose, command=command)
-        )
+    for name, act, init, hidden in plan:
+        run_dir = out / RUNS_DIR / name
+        if resume and (run_dir / "run.json").is_file():
+            saved = load_run(run_dir)
+            if saved.status == "complete":
+                echo(f"== {name}: already complete, kept")
+                runs.append(saved)
+                continue
+        cfg = replace(train, hidden=hidden)
+        echo(f"== {name}: {'-'.join(map(str, [784, *hidden, 10]))}, {dataset.info['n_train']} training images, "
+             f"{train.epochs} {'steps' if train.full_batch else 'epochs'}")
+        runs.append(train_run(act, init, cfg, dataset, run_dir, verbose=verbose, command=command))
     return out, runs
 
 

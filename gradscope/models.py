@@ -4,6 +4,7 @@ Initialiser names (design.md section 5):
 
 * ``normal``: N(0, 1) weights, the seed's ``tf.random.normal`` (the "random" init);
   ``normal_<s>`` is N(0, s**2), e.g. ``normal_0.01``;
+* ``standard``: U[-1/sqrt(fan_in), 1/sqrt(fan_in)], Glorot & Bengio's "standard" init;
 * ``xavier``: Glorot uniform (TF1's ``xavier_initializer``, Keras ``glorot_uniform``);
 * ``he``: truncated normal with Var(w) = 2 / fan_in (TF1's ``variance_scaling_initializer()``
   defaults, Keras ``he_normal``);
@@ -17,6 +18,8 @@ import difflib
 from gradscope.errors import GradscopeError
 
 INIT_ALIASES = {"normal": None, "xavier": "glorot_uniform", "he": "he_normal"}
+# Glorot & Bengio's "standard" init: U[-1/sqrt(fan_in), 1/sqrt(fan_in)] = variance scaling 1/3, uniform
+STANDARD = {"scale": 1.0 / 3.0, "mode": "fan_in", "distribution": "uniform"}
 
 # Keras activation names offered in error messages (keras.activations has a few more).
 KNOWN_ACTIVATIONS = [
@@ -25,28 +28,25 @@ KNOWN_ACTIVATIONS = [
     "log_sigmoid", "celu", "glu", "sparse_plus", "squareplus", "hard_tanh", "soft_shrink",
 ]
 KNOWN_INITS = [
-    "normal", "xavier", "he", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform",
+    "normal", "xavier", "he", "standard", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform",
     "lecun_normal", "lecun_uniform", "orthogonal", "random_normal", "random_uniform",
     "truncated_normal", "zeros", "ones", "variance_scaling",
 ]
 
 
-def parse_hidden(text: str) -> list[int]:
+def parse_hidden(text: str, option: str = "--hidden", example: str = "512,256,128") -> list[int]:
     """Parse ``"512,256,128"`` into ``[512, 256, 128]``.
 
     Raises:
-        GradscopeError: if a size is not a positive integer.
+        GradscopeError: if a value is not a positive integer (naming ``option``).
     """
+    message = f"{option} must be comma-separated positive integers like {example}; got {text!r}"
     try:
         sizes = [int(s) for s in str(text).replace(" ", "").split(",") if s != ""]
     except ValueError:
-        raise GradscopeError(
-            f"--hidden must be comma-separated positive integers like 512,256,128; got {text!r}"
-        ) from None
+        raise GradscopeError(message) from None
     if not sizes or any(s <= 0 for s in sizes):
-        raise GradscopeError(
-            f"--hidden must be comma-separated positive integers like 512,256,128; got {text!r}"
-        )
+        raise GradscopeError(message)
     return sizes
 
 
@@ -97,6 +97,8 @@ def make_initializer(name: str, seed: int | None = None):
 
     if name == "normal":
         return keras.initializers.RandomNormal(mean=0.0, stddev=1.0, seed=seed)
+    if name == "standard":
+        return keras.initializers.VarianceScaling(**STANDARD, seed=seed)
     std = normal_std(name)
     if std is not None:
         return keras.initializers.RandomNormal(mean=0.0, stddev=std, seed=seed)

@@ -205,6 +205,79 @@ def training_curves(runs, colors) -> plt.Figure:
     return fig
 
 
+def _depth(run):
+    return len(run.config.get("hidden") or [])
+
+
+def depth_sweep(runs):
+    """Input-layer gradient and learning speed, and accuracy, against depth; None without a sweep."""
+    depths = {_depth(r) for r in runs}
+    if len(depths) < 2:
+        return None
+    groups: dict = {}
+    for run in runs:
+        groups.setdefault((run.config.get("act"), run.config.get("init")), []).append(run)
+    colors = run_colors([f"{a}/{i}" for a, i in groups])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    for (act, init), members in groups.items():
+        members = sorted(members, key=_depth)
+        xs, grad0, rel0, acc = [], [], [], []
+        for run in members:
+            grad = layer_metric(run.records, "grad_norm")
+            if grad.empty:
+                continue
+            rel = _relative(run)
+            xs.append(_depth(run))
+            grad0.append(grad.iloc[0, 0])
+            rel0.append(rel.iloc[0, 0])
+            acc.append(run.metrics.get("test_accuracy") or np.nan)
+        color = colors[f"{act}/{init}"]
+        axes[0].plot(xs, _positive(pd.Series(grad0)).to_numpy(), "o-", color=color, label=f"{act}/{init}")
+        axes[1].plot(xs, _positive(pd.Series(rel0)).to_numpy(), "o-", color=color, label=f"{act}/{init}")
+        axes[2].plot(xs, acc, "o-", color=color, label=f"{act}/{init}")
+    for ax, ylabel in zip(axes[:2], ("input-layer kernel gradient L2 norm", "input layer grad_norm / weight_norm")):
+        ax.set_yscale("log")
+        ax.set_ylabel(ylabel + " (first step)")
+    axes[2].set_ylabel("test accuracy")
+    axes[2].set_ylim(0, 1)
+    for ax in axes:
+        ax.set_xlabel("hidden layers (depth)")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Depth sweep: how the gradient reaching the input layer, and accuracy, change with depth")
+    fig.tight_layout()
+    return fig
+
+
+def depth_profiles(runs):
+    """Per-layer learning speed at the first step, one panel per act/init, one line per depth."""
+    depths = {_depth(r) for r in runs}
+    if len(depths) < 2:
+        return None
+    groups: dict = {}
+    for run in runs:
+        groups.setdefault((run.config.get("act"), run.config.get("init")), []).append(run)
+    fig, axes = _grid(len(groups), width=6.0, height=3.4)
+    for ax, ((act, init), members) in zip(axes, groups.items()):
+        members = sorted(members, key=_depth)
+        for color, run in zip(layer_colors(len(members)), members):
+            rel = _relative(run)
+            if rel.empty:
+                continue
+            row = _positive(rel.iloc[0])
+            ax.plot(np.arange(len(row)), row.to_numpy(dtype=float), "o-", ms=3, color=color,
+                    label=f"{_depth(run)} hidden")
+        ax.set_yscale("log")
+        ax.set_title(f"{act}/{init}")
+        ax.set_xlabel("layer index (0 = input side; last = output)")
+        ax.set_ylabel("grad_norm / weight_norm, first step")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7, title="depth", title_fontsize=7)
+    fig.suptitle("Per-layer learning speed at initialisation for each depth")
+    fig.tight_layout()
+    return fig
+
+
 def to_data_uri(fig, dpi: int = 80) -> str:
     """Encode a figure as an embedded PNG ``data:`` URI and close it."""
     buf = io.BytesIO()

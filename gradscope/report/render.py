@@ -66,6 +66,12 @@ def _figures(runs):
 
     colors = F.run_colors([r.name for r in runs])
     specs = [
+        ("depth", "Depth sweep", lambda: F.depth_sweep(runs),
+         "Input-layer kernel gradient norm and learning speed (grad_norm / weight_norm) at the first step, "
+         "and final test accuracy, against the number of hidden layers; one line per activation/init."),
+        ("depth-profiles", "Per-layer profile by depth", lambda: F.depth_profiles(runs),
+         "grad_norm / weight_norm of every layer at the first step, one line per depth, one panel per "
+         "activation/init (log scale)."),
         ("gradient-flow", "Gradient flow", lambda: F.gradient_flow(runs),
          "Per-layer kernel gradient L2 norm over optimizer steps, one panel per run on a shared "
          "log-scale y-axis (dark: input-side layers; light: output side)."),
@@ -94,8 +100,26 @@ def _figures(runs):
     return out
 
 
-def render_report(runs, title="gradscope report", command=None) -> str:
-    """Return the report HTML for a list of :class:`gradscope.storage.Run`."""
+def _paper_figures(paper):
+    from gradscope.report import figures as F
+    from gradscope.report import paper_figures as P
+
+    specs = [("paper-gradients", "Back-propagated gradients per layer", P.gradient_std_by_layer(paper),
+              "Standard deviation of the back-propagated gradient dL/dz of each hidden layer, at "
+              "initialisation and after training, one line per run (log scale)."),
+             ("paper-histograms", "Histograms per layer", P.histograms(paper),
+              "Histograms of activations and back-propagated gradients of each hidden layer at "
+              "initialisation and after training, one row per run.")]
+    return [{"id": i, "title": t, "src": F.to_data_uri(f), "alt": a} for i, t, f, a in specs]
+
+
+def render_report(runs, title="gradscope report", command=None, paper=None) -> str:
+    """Return the report HTML for a list of :class:`gradscope.storage.Run`.
+
+    Args:
+        paper: the content of a paper reproduction's ``paper.json`` (adds its findings and
+            histograms).
+    """
     import jinja2
 
     env = jinja2.Environment(
@@ -113,7 +137,8 @@ def render_report(runs, title="gradscope report", command=None) -> str:
         title=title,
         rows=rows,
         reference_sources=sources,
-        figures=_figures(runs),
+        figures=(_paper_figures(paper) if paper else []) + _figures(runs),
+        paper=paper,
         commands=sorted({r["command"] for r in rows if r["command"]}),
         render_command=command,
         generated=_dt.datetime.now().isoformat(timespec="seconds"),
@@ -124,9 +149,9 @@ def render_report(runs, title="gradscope report", command=None) -> str:
     )
 
 
-def write_report(runs, path, title="gradscope report", command=None) -> Path:
+def write_report(runs, path, title="gradscope report", command=None, paper=None) -> Path:
     """Render ``runs`` and write the report to ``path``; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(runs, title=title, command=command), encoding="utf-8")
+    path.write_text(render_report(runs, title=title, command=command, paper=paper), encoding="utf-8")
     return path

@@ -36,6 +36,7 @@ def initializer(name: str, seed: int | None):
         "he_uniform": lambda: tf1.variance_scaling_initializer(2.0, "fan_in", "uniform", seed=seed),
         "lecun_normal": lambda: tf1.variance_scaling_initializer(1.0, "fan_in", "truncated_normal", seed=seed),
         "lecun_uniform": lambda: tf1.variance_scaling_initializer(1.0, "fan_in", "uniform", seed=seed),
+        "standard": lambda: tf1.variance_scaling_initializer(1.0 / 3.0, "fan_in", "uniform", seed=seed),
         "zeros": lambda: tf1.zeros_initializer(),
     }
     if name not in table:
