@@ -26,7 +26,8 @@ def test_analyze_writes_run_dir_and_report(tmp_path, tiny_npz):
     cfg = meta["config"]
     assert (cfg["act"], cfg["init"], cfg["hidden"], cfg["optimizer"], cfg["lr"]) == ("sigmoid", "normal", [16, 8], "sgd", 0.1)
     assert cfg["data"]["n_train"] == 200 and cfg["data"]["split"] == "the source's own train/test split"
-    assert 0 <= meta["metrics"]["test_accuracy"] <= 1 and meta["diagnosis"] == []
+    assert 0 <= meta["metrics"]["test_accuracy"] <= 1
+    assert all({"kind", "layers", "severity", "evidence", "recommendation"} <= set(f) for f in meta["diagnosis"])
     records = pd.read_csv(run_dir / "records.csv")
     kernels = records[(records.metric == "grad_norm") & (records.variable == "kernel")]
     assert kernels.groupby("step").size().tolist() == [3] * 8  # 3 Dense layers, 4 steps x 2 epochs
