@@ -231,7 +231,7 @@ class StepRecorder:
                         delta = value
                     else:
                         delta = tf.convert_to_tensor(tf_variable(value))
-                    ctx.deltas.setdefault(i, []).append(delta)
+                    ctx.deltas.setdefault(i, []).append((1.0 if sign is None else sign, delta))
             return original(variable, value)
 
         return capture
@@ -279,8 +279,8 @@ class StepRecorder:
         if not deltas:
             return tf.constant(0.0)
         if len(deltas) == 1:
-            return _half_sq(deltas[0])
-        return _half_sq(tf.add_n([tf.cast(_dense(d), tf.float32) for d in deltas]))
+            return _half_sq(deltas[0][1])
+        return _half_sq(tf.add_n([sign * tf.cast(_dense(d), tf.float32) for sign, d in deltas]))
 
     def _grad_half_sq(self, ctx):
         zero = tf.constant(0.0)

@@ -214,14 +214,27 @@ def test_clipnorm_records_the_clipped_gradient():
     np.testing.assert_allclose(recorded(mon, 0), expect, rtol=1e-4)
 
 
-def test_weight_decay_update_is_measured_exactly():
+@pytest.mark.parametrize("make_optimizer", [
+    lambda: keras.optimizers.AdamW(1e-2, weight_decay=0.5),          # decay outside update_step: copy path
+    lambda: keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True),  # captured assign_add of the velocity
+    lambda: keras.optimizers.RMSprop(1e-2),
+])
+def test_update_norm_is_the_change_each_step_made(make_optimizer):
     x, y = _xy()
-    model = _mlp(optimizer=keras.optimizers.AdamW(1e-2, weight_decay=0.5))
-    before = [v.numpy().copy() for v in model.trainable_variables]
+    model = _mlp(optimizer=make_optimizer())
+    snapshots = [[v.numpy().copy() for v in model.trainable_variables]]
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            snapshots.append([v.numpy().copy() for v in self.model.trainable_variables])
+
     mon = GradientMonitor(probe=False)
-    model.fit(x, y, batch_size=len(x), callbacks=[mon], verbose=0)
-    expect = [np.linalg.norm(v.numpy() - b) for v, b in zip(model.trainable_variables, before)]
-    np.testing.assert_allclose(recorded(mon, 0, "update_norm"), expect, rtol=1e-4)
+    model.fit(x, y, batch_size=10, epochs=1, shuffle=False, callbacks=[mon, Snapshot()], verbose=0)
+    for step in range(4):
+        expect = [np.linalg.norm(a - b) for a, b in zip(snapshots[step + 1], snapshots[step])]
+        np.testing.assert_allclose(recorded(mon, step, "update_norm"), expect, rtol=1e-4, atol=1e-9)
+        np.testing.assert_allclose(recorded(mon, step, "weight_norm"),
+                                   [np.linalg.norm(w) for w in snapshots[step + 1]], rtol=1e-5)
 
 
 def test_mixed_precision_records_unscaled_gradients():
