@@ -39,6 +39,7 @@ SATURATED = 0.5              # > 50% of a sigmoid/tanh layer's outputs within 0.
 DEAD = 0.6                   # > 60% of a ReLU layer's units silent on the whole probe batch
 STALLED_DROP = 0.1           # the loss fell by < 10% from the first to the last epoch ...
 STALLED_ACCURACY = 2.0       # ... or the training accuracy ends below 2x chance
+EARLY_FRACTION = 0.1         # "early in training": the first epoch, or the first 10% of the steps
 
 
 @dataclass
@@ -92,11 +93,11 @@ class Signals:
     layers: list                 # kernel layers, input side first
     first_step: int | None
     last_step: int | None
-    rel_first: pd.Series         # grad_norm / weight_norm per layer over the first epoch (median)
+    rel_first: pd.Series         # grad_norm / weight_norm per layer early in training (median)
     rel_last: pd.Series          # ... over the last epoch
     grad_first: pd.Series        # grad_norm at the first step
-    growth: pd.Series            # max grad_norm in the first epoch / grad_norm at the first step
-    update_ratio_first: pd.Series  # median update_ratio in the first epoch
+    growth: pd.Series            # max grad_norm early in training / grad_norm at the first step
+    update_ratio_first: pd.Series  # median update_ratio early in training
     saturated: pd.Series         # last recorded saturated_frac per layer
     saturated_first: pd.Series
     dead: pd.Series              # last recorded dead_frac per layer
@@ -124,7 +125,14 @@ def signals(records: pd.DataFrame) -> Signals:
     steps = grad[["step", "epoch"]].drop_duplicates()
     first_step = int(steps["step"].min()) if len(steps) else None
     last_step = int(steps["step"].max()) if len(steps) else None
-    first_epoch_steps = steps.loc[steps["epoch"] == steps["epoch"].min(), "step"] if len(steps) else []
+    # The early window: the first epoch, or the first 10% of the steps when an epoch is short
+    # (full-batch training makes every step an epoch).
+    if len(steps):
+        end_first_epoch = steps.loc[steps["epoch"] == steps["epoch"].min(), "step"].max()
+        horizon = max(end_first_epoch, first_step + EARLY_FRACTION * (last_step - first_step))
+        first_epoch_steps = steps.loc[steps["step"] <= horizon, "step"]
+    else:
+        first_epoch_steps = []
     last_epoch_steps = steps.loc[steps["epoch"] == steps["epoch"].max(), "step"] if len(steps) else []
 
     merged = grad.merge(weight, on=["step", "layer"], suffixes=("_g", "_w"))

@@ -154,3 +154,17 @@ def test_monitor_warns_once_and_stops_on_request():
     assert mon.findings and mon.records.epoch.max() == 0  # stopped after the first epoch
     with pytest.raises(ValueError, match="unknown kind"):
         GradientMonitor(stop_on=("vanish",))
+
+
+def test_full_batch_runs_are_judged_on_their_first_tenth_not_their_first_step():
+    """Every full-batch step is an epoch: one slow first step is not a vanishing gradient."""
+    frames = []
+    meta = [(layer, i, "kernel") for i, layer in enumerate(LAYERS)]
+    weight = np.array([30.0, 16.0, 11.0, 4.0])
+    for step in range(100):
+        first_layer = 0.005 if step == 0 else 0.05  # slow only at the very first step
+        rel = np.array([first_layer, 0.1, 0.15, 0.2])
+        frames.append(rec.from_step_arrays("r", np.array([step]), step, meta, (rel * weight)[None],
+                                           weight[None], (0.1 * rel * weight)[None]))
+        frames.append(rec.from_logs("r", step, step, {"loss": 2.3 * 0.99 ** step, "accuracy": 0.9}))
+    assert kinds(rec.concat(frames)) == set()
