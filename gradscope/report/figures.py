@@ -35,6 +35,15 @@ def layer_colors(n: int):
     return sns.color_palette(LAYER_MAP, n_colors=max(n, 1))
 
 
+def _layout(fig, left=0.8, right=0.2, bottom=0.75, top=0.65):
+    """Fixed margins in inches (tight_layout measures every tick label: seconds per report)."""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height, wspace=0.28, hspace=0.6)
+    if fig._suptitle is not None:
+        fig._suptitle.set_y(1 - 0.12 / height)
+
+
 def _grid(n, width=6.0, height=3.4, sharey=True):
     cols = min(n, 2)
     rows = int(np.ceil(n / cols))
@@ -71,7 +80,7 @@ def _shared_limits(tables):
     if not len(values):
         return None
     low, high, typical = values.min(), values.max(), np.median(values)
-    return low / 2, min(high * 2, typical * 1e4)
+    return low / 2, min(high * 2, typical * 1e6)
 
 
 def _over_steps(runs, metric, title, ylabel, variable="kernel"):
@@ -99,7 +108,7 @@ def _over_steps(runs, metric, title, ylabel, variable="kernel"):
         else:
             ax.text(0.5, 0.5, "no steps recorded", transform=ax.transAxes, ha="center")
     fig.suptitle(title)
-    fig.tight_layout()
+    _layout(fig)
     return fig
 
 
@@ -150,7 +159,7 @@ def layer_bars(runs, colors, relative=False) -> plt.Figure:
             ax.legend(fontsize=8)
     fig.suptitle("How fast each layer learns relative to its weights" if relative
                  else "Gradient norm per layer, input to output")
-    fig.tight_layout()
+    _layout(fig)
     return fig
 
 
@@ -173,12 +182,13 @@ def activation_heatmaps(runs):
             table = table.iloc[:, np.linspace(0, table.shape[1] - 1, 40).astype(int)]
         sns.heatmap(table, ax=ax, vmin=0, vmax=1, cmap="mako_r", cbar_kws={"label": metric},
                     annot=table.shape[1] <= 12, fmt=".2f", annot_kws={"fontsize": 7})
+        ax.set_yticks(np.arange(len(table.index)) + 0.5, list(table.index), rotation=0, fontsize=8)
         ax.set_title(f"{name}: {metric.replace('_', ' ')}")
         ax.set_xlabel("epoch (0-based)")
         ax.set_ylabel("layer (input first)")
     fig.suptitle("Saturated units (sigmoid/tanh: output within 0.01 of an asymptote) and dead units "
                  "(ReLU: 0 for every probe sample)", fontsize=10)
-    fig.tight_layout()
+    _layout(fig, left=1.3)
     return fig
 
 
@@ -201,7 +211,7 @@ def training_curves(runs, colors) -> plt.Figure:
             ax.legend(fontsize=8)
     axes[0].set_yscale("log")
     fig.suptitle("Training curves (dashed: validation)")
-    fig.tight_layout()
+    _layout(fig)
     return fig
 
 
@@ -245,7 +255,7 @@ def depth_sweep(runs):
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("Depth sweep: how the gradient reaching the input layer, and accuracy, change with depth")
-    fig.tight_layout()
+    _layout(fig)
     return fig
 
 
@@ -274,7 +284,7 @@ def depth_profiles(runs):
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7, title="depth", title_fontsize=7)
     fig.suptitle("Per-layer learning speed at initialisation for each depth")
-    fig.tight_layout()
+    _layout(fig)
     return fig
 
 

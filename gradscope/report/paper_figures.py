@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradscope.report.figures import layer_colors, plt, run_colors
+from gradscope.report.figures import _layout, layer_colors, plt, run_colors
 
 MAX_LAYERS_DRAWN = 6
 
@@ -25,7 +25,7 @@ def gradient_std_by_layer(paper: dict):
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle("Back-propagated gradient per layer (probe batch of 500 training images)")
-    fig.tight_layout()
+    _layout(fig)
     return fig
 
 
@@ -52,5 +52,5 @@ def histograms(paper: dict):
                 ax.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
         row[0].legend(fontsize=6)
     fig.suptitle("Histograms per hidden layer (dark: input side; light: output side)")
-    fig.tight_layout()
+    _layout(fig)
     return fig
