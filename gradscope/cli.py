@@ -149,8 +149,11 @@ def paper(name, data_source, epochs, lr, batch_size, width, depths, seed, out):
                                   depths=parse_hidden(depths, "--depth", "10,20,30"), width=width)
     except GradscopeError as exc:
         _fail(exc)
+    from gradscope.report.paper_figures import save_summary_png
+
     payload = load_paper(out_dir)
     _finish(out_dir, runs, f"gradscope paper {name}", paper=payload)
+    save_summary_png(payload, out_dir / "gradients.png")
     click.echo("")
     for f in payload["findings"]:
         click.echo(f"[{'reproduced' if f['reproduced'] else 'NOT reproduced'}] {f['claim']}\n    {f['evidence']}")

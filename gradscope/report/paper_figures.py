@@ -54,3 +54,12 @@ def histograms(paper: dict):
     fig.suptitle("Histograms per hidden layer (dark: input side; light: output side)")
     _layout(fig)
     return fig
+
+
+def save_summary_png(paper: dict, path) -> None:
+    """Write the per-layer gradient figure as a PNG (for READMEs and notes)."""
+    fig = gradient_std_by_layer(paper)
+    try:
+        fig.savefig(path, dpi=80)
+    finally:
+        plt.close(fig)
