@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
 import warnings
+
+from timing import ratio_table  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 warnings.filterwarnings("ignore", message=".*shuffle=True.*")
@@ -121,14 +122,7 @@ def main(argv=None):
     print(f"seed MLP 784-512-256-128-10, sigmoid/N(0,1), SGD 0.1, batch 100, {len(x)} images, "
           f"{args.epochs} epoch(s) = {steps * args.epochs} steps per fit, {args.repeats} repeats, "
           f"TF {tf.__version__}, {os.cpu_count()} CPUs")
-    base, base_median = min(times["plain"]), statistics.median(times["plain"])
-    cpu_base = min(cpu["plain"])
-    print("| way | best wall s/fit | median wall s/fit | wall ratio (best) | wall ratio (median) | CPU-time ratio (best) |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for way in ways:
-        t = times[way]
-        print(f"| {way} | {min(t):.3f} | {statistics.median(t):.3f} | {min(t) / base:.3f} | "
-              f"{statistics.median(t) / base_median:.3f} | {min(cpu[way]) / cpu_base:.3f} |")
+    print(ratio_table(times, cpu=cpu, unit="wall s/fit"))
     return 0
 
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
+
+from timing import ratio_table  # benchmarks/timing.py, beside this script
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -75,15 +76,9 @@ def main(argv=None):
     for r in range(args.repeats):
         for way in (ways if r % 2 == 0 else ways[::-1]):
             times[way].append(run_way(way))
-    base, base_median = min(times["plain"]), statistics.median(times["plain"])
     print(f"seed TF1 MLP 784-512-256-128-10 relu/he, GD 0.1, batch 100, {args.steps} sess.run steps, "
           f"{args.repeats} repeats, TF {tf.__version__}, {os.cpu_count()} CPUs")
-    print("| way | best s | median s | ratio vs plain (best) | ratio (median) |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for way in ways:
-        t_ = times[way]
-        print(f"| {way} | {min(t_):.3f} | {statistics.median(t_):.3f} | {min(t_) / base:.3f} | "
-              f"{statistics.median(t_) / base_median:.3f} |")
+    print(ratio_table(times))
     return 0
 
 

@@ -219,18 +219,24 @@ def _depth(run):
     return len(run.config.get("hidden") or [])
 
 
-def depth_sweep(runs):
-    """Input-layer gradient and learning speed, and accuracy, against depth; None without a sweep."""
-    depths = {_depth(r) for r in runs}
-    if len(depths) < 2:
+def _sweep_groups(runs):
+    """Runs grouped by (act, init), each group sorted by depth; None unless depths differ."""
+    if len({_depth(r) for r in runs}) < 2:
         return None
     groups: dict = {}
     for run in runs:
         groups.setdefault((run.config.get("act"), run.config.get("init")), []).append(run)
+    return {key: sorted(members, key=_depth) for key, members in groups.items()}
+
+
+def depth_sweep(runs):
+    """Input-layer gradient and learning speed, and accuracy, against depth; None without a sweep."""
+    groups = _sweep_groups(runs)
+    if groups is None:
+        return None
     colors = run_colors([f"{a}/{i}" for a, i in groups])
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     for (act, init), members in groups.items():
-        members = sorted(members, key=_depth)
         xs, grad0, rel0, acc = [], [], [], []
         for run in members:
             grad = layer_metric(run.records, "grad_norm")
@@ -261,15 +267,11 @@ def depth_sweep(runs):
 
 def depth_profiles(runs):
     """Per-layer learning speed at the first step, one panel per act/init, one line per depth."""
-    depths = {_depth(r) for r in runs}
-    if len(depths) < 2:
+    groups = _sweep_groups(runs)
+    if groups is None:
         return None
-    groups: dict = {}
-    for run in runs:
-        groups.setdefault((run.config.get("act"), run.config.get("init")), []).append(run)
     fig, axes = _grid(len(groups), width=6.0, height=3.4)
     for ax, ((act, init), members) in zip(axes, groups.items()):
-        members = sorted(members, key=_depth)
         for color, run in zip(layer_colors(len(members)), members):
             rel = _relative(run)
             if rel.empty:
