@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -85,6 +86,9 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
     from gradscope.experiment import analyze as run_analyze, command_line
     from gradscope.models import parse_hidden
 
+    from gradscope.experiment import default_out_dir
+
+    out = Path(out) if out else default_out_dir()
     try:
         train = _train_config(parse_hidden(hidden), optimizer, lr, batch_size, epochs, seed, val_split,
                               framework, full_batch)
@@ -92,7 +96,26 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
                                     verbose=0 if quiet else 2, command=command_line(), echo=click.echo)
     except GradscopeError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        _interrupted(out, f"gradscope analyze: {out.name} (interrupted)")
     _finish(out_dir, runs, f"gradscope analyze: {out_dir.name}")
+
+
+def _interrupted(out, title):
+    """Ctrl-C: what was recorded is on disk; render it and exit 130."""
+    from gradscope.report import write_report
+    from gradscope.storage import find_runs
+
+    try:
+        runs = find_runs([out])
+    except GradscopeError:
+        runs = []
+    if runs:
+        report = write_report(runs, out / "report.html", title=title)
+        click.echo(f"\ninterrupted: {len(runs)} run(s) kept in {out / 'runs'}; report: {report}", err=True)
+    else:
+        click.echo("\ninterrupted before anything was recorded", err=True)
+    sys.exit(130)
 
 
 @main.command()
@@ -113,6 +136,9 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
     from gradscope.experiment import command_line, sweep as run_sweep
     from gradscope.models import parse_hidden
 
+    from gradscope.experiment import default_out_dir
+
+    out = Path(out) if out else default_out_dir(prefix="sweep")
     try:
         train = _train_config([width], optimizer, lr, batch_size, epochs, seed, val_split, framework, full_batch)
         out_dir, runs = run_sweep(parse_hidden(depths, "--depth", "2,4,6"), width, acts, inits, train, data_source=data_source,
@@ -120,6 +146,8 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
                                   resume=not fresh)
     except GradscopeError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        _interrupted(out, f"gradscope sweep: {out.name} (interrupted; rerun with --out {out} to resume)")
     _finish(out_dir, runs, f"gradscope sweep: {out_dir.name}")
 
 
@@ -199,8 +227,6 @@ def diagnose(dirs, as_json):
               help="Report file (default: report.html in the first folder).")
 def report(dirs, output):
     """Re-render the HTML report from saved runs (no TensorFlow needed)."""
-    from pathlib import Path
-
     from gradscope.report import write_report
     from gradscope.storage import find_runs
 

@@ -103,3 +103,24 @@ def test_report_and_help_do_not_import_tensorflow(tmp_path, tiny_npz):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith("ok")
+
+
+def test_ctrl_c_keeps_what_was_recorded_and_renders_it(tmp_path, tiny_npz, monkeypatch):
+    import gradscope.experiment as experiment
+
+    real = experiment.train_run
+    calls = []
+
+    def second_run_interrupted(act, init, *args, **kwargs):
+        calls.append(act)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(act, init, *args, **kwargs)
+
+    monkeypatch.setattr(experiment, "train_run", second_run_interrupted)
+    out = tmp_path / "cut"
+    r = CliRunner().invoke(main, ["analyze", "--act", "sigmoid", "--act", "relu", "--data", str(tiny_npz),
+                                  "--out", str(out), *TINY])
+    assert r.exit_code == 130
+    assert "interrupted: 1 run(s) kept" in r.output
+    assert (out / "report.html").read_text().count('class="run-row"') == 1
