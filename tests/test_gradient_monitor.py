@@ -155,3 +155,17 @@ def test_non_finite_gradients_are_kept(xy):
     m.fit(x, y, batch_size=100, epochs=3, callbacks=[mon], verbose=0)
     g = mon.records.query("metric == 'grad_norm'").value
     assert (~np.isfinite(g)).any()
+
+
+def test_plain_sgd_grad_norm_from_the_update_matches_the_tape_and_lr_zero_falls_back(xy):
+    """Plain SGD's gradient norm is read off its update (lr * g); it must still be exact."""
+    x, y = xy
+    for lr in (0.3, 0.0):
+        m = _model(keras.optimizers.SGD(lr))
+        expect = []
+        with tf.GradientTape() as tape:
+            loss = LOSS(y[:100], m(x[:100], training=True))
+        expect = [np.linalg.norm(g.numpy()) for g in tape.gradient(loss, m.trainable_variables)]
+        mon = GradientMonitor(probe=False)
+        m.fit(x[:100], y[:100], batch_size=100, epochs=1, callbacks=[mon], verbose=0)
+        np.testing.assert_allclose(_values(mon.records, 0, "grad_norm"), expect, rtol=1e-5)
