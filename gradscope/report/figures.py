@@ -251,9 +251,9 @@ def depth_sweep(runs):
         axes[0].plot(xs, _positive(pd.Series(grad0)).to_numpy(), "o-", color=color, label=f"{act}/{init}")
         axes[1].plot(xs, _positive(pd.Series(rel0)).to_numpy(), "o-", color=color, label=f"{act}/{init}")
         axes[2].plot(xs, acc, "o-", color=color, label=f"{act}/{init}")
-    for ax, ylabel in zip(axes[:2], ("input-layer kernel gradient L2 norm", "input layer grad_norm / weight_norm")):
+    for ax, ylabel in zip(axes[:2], ("input-layer grad_norm, step 0", "input-layer grad/weight, step 0")):
         ax.set_yscale("log")
-        ax.set_ylabel(ylabel + " (first step)")
+        ax.set_ylabel(ylabel)
     axes[2].set_ylabel("test accuracy")
     axes[2].set_ylim(0, 1)
     for ax in axes:
@@ -261,7 +261,7 @@ def depth_sweep(runs):
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("Depth sweep: how the gradient reaching the input layer, and accuracy, change with depth")
-    _layout(fig)
+    _layout(fig, top=0.75)
     return fig
 
 
