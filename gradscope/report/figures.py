@@ -46,6 +46,8 @@ def _layout(fig, left=0.8, right=0.2, bottom=0.75, top=0.65):
 
 def _grid(n, width=6.0, height=3.4, sharey=True):
     cols = min(n, 2)
+    if n > 6:  # sweeps: smaller panels, four to a row
+        cols, width, height = 4, 3.6, 2.6
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), sharey=sharey, squeeze=False)
     for ax in list(axes.flat)[n:]:
