@@ -19,6 +19,7 @@ import functools
 import numpy as np
 
 SATURATION_MARGIN = 0.01
+PROBE_SIZE = 256  # rows of the probe batch (the first training rows unless a probe is given)
 
 # activation name -> (lower asymptote, upper asymptote)
 SATURATING = {
@@ -60,6 +61,21 @@ def output_stats(name: str, output: np.ndarray) -> dict[str, float]:
         units = out.reshape(-1, out.shape[-1]) if out.ndim > 1 else out.reshape(-1, 1)
         stats["dead_frac"] = float(np.mean(np.all(units == 0, axis=0)))
     return stats
+
+
+def activation_records(run, step, epoch, outputs):
+    """Records of :func:`output_stats` for ``(layer, depth, activation, output)`` tuples.
+
+    The rows have ``variable = ""`` (they describe a layer, not one of its variables).
+    """
+    import pandas as pd
+
+    from gradscope import records as rec
+
+    rows = [(run, step, epoch, name, depth, "", metric, value)
+            for name, depth, act, output in outputs
+            for metric, value in output_stats(act, output).items()]
+    return rec.coerce(pd.DataFrame(rows, columns=rec.COLUMNS))
 
 
 class ActivationProbe:

@@ -146,6 +146,7 @@ def _train_keras(act, init, train, dataset, writer, name, verbose, callbacks):
     import keras
     import tensorflow as tf
 
+    from gradscope.activations import PROBE_SIZE
     from gradscope.callbacks.gradient_monitor import GradientMonitor
     from gradscope.models import build_mlp
 
@@ -157,7 +158,7 @@ def _train_keras(act, init, train, dataset, writer, name, verbose, callbacks):
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    monitor = GradientMonitor(run=name, writer=writer, probe=dataset.x_train[:256])
+    monitor = GradientMonitor(run=name, writer=writer, probe=dataset.x_train[:PROBE_SIZE])
     try:
         model.fit(
             dataset.x_train,

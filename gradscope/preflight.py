@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from gradscope import records as rec
 from gradscope.diagnosis import Finding, diagnose
-
-PROBE_SIZE = 256
 
 
 def audit(model, x, y, sample_weight=None, config=None, run="audit") -> list[Finding]:
@@ -37,7 +34,7 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> list[Fin
     """
     import tensorflow as tf
 
-    from gradscope.activations import ActivationProbe, output_stats, watched_layers
+    from gradscope.activations import PROBE_SIZE, ActivationProbe, activation_records, watched_layers
     from gradscope.keras_layers import layer_table
 
     if getattr(model, "optimizer", None) is None:
@@ -59,13 +56,9 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> list[Fin
         lr = float("nan")
     frames = [rec.from_step_arrays(run, np.array([0]), 0, meta, g, w, lr * g),
               rec.from_logs(run, 0, 0, {"loss": float(loss)})]
-    rows = []
     layers = watched_layers(model, table)
     if layers:
-        for name, depth, act, output in ActivationProbe(model, layers)(x):
-            for metric, value in output_stats(act, output).items():
-                rows.append((run, 0, 0, name, depth, "", metric, value))
-    frames.append(rec.coerce(pd.DataFrame(rows, columns=rec.COLUMNS)))
+        frames.append(activation_records(run, 0, 0, ActivationProbe(model, layers)(x)))
     config = dict(config or {})
     config.setdefault("lr", lr)
     return diagnose(rec.concat(frames), config)

@@ -12,14 +12,13 @@ import pandas as pd
 import tensorflow as tf
 
 from gradscope import records as rec
-from gradscope.activations import ActivationProbe, output_stats, watched_layers
+from gradscope.activations import PROBE_SIZE, ActivationProbe, activation_records, watched_layers
 from gradscope.keras_layers import layer_table
 from gradscope.recording import StepRecorder
 from gradscope.sink import RecordSink
 from gradscope.storage import RunWriter
 
 DEFAULT_BUFFER_STEPS = 1024
-PROBE_SIZE = 256
 
 
 def _innermost_optimizer(optimizer):
@@ -43,19 +42,6 @@ def _needs_copy(optimizer, variables, model) -> bool:
         or any(getattr(v, "constraint", None) is not None for v in variables)
         or _is_distributed(model)
     )
-
-
-def _first_rows(x, n):
-    return tf.nest.map_structure(lambda a: a[:n], x)
-
-
-def _flush_at_exit(ref):
-    monitor = ref()
-    if monitor is not None:
-        try:
-            monitor.close()
-        except Exception:  # pragma: no cover - best effort while the interpreter exits
-            pass
 
 
 class GradientMonitor(keras.callbacks.Callback):
@@ -143,7 +129,6 @@ class GradientMonitor(keras.callbacks.Callback):
         self.findings: list = []
         self._sink = RecordSink(writer)
         self._recorder: StepRecorder | None = None
-        self._recorder_key = None
         self._epoch = 0
         self._meta: list[tuple[str, int, str]] = []
         self._probe_x = None
@@ -349,16 +334,22 @@ class GradientMonitor(keras.callbacks.Callback):
             self._probe_x = self._probe_capture.value()
         if self._probe_x is None:
             return rec.empty()
-        rows = []
-        for name, depth, act, output in self._activation_probe(self._probe_x):
-            for metric, value in output_stats(act, output).items():
-                rows.append((self.run, step, epoch, name, depth, "", metric, value))
-        return rec.coerce(pd.DataFrame(rows, columns=rec.COLUMNS))
+        return activation_records(self.run, step, epoch, self._activation_probe(self._probe_x))
 
 
 def _exit_hook(monitor):
+    """A callable for ``atexit`` that closes the monitor if it still exists (best effort)."""
     ref = weakref.ref(monitor)
-    return lambda: _flush_at_exit(ref)
+
+    def close_at_exit():
+        alive = ref()
+        if alive is not None:
+            try:
+                alive.close()
+            except Exception:  # pragma: no cover - the interpreter is exiting
+                pass
+
+    return close_at_exit
 
 
 def _probe_inputs(probe):
@@ -366,7 +357,7 @@ def _probe_inputs(probe):
         probe = next(iter(probe))
     if isinstance(probe, tuple):
         probe = probe[0]
-    return _first_rows(probe, PROBE_SIZE)
+    return tf.nest.map_structure(lambda a: a[:PROBE_SIZE], probe)
 
 
 class _ProbeCapture:

@@ -10,16 +10,14 @@ training set at every step.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import tensorflow as tf
 
 from gradscope import records as rec
-from gradscope.activations import output_stats
+from gradscope.activations import PROBE_SIZE, activation_records
 from gradscope.errors import GradscopeError
 from gradscope.tf1.session_recorder import SessionRecorder
 
 tf1 = tf.compat.v1
-PROBE_SIZE = 256
 ACTIVATION_SNAPSHOTS = 30
 
 
@@ -131,9 +129,5 @@ def train(act, init, cfg, dataset, writer, run, verbose=True, echo=print):
 
 def _activation_records(sess, g, probe, run, step, epoch):
     outputs = sess.run([t for _, _, t in g["hidden"]], feed_dict={g["x"]: probe})
-    act = g.get("act_name")
-    rows = []
-    for (name, depth, _), out in zip(g["hidden"], outputs):
-        for metric, value in output_stats(act or "", out).items():
-            rows.append((run, step, epoch, name, depth, "", metric, value))
-    return rec.coerce(pd.DataFrame(rows, columns=rec.COLUMNS))
+    return activation_records(run, step, epoch,
+                              [(name, depth, g["act_name"], out) for (name, depth, _), out in zip(g["hidden"], outputs)])
