@@ -272,12 +272,6 @@ class StepRecorder:
                 # Read before the update: nothing waits for these reads, so their norms are
                 # computed alongside the forward and backward passes, not after the update.
                 ctx.before = [var.read_value() for var in self._tf_vars]
-            before = {}
-            if self.exact_copy:
-                for v in tvars:
-                    i = self._pos.get(id(tf_variable(v)))
-                    if i is not None:
-                        before[i] = ctx.before[i]
             if self.grad_source == "apply":
                 for g, v in zip(grads, tvars):
                     i = self._pos.get(id(tf_variable(v)))
@@ -289,16 +283,16 @@ class StepRecorder:
             finally:
                 self._local.ctx = outer
             if _is_primary_replica():
-                self._write(ctx, before)
+                self._write(ctx)
             return result
 
         return apply
 
     # --- the in-graph statistics -------------------------------------------------------
 
-    def _update_half_sq(self, i, ctx, before, after):
-        if self.exact_copy:
-            return _half_sq(after - before[i]) if i in before else tf.constant(0.0)
+    def _update_half_sq(self, i, ctx, after):
+        if self.exact_copy:  # a variable the step did not update gives after - before = 0
+            return _half_sq(after - ctx.before[i])
         deltas = ctx.deltas.get(i)
         if not deltas:
             return tf.constant(0.0)
@@ -310,11 +304,11 @@ class StepRecorder:
         zero = tf.constant(0.0)
         return [(_half_sq(ctx.grads[i]) if i in ctx.grads else zero) for i in range(len(self._tf_vars))]
 
-    def _weight_update_half_sq(self, ctx, before):
+    def _weight_update_half_sq(self, ctx):
         """sum(x**2)/2 of every variable's value, then of every variable's update."""
         afters = [var.read_value() for var in self._tf_vars]
         weights = [_half_sq(a) for a in afters]
-        updates = [self._update_half_sq(i, ctx, before, a) for i, a in enumerate(afters)]
+        updates = [self._update_half_sq(i, ctx, a) for i, a in enumerate(afters)]
         return weights + updates
 
     def _append_row(self, row):
@@ -322,7 +316,7 @@ class StepRecorder:
         tf.raw_ops.ResourceScatterUpdate(resource=self._buf.handle, indices=pos, updates=row)
         self._count.assign_add(1)
 
-    def _write(self, ctx, before):
+    def _write(self, ctx):
         n = len(self._tf_vars)
         if n == 0:
             return
@@ -330,9 +324,9 @@ class StepRecorder:
             # weight_norm column: the weights *before* this step; read() shifts it by one row.
             weights = [_half_sq(b) for b in ctx.before]
             if self.exact_copy:
-                updates = [self._update_half_sq(i, ctx, before, var.read_value()) for i, var in enumerate(self._tf_vars)]
+                updates = [self._update_half_sq(i, ctx, var.read_value()) for i, var in enumerate(self._tf_vars)]
             else:
-                updates = [self._update_half_sq(i, ctx, before, None) for i in range(n)]
+                updates = [self._update_half_sq(i, ctx, None) for i in range(n)]
             if self.grad_from_update and ctx.learning_rate is not None:
                 # Plain SGD applies exactly lr * g: reading g once more would cost an extra pass
                 # and stop TensorFlow from reusing g's buffer for lr * g (measured: ~7% of a step).
@@ -350,7 +344,7 @@ class StepRecorder:
         window_end = tf.equal(tf.math.floormod(count, self.every_n_steps), 0)
 
         def close_window():
-            wu = self._weight_update_half_sq(ctx, before)
+            wu = self._weight_update_half_sq(ctx)
             peak = self._acc_max.read_value()
             self._append_row(tf.concat([new_sum, peak, tf.stack(wu), tf.cast(tf.reshape(count, [1]), tf.float32)], 0))
             self._acc_sum.assign(tf.zeros_like(g))
