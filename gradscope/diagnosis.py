@@ -105,7 +105,6 @@ class Signals:
     accuracy: pd.Series
     non_finite_step: int | None
     non_finite_layers: list
-    act_std: pd.Series           # first recorded act_std per layer
 
 
 def _median_by_layer(df, steps):
@@ -148,7 +147,7 @@ def signals(records: pd.DataFrame) -> Signals:
     with np.errstate(divide="ignore", invalid="ignore"):
         growth = g_max / g_first
 
-    acts = records[records["metric"].isin(["saturated_frac", "dead_frac", "act_std"])]
+    acts = records[records["metric"].isin(["saturated_frac", "dead_frac"])]
 
     def act_metric(metric, last=True):
         sel = acts[acts["metric"] == metric]
@@ -183,7 +182,6 @@ def signals(records: pd.DataFrame) -> Signals:
         accuracy=accuracy,
         non_finite_step=non_finite_step,
         non_finite_layers=non_finite_layers,
-        act_std=act_metric("act_std", last=False),
     )
 
 
@@ -355,7 +353,6 @@ def _why_vanishing(s: Signals, config):
         parts.append("tanh' < 1 away from 0, and ~0 where units saturate")
     if len(s.saturated_first) and float(s.saturated_first.max()) > SATURATED:
         layer = s.saturated_first.idxmax()
-        std = s.act_std.get(layer) if len(s.act_std) else None
         sat = f"{100 * float(s.saturated_first.max()):.0f}% of the outputs of {layer} sit within 0.01 of 0 or 1"
         if init == "normal":
             layers = config.get("layers") or []
@@ -363,7 +360,6 @@ def _why_vanishing(s: Signals, config):
             sat += (f": with N(0,1) weights each unit sums {fan} inputs, so pre-activations have a "
                     f"standard deviation in the tens" if fan else ": N(0,1) weights make pre-activations large")
         parts.append(sat + " (where sigmoid' ~ 0)")
-        del std
     return "; ".join(parts)
 
 

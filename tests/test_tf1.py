@@ -42,10 +42,9 @@ def seed_like_graph(optimizer="sgd", lr=0.1, global_step=False):
     return g, dict(X=X, T=T, loss=loss, train=train, variables=[w2, b2, w3, b3])
 
 
-def replay(weights, steps, lr=0.1, optimizer="sgd"):
-    """Eager GradientTape replay: per step, (grad norms, weight norms after, update norms)."""
+def replay(weights, steps, lr=0.1):
+    """Eager GradientTape + SGD replay: per step, (grad norms, weight norms after, update norms)."""
     vs = [tf.Variable(w) for w in weights]
-    opt = tf.keras.optimizers.Adam(lr) if optimizer == "adam" else None
     out = []
     for _ in range(steps):
         with tf.GradientTape() as tape:
