@@ -28,6 +28,7 @@ table reports the second (held-out) half.
     python benchmarks/diagnosis_suite.py                 # 72 configs, ~5 min on 2 cores
     python benchmarks/diagnosis_suite.py --quick         # 12 configs, for a smoke test
     python benchmarks/diagnosis_suite.py --rescore results.json   # re-score saved runs
+    python benchmarks/diagnosis_suite.py --rescore results.json --set vanish_ratio=0.05  # other thresholds
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-KINDS = ("vanishing_gradient", "exploding_gradient", "dead_units", "saturation", "stalled", "non_finite")
+from gradscope.diagnosis import KINDS, DiagnosisSettings  # noqa: E402  (no TensorFlow)
+
 SATURATING = {"sigmoid", "tanh"}
+SETTINGS = DiagnosisSettings()  # what gradscope_verdict uses; main() applies --set
 
 
 def configs(quick=False):
@@ -217,7 +220,7 @@ def gradscope_verdict(result):
     cfg = result["config"]
     config = {"act": cfg["act"], "init": cfg["init"], "lr": cfg["lr"],
               "layers": [784] + [cfg["width"]] * cfg["depth"] + [10]}
-    kinds = {f.kind for f in diagnose(records, config)}
+    kinds = {f.kind for f in diagnose(records, config, SETTINGS)}
     return {k: k in kinds for k in KINDS}
 
 
@@ -313,7 +316,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="12 configs, 2 epochs")
     parser.add_argument("--out", default="benchmarks/results/diagnosis_suite.json")
     parser.add_argument("--rescore", help="score saved results instead of training")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="a diagnosis threshold to use instead of the default (gradscope.diagnosis.settings)")
     args = parser.parse_args(argv)
+    global SETTINGS
+    overrides = dict(item.split("=", 1) for item in args.set)
+    SETTINGS = DiagnosisSettings(**{k: type(getattr(SETTINGS, k))(v) for k, v in overrides.items()})
     if args.rescore:
         with open(args.rescore) as f:
             results = json.load(f)

@@ -14,7 +14,7 @@ Ways compared:
   plain             model.fit with no callback
   plain-again       the same as plain: how far apart two identical ways land (the noise floor)
   gradscope         GradientMonitor(): every step, all four metrics, activation stats per epoch
-  gradscope/10      GradientMonitor(every_n_steps=10)
+  gradscope/10      GradientMonitor(window_steps=10)
   tape-probe        a callback computing tf.GradientTape gradients on a probe batch after
                     every step (how W&B-style and DeepDiagnosis-style tools capture gradients)
   tensorboard-hist  keras.callbacks.TensorBoard(histogram_freq=1) (weights only; no gradients)
@@ -92,7 +92,7 @@ def main(argv=None):
         if way == "gradscope":
             return [GradientMonitor()]
         if way.startswith("gradscope/"):
-            return [GradientMonitor(every_n_steps=int(way.split("/")[1]))]
+            return [GradientMonitor(window_steps=int(way.split("/")[1]))]
         if way == "tape-probe":
             return [tape_probe_callback(probe_x, probe_y)]
         if way == "tensorboard-hist":

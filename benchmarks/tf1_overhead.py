@@ -37,38 +37,39 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
-    from gradscope import data
-    from gradscope.tf1 import SessionRecorder
-    from gradscope.tf1.mlp import build_graph
+    from gradscope.vocabulary import N_CLASSES, SEED_HIDDEN
+
+    from gradscope import SessionRecorder, data
+    from gradscope.models import build_tf1_mlp
 
     tf1 = tf.compat.v1
     ds = data.load(args.data)
-    x, t = ds.x_train, np.eye(10, dtype=np.float32)[ds.y_train]
+    x, t = ds.x_train, np.eye(N_CLASSES, dtype=np.float32)[ds.y_train]
     n = len(x)
     batches = [(x[i:i + 100], t[i:i + 100]) for i in range(0, n - 99, 100)]
 
     def run_way(way):
-        g = build_graph([512, 256, 128], "relu", "he", 0.1, "sgd", seed=0)
-        with g["graph"].as_default(), tf1.Session(graph=g["graph"]) as sess:
-            fetches = [g["train"], g["loss"]]
+        g = build_tf1_mlp(SEED_HIDDEN, "relu", "he", 0.1, "sgd", seed=0)
+        with g.graph.as_default(), tf1.Session(graph=g.graph) as sess:
+            fetches = [g.train, g.loss]
             runner = sess.run
             if way.startswith("gradscope"):
                 every = int(way.split("/")[1]) if "/" in way else 1
-                recorder = SessionRecorder(g["train"], every_n_steps=every)
+                recorder = SessionRecorder(g.train, every_n_steps=every)
 
                 def runner(f, feed_dict):
                     return recorder.run(sess, f, feed_dict=feed_dict)
             elif way == "second-gradients":
                 variables = tf1.trainable_variables()
-                norms = tf.stack([tf.norm(gr) for gr in tf.gradients(g["loss"], variables)])
-                fetches = [g["train"], g["loss"], norms]
-            sess.run(g["init"])
+                norms = tf.stack([tf.norm(gr) for gr in tf.gradients(g.loss, variables)])
+                fetches = [g.train, g.loss, norms]
+            sess.run(g.init)
             for xb, tb in batches[:5]:  # warm up outside the timing
-                runner(fetches, feed_dict={g["x"]: xb, g["t"]: tb})
+                runner(fetches, feed_dict={g.x: xb, g.t: tb})
             t0 = time.perf_counter()
             for step in range(args.steps):
                 xb, tb = batches[step % len(batches)]
-                runner(fetches, feed_dict={g["x"]: xb, g["t"]: tb})
+                runner(fetches, feed_dict={g.x: xb, g.t: tb})
             return time.perf_counter() - t0
 
     ways = args.ways.split(",")

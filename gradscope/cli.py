@@ -1,17 +1,19 @@
-"""The ``gradscope`` command: thin click commands that call the library."""
+"""The ``gradscope`` command: thin click commands that parse, call the library and print.
+
+TensorFlow is imported only by the commands that train; ``gradscope --help``, ``report`` and
+``diagnose`` never load it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
 import click
 
 from gradscope.errors import GradscopeError
-
-
-def _fail(exc: Exception):
-    raise click.ClickException(str(exc))
+from gradscope.experiments.config import DEFAULTS, OPTIMIZERS, FRAMEWORKS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,26 +22,41 @@ def main():
     """See vanishing and exploding gradients, layer by layer, in TensorFlow/Keras."""
 
 
+@contextlib.contextmanager
+def _user_errors():
+    """A GradscopeError becomes one line on stderr and exit code 1."""
+    try:
+        yield
+    except GradscopeError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _import_tensorflow():
+    from gradscope.tensorflow_import import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+
+
 def training_options(fn):
-    """The options shared by ``analyze`` and ``sweep``."""
+    """The options shared by ``analyze`` and ``sweep`` (defaults: :class:`TrainConfig`'s)."""
     options = [
         click.option("--act", "acts", multiple=True, default=["sigmoid"], show_default=True,
                      help="Hidden-layer activation (Keras name). Repeat for a grid."),
         click.option("--init", "inits", multiple=True, default=["normal"], show_default=True,
                      help="Weight init: normal (N(0,1)), normal_<std>, xavier, he, standard "
                           "(U[-1/sqrt(n), 1/sqrt(n)]), or a Keras initializer name. Repeat for a grid."),
-        click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default="sgd", show_default=True),
-        click.option("--lr", type=float, default=0.1, show_default=True, help="Learning rate."),
-        click.option("--epochs", type=int, default=10, show_default=True),
-        click.option("--batch-size", type=int, default=100, show_default=True),
-        click.option("--val-split", type=float, default=0.0, show_default=True,
+        click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=DEFAULTS.optimizer, show_default=True),
+        click.option("--lr", type=float, default=DEFAULTS.lr, show_default=True, help="Learning rate."),
+        click.option("--epochs", type=int, default=DEFAULTS.epochs, show_default=True),
+        click.option("--batch-size", type=int, default=DEFAULTS.batch_size, show_default=True),
+        click.option("--val-split", type=float, default=DEFAULTS.val_split, show_default=True,
                      help="Fraction of the training part held out for validation metrics."),
         click.option("--data", "data_source", default="sample", show_default=True,
                      help="sample (5,000 bundled MNIST images), mnist (Keras cache), or a .npz/.csv/IDX-folder path."),
-        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True),
         click.option("--out", type=click.Path(file_okay=False), default=None,
                      help="Output folder (default: a new folder under reports/)."),
-        click.option("--framework", type=click.Choice(["keras", "tf1"]), default="keras", show_default=True,
+        click.option("--framework", type=click.Choice(FRAMEWORKS), default=DEFAULTS.framework, show_default=True,
                      help="keras: model.fit with GradientMonitor; tf1: the seed's tf.compat.v1 graph and sess.run loop."),
         click.option("--full-batch", is_flag=True,
                      help="Every step uses the whole training set (the seed's TF1 protocol); --epochs then counts steps."),
@@ -51,28 +68,52 @@ def training_options(fn):
 
 
 def _train_config(hidden, optimizer, lr, batch_size, epochs, seed, val_split, framework, full_batch):
-    from gradscope.experiment import TrainConfig
+    from gradscope.experiments.config import TrainConfig
 
     return TrainConfig(hidden=hidden, optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs,
                        seed=seed, val_split=val_split, framework=framework, full_batch=full_batch)
 
 
-def _finish(out_dir, runs, title, paper=None):
-    from gradscope.report import write_report
-    from gradscope.summary import format_table, run_table
+def _publish(out_dir, runs, title, paper=None):
+    """Write the report and print the summary table and every run's findings."""
+    from gradscope.report import views_of, write_report
+    from gradscope.report.text import findings_text, summary_table
 
-    report = write_report(runs, out_dir / "report.html", title=title, paper=paper)
+    views = views_of(runs)
+    report = write_report(views, out_dir / "report.html", title=title, paper=paper)
     click.echo("")
-    click.echo(format_table(run_table(runs)))
+    click.echo(summary_table(views))
     click.echo("")
-    for run in runs:
-        _echo_findings(run.name, run.meta.get("diagnosis", []))
+    for view in views:
+        click.echo(findings_text(view.name, view.findings))
     click.echo(f"\nruns:   {out_dir / 'runs'}\nreport: {report}")
+
+
+@contextlib.contextmanager
+def _keep_on_interrupt(out, title):
+    """Ctrl-C: what was recorded is on disk; render it and exit 130."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from gradscope.report import write_report
+        from gradscope.storage import find_runs
+
+        try:
+            runs = find_runs([out])
+        except GradscopeError:
+            runs = []
+        if runs:
+            report = write_report(runs, out / "report.html", title=title)
+            click.echo(f"\ninterrupted: {len(runs)} run(s) kept in {out / 'runs'}; report: {report}", err=True)
+        else:
+            click.echo("\ninterrupted before anything was recorded", err=True)
+        sys.exit(130)
 
 
 @main.command()
 @training_options
-@click.option("--hidden", default="512,256,128", show_default=True, help="Hidden layer sizes, input side first.")
+@click.option("--hidden", default=",".join(map(str, DEFAULTS.hidden)), show_default=True,
+              help="Hidden layer sizes, input side first.")
 def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, data_source, seed, out,
             framework, full_batch, quiet):
     """Train the seed MLP on MNIST while recording per-layer gradients, then report.
@@ -80,42 +121,17 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
     Several --act/--init values train the whole grid, e.g.
     gradscope analyze --act sigmoid --act relu --init normal --init he
     """
-    from gradscope._tf import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    from gradscope.experiment import analyze as run_analyze, command_line
-    from gradscope.models import parse_hidden
-
-    from gradscope.experiment import default_out_dir
+    _import_tensorflow()
+    from gradscope.experiments.config import command_line, default_out_dir, parse_hidden
+    from gradscope.experiments.plans import analyze as run_analyze
 
     out = Path(out) if out else default_out_dir()
-    try:
+    with _user_errors(), _keep_on_interrupt(out, f"gradscope analyze: {out.name} (interrupted)"):
         train = _train_config(parse_hidden(hidden), optimizer, lr, batch_size, epochs, seed, val_split,
                               framework, full_batch)
         out_dir, runs = run_analyze(acts, inits, train, data_source=data_source, out=out,
                                     verbose=0 if quiet else 2, command=command_line(), echo=click.echo)
-    except GradscopeError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        _interrupted(out, f"gradscope analyze: {out.name} (interrupted)")
-    _finish(out_dir, runs, f"gradscope analyze: {out_dir.name}")
-
-
-def _interrupted(out, title):
-    """Ctrl-C: what was recorded is on disk; render it and exit 130."""
-    from gradscope.report import write_report
-    from gradscope.storage import find_runs
-
-    try:
-        runs = find_runs([out])
-    except GradscopeError:
-        runs = []
-    if runs:
-        report = write_report(runs, out / "report.html", title=title)
-        click.echo(f"\ninterrupted: {len(runs)} run(s) kept in {out / 'runs'}; report: {report}", err=True)
-    else:
-        click.echo("\ninterrupted before anything was recorded", err=True)
-    sys.exit(130)
+    _publish(out_dir, runs, f"gradscope analyze: {out_dir.name}")
 
 
 @main.command()
@@ -130,73 +146,47 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
 
     An interrupted sweep resumes without retraining finished runs: run it again with the same --out.
     """
-    from gradscope._tf import import_tensorflow_quietly
-
-    import_tensorflow_quietly()
-    from gradscope.experiment import command_line, sweep as run_sweep
-    from gradscope.models import parse_hidden
-
-    from gradscope.experiment import default_out_dir
+    _import_tensorflow()
+    from gradscope.experiments.config import command_line, default_out_dir, parse_hidden
+    from gradscope.experiments.plans import sweep as run_sweep
 
     out = Path(out) if out else default_out_dir(prefix="sweep")
-    try:
+    with _user_errors(), _keep_on_interrupt(
+            out, f"gradscope sweep: {out.name} (interrupted; rerun with --out {out} to resume)"):
         train = _train_config([width], optimizer, lr, batch_size, epochs, seed, val_split, framework, full_batch)
-        out_dir, runs = run_sweep(parse_hidden(depths, "--depth", "2,4,6"), width, acts, inits, train, data_source=data_source,
-                                  out=out, verbose=0 if quiet else 2, command=command_line(), echo=click.echo,
-                                  resume=not fresh)
-    except GradscopeError as exc:
-        _fail(exc)
-    except KeyboardInterrupt:
-        _interrupted(out, f"gradscope sweep: {out.name} (interrupted; rerun with --out {out} to resume)")
-    _finish(out_dir, runs, f"gradscope sweep: {out_dir.name}")
+        out_dir, runs = run_sweep(parse_hidden(depths, "--depth", "2,4,6"), width, acts, inits, train,
+                                  data_source=data_source, out=out, verbose=0 if quiet else 2,
+                                  command=command_line(), echo=click.echo, resume=not fresh)
+    _publish(out_dir, runs, f"gradscope sweep: {out_dir.name}")
 
 
 @main.command()
 @click.argument("name", type=click.Choice(["glorot2010", "he2015"]))
 @click.option("--data", "data_source", default="sample", show_default=True, help="As for analyze.")
-@click.option("--epochs", type=int, default=10, show_default=True)
-@click.option("--lr", type=float, default=0.1, show_default=True)
-@click.option("--batch-size", type=int, default=100, show_default=True)
+@click.option("--epochs", type=int, default=DEFAULTS.epochs, show_default=True)
+@click.option("--lr", type=float, default=DEFAULTS.lr, show_default=True)
+@click.option("--batch-size", type=int, default=DEFAULTS.batch_size, show_default=True)
 @click.option("--width", type=int, default=None, help="Units per hidden layer (glorot2010: 1000, he2015: 256).")
 @click.option("--depth", "depths", default="10,20,30", show_default=True, help="he2015: hidden layers to try.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None)
 def paper(name, data_source, epochs, lr, batch_size, width, depths, seed, out):
     """Reproduce a paper: glorot2010 (standard vs Xavier init, tanh/sigmoid) or he2015 (deep ReLU, Xavier vs He)."""
-    from gradscope._tf import import_tensorflow_quietly
+    _import_tensorflow()
+    from gradscope.experiments.config import TrainConfig, parse_hidden
+    from gradscope.experiments.papers import run_paper
+    from gradscope.report.figures.paper import save_summary_png
 
-    import_tensorflow_quietly()
-    from gradscope.experiment import TrainConfig
-    from gradscope.models import parse_hidden
-    from gradscope.papers import load_paper, run_paper
-
-    try:
+    with _user_errors():
         train = TrainConfig(hidden=[1], optimizer="sgd", lr=lr, batch_size=batch_size, epochs=epochs, seed=seed)
         train.check()
-        out_dir, runs = run_paper(name, train, data_source=data_source, out=out, echo=click.echo,
-                                  depths=parse_hidden(depths, "--depth", "10,20,30"), width=width)
-    except GradscopeError as exc:
-        _fail(exc)
-    from gradscope.report.paper_figures import save_summary_png
-
-    payload = load_paper(out_dir)
-    _finish(out_dir, runs, f"gradscope paper {name}", paper=payload)
+        out_dir, runs, payload = run_paper(name, train, data_source=data_source, out=out, echo=click.echo,
+                                           depths=parse_hidden(depths, "--depth", "10,20,30"), width=width)
+    _publish(out_dir, runs, f"gradscope paper {name}", paper=payload)
     save_summary_png(payload, out_dir / "gradients.png")
     click.echo("")
     for f in payload["findings"]:
         click.echo(f"[{'reproduced' if f['reproduced'] else 'NOT reproduced'}] {f['claim']}\n    {f['evidence']}")
-
-
-def _echo_findings(name, findings):
-    if not findings:
-        click.echo(f"{name}: no problem found")
-        return
-    click.echo(f"{name}:")
-    for f in findings:
-        click.echo(f"  [{f['severity']}] {f['kind']}: {f['summary']}")
-        if f.get("why"):
-            click.echo(f"      why: {f['why']}")
-        click.echo(f"      fix: {f['recommendation']}")
 
 
 @main.command()
@@ -206,19 +196,18 @@ def diagnose(dirs, as_json):
     """Diagnose saved runs: vanishing/exploding gradients, dead or saturated units, stalls."""
     import json
 
-    from gradscope.diagnosis import diagnose as run_diagnosis
+    from gradscope.diagnosis import findings_of
+    from gradscope.report.text import findings_text
     from gradscope.storage import find_runs
 
-    try:
+    with _user_errors():
         runs = find_runs(dirs)
-    except GradscopeError as exc:
-        _fail(exc)
-    results = {run.name: [f.to_dict() for f in run_diagnosis(run.records, run.config)] for run in runs}
+    results = {run.name: findings_of(run) for run in runs}
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
     for name, findings in results.items():
-        _echo_findings(name, findings)
+        click.echo(findings_text(name, findings))
 
 
 @main.command()
@@ -227,15 +216,12 @@ def diagnose(dirs, as_json):
               help="Report file (default: report.html in the first folder).")
 def report(dirs, output):
     """Re-render the HTML report from saved runs (no TensorFlow needed)."""
+    from gradscope.experiments.papers import load_paper
     from gradscope.report import write_report
     from gradscope.storage import find_runs
 
-    try:
+    with _user_errors():
         runs = find_runs(dirs)
-    except GradscopeError as exc:
-        _fail(exc)
-    from gradscope.papers import load_paper
-
     path = Path(output) if output else Path(dirs[0]) / "report.html"
     paper = load_paper(dirs[0]) if len(dirs) == 1 else None
     write_report(runs, path, title=f"gradscope {paper['paper']}" if paper else "gradscope report",

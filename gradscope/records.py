@@ -1,29 +1,35 @@
 """The one record schema that flows from recorders to storage, diagnosis and report.
 
-A record is one row per (run, step, layer, variable, metric) in long ("tidy") format;
-see ``docs/architecture.md`` for the meaning of every metric.
+A record is one row per (run, step, layer, variable, metric) in long ("tidy") format. Metric
+names and definitions are in :mod:`gradscope.vocabulary`; ``docs/architecture.md`` shows the
+schema. Recorders hand over *named* arrays (``{"grad_norm": array, ...}``), never positional
+columns, so a new metric flows through by its name.
+
+Example:
+    >>> import numpy as np
+    >>> df = from_step_arrays("r", np.array([0]), 0, [("dense", 0, "kernel")],
+    ...                       {"grad_norm": np.array([[2.0]]), "weight_norm": np.array([[4.0]]),
+    ...                        "update_norm": np.array([[0.2]])})
+    >>> df.metric.tolist()
+    ['grad_norm', 'weight_norm', 'update_norm', 'update_ratio']
+    >>> layer_metric(df, "grad_over_weight").loc[0, "dense"]
+    np.float64(0.5)
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from gradscope.errors import GradscopeError
+from gradscope.vocabulary import ACTIVATION_METRICS, EPOCH_METRICS, METRICS, STEP_METRICS, WINDOW_METRICS
+
+__all__ = ["COLUMNS", "STEP_METRICS", "WINDOW_METRICS", "ACTIVATION_METRICS", "EPOCH_METRICS", "empty", "coerce",
+           "concat", "from_step_arrays", "from_logs", "from_rows", "validate", "metric_rows", "layer_metric"]
 
 COLUMNS = ["run", "step", "epoch", "layer", "depth", "variable", "metric", "value"]
-
-#: Per-variable metrics recorded for every optimizer step.
-STEP_METRICS = ["grad_norm", "weight_norm", "update_norm", "update_ratio"]
-
-#: With ``every_n_steps > 1``: the largest ``grad_norm`` of each window.
-AGGREGATE_METRICS = ["grad_norm_max"]
-
-#: Per-layer activation metrics on a probe batch, at each epoch end.
-ACTIVATION_METRICS = ["act_mean", "act_std", "saturated_frac", "dead_frac"]
-
-#: Per-epoch metrics taken from the Keras logs (``layer`` and ``variable`` are empty).
-EPOCH_METRICS = ["loss", "accuracy", "val_loss", "val_accuracy"]
 
 _DTYPES = {
     "run": str,
@@ -35,6 +41,9 @@ _DTYPES = {
     "metric": str,
     "value": "float64",
 }
+
+#: Stored metrics derived from measured ones when a recorder hands them over.
+_STORED_DERIVED = [m for m in METRICS.values() if m.derived_from and m.stored]
 
 
 def empty() -> pd.DataFrame:
@@ -71,39 +80,41 @@ def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return coerce(pd.concat(frames, ignore_index=True))
 
 
+def _ratio(numerator, denominator):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return numerator / denominator
+
+
 def from_step_arrays(
     run: str,
     steps: np.ndarray,
     epoch: int,
     variables: list[tuple[str, int, str]],
-    grad_norm: np.ndarray,
-    weight_norm: np.ndarray,
-    update_norm: np.ndarray,
-    grad_norm_max: np.ndarray | None = None,
+    metrics: Mapping[str, np.ndarray],
 ) -> pd.DataFrame:
-    """Build step records from arrays of shape ``(n_steps, n_variables)``.
+    """Build per-variable step records from named arrays of shape ``(n_steps, n_variables)``.
+
+    Stored derived metrics (``update_ratio``) are added when both their inputs are given.
 
     Args:
         run: run id.
         steps: global step of each row, shape ``(n_steps,)``.
         epoch: epoch the steps belong to.
         variables: ``(layer, depth, variable)`` for each column.
-        grad_norm, weight_norm, update_norm: the measured norms.
-        grad_norm_max: for aggregated records, the largest ``grad_norm`` of the window.
+        metrics: metric name -> array, in the order the records should list them.
     """
-    n_steps, n_vars = grad_norm.shape
-    with np.errstate(divide="ignore", invalid="ignore"):
-        update_ratio = update_norm / weight_norm
-    metrics = list(STEP_METRICS)
-    columns = [grad_norm, weight_norm, update_norm, update_ratio]
-    if grad_norm_max is not None:
-        metrics.insert(1, "grad_norm_max")
-        columns.insert(1, grad_norm_max)
-    values = np.stack(columns, axis=-1)
+    named = dict(metrics)
+    for m in _STORED_DERIVED:
+        numerator, denominator = m.derived_from
+        if numerator in named and denominator in named:
+            named[m.name] = _ratio(named[numerator], named[denominator])
+    names = list(named)
+    n_steps, n_vars = next(iter(named.values())).shape
+    values = np.stack([named[name] for name in names], axis=-1)
     layer = np.array([v[0] for v in variables], dtype=object)
     depth = np.array([v[1] for v in variables], dtype=np.int64)
     var = np.array([v[2] for v in variables], dtype=object)
-    n_metrics = len(metrics)
+    n_metrics = len(names)
     df = pd.DataFrame(
         {
             "run": run,
@@ -112,7 +123,7 @@ def from_step_arrays(
             "layer": np.tile(np.repeat(layer, n_metrics), n_steps),
             "depth": np.tile(np.repeat(depth, n_metrics), n_steps),
             "variable": np.tile(np.repeat(var, n_metrics), n_steps),
-            "metric": np.tile(np.array(metrics, dtype=object), n_steps * n_vars),
+            "metric": np.tile(np.array(names, dtype=object), n_steps * n_vars),
             "value": values.astype(np.float64).reshape(-1),
         }
     )
@@ -128,7 +139,12 @@ def from_logs(run: str, step: int, epoch: int, logs: dict) -> pd.DataFrame:
         except (TypeError, ValueError):
             continue
         rows.append((run, step, epoch, "", -1, "", name, value))
-    return coerce(pd.DataFrame(rows, columns=COLUMNS))
+    return from_rows(rows)
+
+
+def from_rows(rows) -> pd.DataFrame:
+    """Build records from tuples in :data:`COLUMNS` order."""
+    return coerce(pd.DataFrame(list(rows), columns=COLUMNS))
 
 
 def validate(df: pd.DataFrame) -> None:
@@ -149,9 +165,26 @@ def validate(df: pd.DataFrame) -> None:
         raise GradscopeError("records column 'step' has negative values")
 
 
+def metric_rows(df: pd.DataFrame, metric: str, variable: str = "kernel") -> pd.DataFrame:
+    """The records of one metric of one variable kind (all columns), in long format.
+
+    A derived metric that records do not store (``grad_over_weight``) is computed here, row by
+    row, from its parts: the one place where it is computed.
+    """
+    spec = METRICS.get(metric)
+    if spec is not None and spec.derived_from and not spec.stored:
+        numerator, denominator = spec.derived_from
+        num = metric_rows(df, numerator, variable)
+        den = metric_rows(df, denominator, variable)[["step", "layer", "value"]]
+        merged = num.merge(den, on=["step", "layer"], suffixes=("_num", "_den"))
+        merged["value"] = _ratio(merged["value_num"], merged["value_den"])
+        return merged.drop(columns=["value_num", "value_den"]).assign(metric=metric)
+    return df[(df["metric"] == metric) & (df["variable"] == variable)]
+
+
 def layer_metric(df: pd.DataFrame, metric: str, variable: str = "kernel") -> pd.DataFrame:
-    """Pivot one metric of one variable kind to a (step x layer) table, layers ordered by depth."""
-    sel = df[(df["metric"] == metric) & (df["variable"] == variable)]
+    """One metric of one variable kind as a (step x layer) table, layers ordered by depth."""
+    sel = metric_rows(df, metric, variable)
     table = sel.pivot_table(index="step", columns=["depth", "layer"], values="value", aggfunc="mean")
     table = table.sort_index(axis=1, level=0)
     table.columns = [layer for _, layer in table.columns]

@@ -1,6 +1,8 @@
 """Each finding fires on a small constructed case and stays silent on a healthy one."""
 
 import json
+import warnings
+from collections import Counter
 
 import keras
 import numpy as np
@@ -10,7 +12,7 @@ from click.testing import CliRunner
 
 from gradscope import records as rec
 from gradscope.cli import main
-from gradscope.diagnosis import KINDS, diagnose
+from gradscope.diagnosis import diagnose
 
 LAYERS = ["dense_0", "dense_1", "dense_2", "output"]
 
@@ -26,7 +28,8 @@ def make_records(rel, weight=(30.0, 16.0, 11.0, 4.0), steps=20, epochs=4, growth
             g = np.full_like(g, np.nan)
         meta = [(layer, i, "kernel") for i, layer in enumerate(LAYERS)]
         frames.append(rec.from_step_arrays("r", np.array([step]), step // steps_per_epoch, meta,
-                                           g[None], np.array(weight)[None], 0.1 * g[None]))
+                                           {"grad_norm": g[None], "weight_norm": np.array(weight)[None],
+                                            "update_norm": 0.1 * g[None]}))
     loss = loss if loss is not None else [2.3 * 0.6 ** e for e in range(epochs)]
     for e, value in enumerate(loss):
         frames.append(rec.from_logs("r", (e + 1) * steps_per_epoch - 1, e, {"loss": value, "accuracy": 0.5}))
@@ -92,11 +95,14 @@ def test_stalled_fires_on_a_flat_loss():
     assert [x.kind for x in f] == ["stalled"]
 
 
-def test_findings_serialise_to_json():
-    findings = diagnose(make_records(rel=[0.0015, 0.006, 0.02, 0.15], nan_at=15))
-    text = json.dumps([f.to_dict() for f in findings])
-    assert set(json.loads(text)[0]) >= {"kind", "layers", "severity", "evidence", "recommendation"}
-    assert {f.kind for f in findings} <= set(KINDS)
+def test_findings_are_strict_json_with_non_finite_evidence_spelled_out():
+    findings = diagnose(make_records(**HEALTHY, loss=[2.3, float("inf"), float("nan"), 2.2]))
+    assert {f.kind for f in findings} == {"non_finite", "exploding_gradient"}
+    text = json.dumps([f.to_dict() for f in findings], allow_nan=False)  # raises on a bare NaN or inf
+    exploding = next(f for f in json.loads(text) if f["kind"] == "exploding_gradient")
+    assert exploding["evidence"]["epoch_losses"] == [2.3, "inf", "nan", 2.2]
+    assert exploding["evidence"]["update_ratio_first_epoch"]["output"] == pytest.approx(0.1 * 0.2)
+    assert all(isinstance(v, float) for v in exploding["evidence"]["update_ratio_first_epoch"].values())
 
 
 def test_seed_mlp_sigmoid_normal_is_vanishing_with_saturation_and_relu_he_is_not(tmp_path):
@@ -139,18 +145,38 @@ def test_audit_needs_a_compiled_model():
         audit(build_mlp([4]), np.zeros((2, 784), "float32"), np.zeros(2))
 
 
-def test_monitor_warns_once_and_stops_on_request():
-    from gradscope import GradientMonitor
-    from gradscope.models import build_mlp
-
+def _exploding_fit(monitor, epochs):
     from gradscope import data
+    from gradscope.models import build_mlp
 
     ds = data.load("sample")
     model = build_mlp([512, 256, 128], act="relu", init="normal")
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(ds.x_train[:1000], ds.y_train[:1000], batch_size=100, epochs=epochs, callbacks=[monitor], verbose=0)
+    return [str(w.message) for w in caught if str(w.message).startswith("gradscope, epoch")]
+
+
+def test_monitor_warns_once_per_kind_while_the_problem_persists():
+    from gradscope import GradientMonitor
+
+    mon = GradientMonitor(diagnose=True)
+    messages = _exploding_fit(mon, epochs=3)
+    assert mon.records.epoch.max() == 2  # not stopped: three epochs in which to warn again
+    warned = Counter(m.split(": ")[1] for m in messages)
+    assert {"exploding_gradient", "non_finite"} <= set(warned)
+    assert set(warned.values()) == {1}, messages
+    # the problems did not go away: every epoch end saw them again, and said nothing more
+    assert set(warned) <= {f.kind for f in diagnose(mon.records)}
+    assert [f.kind for f in mon.findings] == list(warned)
+
+
+def test_monitor_stops_on_request():
+    from gradscope import GradientMonitor
+
     mon = GradientMonitor(stop_on=("non_finite", "exploding_gradient"))
-    with pytest.warns(UserWarning, match="exploding_gradient|non_finite"):
-        model.fit(ds.x_train[:1000], ds.y_train[:1000], batch_size=100, epochs=5, callbacks=[mon], verbose=0)
+    assert _exploding_fit(mon, epochs=5)
     assert mon.findings and mon.records.epoch.max() == 0  # stopped after the first epoch
     with pytest.raises(ValueError, match="unknown kind"):
         GradientMonitor(stop_on=("vanish",))
@@ -164,7 +190,8 @@ def test_full_batch_runs_are_judged_on_their_first_tenth_not_their_first_step():
     for step in range(100):
         first_layer = 0.005 if step == 0 else 0.05  # slow only at the very first step
         rel = np.array([first_layer, 0.1, 0.15, 0.2])
-        frames.append(rec.from_step_arrays("r", np.array([step]), step, meta, (rel * weight)[None],
-                                           weight[None], (0.1 * rel * weight)[None]))
+        frames.append(rec.from_step_arrays("r", np.array([step]), step, meta,
+                                           {"grad_norm": (rel * weight)[None], "weight_norm": weight[None],
+                                            "update_norm": (0.1 * rel * weight)[None]}))
         frames.append(rec.from_logs("r", step, step, {"loss": 2.3 * 0.99 ** step, "accuracy": 0.9}))
     assert kinds(rec.concat(frames)) == set()

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from gradscope import data
-from gradscope.experiment import TrainConfig, train_run
-from gradscope.report import render_report
-from gradscope.storage import load_run
-from gradscope.summary import layer_ratios
+from gradscope.experiments.config import TrainConfig
+from gradscope.experiments.train import train_run
+from gradscope.report import RunView, render_report
+from gradscope.storage import Run, load_run
 
 
 class StopAt(keras.callbacks.Callback):
@@ -41,10 +41,10 @@ def test_layer_ratios_from_records():
     w = np.array([[10.0, 2.0], [10.0, 2.0], [10.0, 3.0]])
     frames = [
         rec.from_step_arrays("r", np.array([s]), s // 2, [("a", 0, "kernel"), ("b", 1, "kernel")],
-                             g[s:s + 1], w[s:s + 1], np.ones((1, 2)))
+                             {"grad_norm": g[s:s + 1], "weight_norm": w[s:s + 1], "update_norm": np.ones((1, 2))})
         for s in range(3)
     ]
-    ratios = layer_ratios(rec.concat(frames))
+    ratios = RunView(Run(path=None, meta={"config": {}}, records=rec.concat(frames))).ratios
     assert ratios["grad_start"] == pytest.approx(0.25)
     assert ratios["rel_start"] == pytest.approx(0.1 / 2.0)
     assert ratios["grad_end"] == pytest.approx(3.0 / 6.0)  # last epoch = step 2 only

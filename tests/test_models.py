@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from gradscope.errors import GradscopeError
-from gradscope.models import build_mlp, parse_hidden
+from gradscope.experiments.config import parse_hidden
+from gradscope.models import build_mlp
 
 
 def test_seed_mlp_shape():

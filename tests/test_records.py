@@ -10,7 +10,8 @@ def test_from_step_arrays_long_format():
     g = np.array([[1.0, 2.0], [3.0, 4.0]])
     w = np.array([[10.0, 20.0], [10.0, 0.0]])
     u = np.array([[0.1, 0.2], [0.3, 0.4]])
-    df = rec.from_step_arrays("r", np.array([5, 6]), 1, [("a", 0, "kernel"), ("b", 1, "bias")], g, w, u)
+    df = rec.from_step_arrays("r", np.array([5, 6]), 1, [("a", 0, "kernel"), ("b", 1, "bias")],
+                              {"grad_norm": g, "weight_norm": w, "update_norm": u})
     rec.validate(df)
     assert list(df.columns) == rec.COLUMNS
     assert len(df) == 2 * 2 * 4
@@ -36,7 +37,11 @@ def test_coerce_reports_missing_column():
 def test_layer_metric_orders_by_depth():
     df = rec.from_step_arrays(
         "r", np.array([0]), 0, [("out", 1, "kernel"), ("in", 0, "kernel")],
-        np.array([[2.0, 1.0]]), np.ones((1, 2)), np.ones((1, 2)),
+        {"grad_norm": np.array([[2.0, 1.0]]), "weight_norm": np.array([[4.0, 8.0]])},
     )
     table = rec.layer_metric(df, "grad_norm")
     assert list(table.columns) == ["in", "out"]
+    # a derived metric that records do not store is computed on read, layer by layer
+    speed = rec.layer_metric(df, "grad_over_weight")
+    assert speed.loc[0].tolist() == [1.0 / 8.0, 2.0 / 4.0]
+    assert "update_ratio" not in set(df.metric)  # not derivable without update_norm

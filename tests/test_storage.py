@@ -10,7 +10,8 @@ from gradscope.storage import RunWriter, find_runs, load_run
 
 def _frame(step, value):
     return rec.from_step_arrays("r", np.array([step]), 0, [("d", 0, "kernel")],
-                                np.array([[value]]), np.ones((1, 1)), np.ones((1, 1)))
+                                {"grad_norm": np.array([[value]]), "weight_norm": np.ones((1, 1)),
+                                 "update_norm": np.ones((1, 1))})
 
 
 def test_append_roundtrip_keeps_nan_and_inf(tmp_path):

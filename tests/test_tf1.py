@@ -15,7 +15,7 @@ import tensorflow as tf
 from click.testing import CliRunner
 
 from gradscope.cli import main
-from gradscope.tf1 import GradientNormHook, SessionRecorder, build_step_stats
+from gradscope.recorders.tf1 import GradientNormHook, SessionRecorder, build_step_stats
 
 tf1 = tf.compat.v1
 rng = np.random.default_rng(0)

@@ -13,8 +13,7 @@ import argparse
 import numpy as np
 import tensorflow as tf
 
-from gradscope import data
-from gradscope.tf1 import SessionRecorder  # gradscope (1 of 3)
+from gradscope import SessionRecorder, data  # gradscope (1 of 3)
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--data", default="sample")

@@ -1,5 +1,6 @@
-"""HTML reports: figures (records -> matplotlib Figure) and rendering (Jinja2), no TensorFlow."""
+"""HTML and text reports of saved runs: compute one view per run, structure, draw. No TensorFlow."""
 
 from gradscope.report.render import render_report, write_report
+from gradscope.report.view import RunView, views_of
 
-__all__ = ["render_report", "write_report"]
+__all__ = ["render_report", "write_report", "RunView", "views_of"]

@@ -1,0 +1,51 @@
+"""The diagnosis rules, one per finding kind, registered here in the order they run.
+
+A rule is a :class:`Rule`: its kind, how the report says that it found nothing, the function
+that checks a run's :class:`~gradscope.diagnosis.signals.Signals`, and the kinds that make its
+finding redundant. Adding a finding kind is one new module here and one line in :data:`RULES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One finding kind.
+
+    Attributes:
+        kind: the finding's ``kind``.
+        absent: the problem in words, for "no ... were found" (e.g. ``"vanishing gradients"``).
+        check: ``check(signals, config, settings)`` -> a Finding or None.
+        suppressed_by: kinds whose finding says the cause, so this one is dropped beside them.
+    """
+
+    kind: str
+    absent: str
+    check: Callable
+    suppressed_by: frozenset = field(default_factory=frozenset)
+
+
+from gradscope.diagnosis.rules import (  # noqa: E402  (the rules import Rule from here)
+    dead_units,
+    exploding,
+    non_finite,
+    saturation,
+    stalled,
+    vanishing,
+)
+
+#: Every rule, in the order it runs (findings are then sorted by severity, stably).
+RULES: tuple[Rule, ...] = (
+    non_finite.RULE,
+    exploding.RULE,
+    vanishing.RULE,
+    saturation.RULE,
+    dead_units.RULE,
+    stalled.RULE,
+)
+
+#: Every finding kind.
+KINDS: tuple[str, ...] = tuple(rule.kind for rule in RULES)

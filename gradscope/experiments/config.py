@@ -1,0 +1,94 @@
+"""The settings of a training run, with the defaults the command line shows.
+
+Example:
+    >>> TrainConfig().lr, TrainConfig().hidden
+    (0.1, [512, 256, 128])
+    >>> parse_hidden("512,x")
+    Traceback (most recent call last):
+    ...
+    gradscope.errors.GradscopeError: --hidden must be comma-separated positive integers like 512,256,128; got '512,x'
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gradscope.errors import GradscopeError
+from gradscope.vocabulary import SEED_HIDDEN
+
+OPTIMIZERS = ("sgd", "adam")
+FRAMEWORKS = ("keras", "tf1")
+
+
+@dataclass
+class TrainConfig:
+    """Settings shared by every run of one ``analyze`` or ``sweep`` (the CLI's defaults are these)."""
+
+    hidden: list = field(default_factory=lambda: list(SEED_HIDDEN))
+    optimizer: str = "sgd"
+    lr: float = 0.1
+    batch_size: int = 100
+    epochs: int = 10
+    seed: int = 0
+    val_split: float = 0.0
+    framework: str = "keras"
+    full_batch: bool = False
+
+    def check(self) -> None:
+        """Raise :class:`GradscopeError` for settings that cannot train."""
+        if self.optimizer not in OPTIMIZERS:
+            raise GradscopeError(f"unknown optimizer {self.optimizer!r}; choose one of {OPTIMIZERS}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise GradscopeError(f"--lr must be a positive number; got {self.lr}")
+        if self.batch_size < 1:
+            raise GradscopeError(f"--batch-size must be at least 1; got {self.batch_size}")
+        if self.epochs < 1:
+            raise GradscopeError(f"--epochs must be at least 1; got {self.epochs}")
+        if not 0 <= self.val_split < 1:
+            raise GradscopeError(f"--val-split must be in [0, 1); got {self.val_split}")
+        if self.framework not in FRAMEWORKS:
+            raise GradscopeError(f"unknown framework {self.framework!r}; choose one of {FRAMEWORKS}")
+
+
+DEFAULTS = TrainConfig()
+
+
+def parse_hidden(text: str, option: str = "--hidden", example: str = "512,256,128") -> list[int]:
+    """Parse ``"512,256,128"`` into ``[512, 256, 128]``.
+
+    Raises:
+        GradscopeError: if a value is not a positive integer (naming ``option``).
+    """
+    message = f"{option} must be comma-separated positive integers like {example}; got {text!r}"
+    try:
+        sizes = [int(s) for s in str(text).replace(" ", "").split(",") if s != ""]
+    except ValueError:
+        raise GradscopeError(message) from None
+    if not sizes or any(s <= 0 for s in sizes):
+        raise GradscopeError(message)
+    return sizes
+
+
+def run_name(act: str, init: str) -> str:
+    return f"{act}-{init}"
+
+
+def default_out_dir(base="reports", prefix="analyze") -> Path:
+    """A new folder under ``base`` named after the command and the time."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(base) / f"{prefix}-{stamp}"
+    n = 1
+    while out.exists():
+        n += 1
+        out = Path(base) / f"{prefix}-{stamp}-{n}"
+    return out
+
+
+def command_line() -> str:
+    """The command that started this process, for the record."""
+    prog = Path(sys.argv[0]).name if sys.argv else "gradscope"
+    return " ".join([prog, *sys.argv[1:]])

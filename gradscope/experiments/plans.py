@@ -1,0 +1,85 @@
+"""Plans of runs: the grid of ``analyze`` and the depth sweep of ``sweep``, trained one after another."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+from pathlib import Path
+
+from gradscope.errors import GradscopeError
+from gradscope.experiments.config import TrainConfig, default_out_dir, run_name
+from gradscope.storage import RUNS_DIR, load_run
+from gradscope.vocabulary import N_CLASSES
+
+
+def analyze(acts, inits, train: TrainConfig, data_source="sample", out=None, verbose="auto",
+            command=None, echo=print):
+    """Train every (act, init) pair on one data source and save the runs under ``out``.
+
+    Everything is checked before the first run trains, so a typo fails in a second.
+
+    Returns:
+        ``(out_dir, runs)``.
+    """
+    plan = [(run_name(act, init), act, init, list(train.hidden))
+            for act, init in itertools.product(_unique(acts), _unique(inits))]
+    return _run_plan(plan, train, data_source, out or default_out_dir(), verbose, command, echo)
+
+
+def sweep(depths, width, acts, inits, train: TrainConfig, data_source="sample", out=None, verbose="auto",
+          command=None, echo=print, resume=True):
+    """Train every (depth, act, init) with ``depth`` hidden layers of ``width`` units.
+
+    Runs are named ``<act>-<init>-d<depth>``; with ``resume``, runs already complete in ``out``
+    are loaded instead of retrained, so an interrupted sweep continues where it stopped.
+
+    Returns:
+        ``(out_dir, runs)``.
+    """
+    depths = _unique(int(d) for d in depths)
+    if not depths or any(d < 1 for d in depths) or width < 1:
+        raise GradscopeError("--depth needs positive integers like 2,4,6 and --width a positive integer")
+    plan = [(f"{run_name(act, init)}-d{depth}", act, init, [width] * depth)
+            for depth, act, init in itertools.product(depths, _unique(acts), _unique(inits))]
+    return _run_plan(plan, train, data_source, out or default_out_dir(prefix="sweep"), verbose, command, echo,
+                     resume=resume)
+
+
+def _unique(values):
+    return list(dict.fromkeys(values))
+
+
+def check_names(plan, train):
+    """Build every activation and initialiser of a plan once, so that a typo fails before training."""
+    from gradscope.models import check_activation, make_initializer, make_tf1_initializer
+
+    for _, act, init, _ in plan:
+        check_activation(act)
+        make_initializer(init)
+        if train.framework == "tf1":
+            make_tf1_initializer(init, None)
+
+
+def _run_plan(plan, train, data_source, out, verbose, command, echo, resume=False):
+    from gradscope import data as data_mod
+    from gradscope.experiments.train import train_run
+
+    train.check()
+    check_names(plan, train)
+    dataset = data_mod.load(data_source)
+    out = Path(out)
+    runs = []
+    for name, act, init, hidden in plan:
+        run_dir = out / RUNS_DIR / name
+        if resume and (run_dir / "run.json").is_file():
+            saved = load_run(run_dir)
+            if saved.status == "complete":
+                echo(f"== {name}: already complete, kept")
+                runs.append(saved)
+                continue
+        cfg = replace(train, hidden=hidden)
+        sizes = [dataset.x_train.shape[1], *hidden, N_CLASSES]
+        echo(f"== {name}: {'-'.join(map(str, sizes))}, {dataset.info['n_train']} training images, "
+             f"{train.epochs} {'steps' if train.full_batch else 'epochs'}")
+        runs.append(train_run(act, init, cfg, dataset, run_dir, verbose=verbose, command=command).run)
+    return out, runs

@@ -1,0 +1,148 @@
+"""Train one run while recording it, and save it: the engine behind ``analyze``, ``sweep`` and ``paper``."""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from dataclasses import asdict, dataclass
+
+from gradscope import __version__
+from gradscope.diagnosis import findings_of
+from gradscope.errors import GradscopeError
+from gradscope.experiments.config import OPTIMIZERS, TrainConfig, run_name
+from gradscope.storage import Run, RunWriter, load_run
+from gradscope.vocabulary import N_CLASSES, PROBE_SIZE
+
+
+@dataclass
+class TrainedRun:
+    """A saved run and the model that trained it (None for TF1 graphs, whose session is closed)."""
+
+    run: Run
+    model: object = None
+
+
+def versions() -> dict:
+    import keras
+    import numpy
+    import tensorflow as tf
+
+    return {
+        "gradscope": __version__,
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def _finite_or_none(x):
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def make_optimizer(name: str, lr: float):
+    import keras
+
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=lr)
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=lr)
+    raise GradscopeError(f"unknown optimizer {name!r}; choose one of {OPTIMIZERS}")
+
+
+def build_keras_model(act, init, train: TrainConfig, dataset):
+    """The seed MLP for ``train.hidden``, seeded and compiled as every gradscope run is."""
+    import keras
+
+    from gradscope.models import build_mlp
+
+    keras.utils.set_random_seed(train.seed)
+    model = build_mlp(train.hidden, act=act, init=init, seed=train.seed, input_dim=dataset.x_train.shape[1])
+    model.compile(
+        optimizer=make_optimizer(train.optimizer, train.lr),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", command=None,
+              callbacks=(), model=None) -> TrainedRun:
+    """Train one run while recording, and write its run directory.
+
+    Args:
+        callbacks: extra Keras callbacks to pass to ``fit`` besides the monitor (Keras only).
+        model: a model from :func:`build_keras_model` to train (default: a new one).
+
+    Returns:
+        The saved run and the trained model.
+
+    Raises:
+        KeyboardInterrupt: re-raised after the run directory is marked ``interrupted``;
+            other exceptions likewise after it is marked ``failed``.
+    """
+    config = {
+        "framework": train.framework,
+        "act": act,
+        "init": init,
+        **asdict(train),
+        "layers": [dataset.x_train.shape[1], *train.hidden, N_CLASSES],
+        "data": dataset.info,
+        "versions": versions(),
+        "command": command,
+    }
+    writer = RunWriter(run_dir, config)
+    status, error, metrics, steps = "failed", None, {}, None
+    started = time.perf_counter()
+    try:
+        if train.framework == "tf1":
+            from gradscope.experiments.tf1_training import train_tf1
+
+            if callbacks:
+                raise GradscopeError("extra Keras callbacks cannot be used with --framework tf1")
+            test_acc, test_loss, steps = train_tf1(act, init, train, dataset, writer, run_name(act, init),
+                                                   verbose=bool(verbose))
+        else:
+            model = model if model is not None else build_keras_model(act, init, train, dataset)
+            test_acc, test_loss, steps = _fit_keras(model, train, dataset, writer, run_name(act, init), verbose,
+                                                    callbacks)
+        metrics = {"test_accuracy": _finite_or_none(test_acc), "test_loss": _finite_or_none(test_loss)}
+        status = "complete"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    except Exception as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        timings = {"train_seconds": round(time.perf_counter() - started, 3)}
+        if steps is not None:
+            timings["steps"] = steps
+        run = load_run(run_dir)  # what reached the disk, so a partial run is diagnosed too
+        writer.finish(status, error=error, metrics=metrics, timings=timings, diagnosis=findings_of(run))
+    return TrainedRun(load_run(run_dir), model)
+
+
+def _fit_keras(model, train, dataset, writer, name, verbose, callbacks):
+    import tensorflow as tf
+
+    from gradscope.recorders.monitor import GradientMonitor
+
+    tf.config.experimental.enable_op_determinism()
+    monitor = GradientMonitor(run=name, writer=writer, probe=dataset.x_train[:PROBE_SIZE])
+    try:
+        model.fit(
+            dataset.x_train,
+            dataset.y_train,
+            batch_size=len(dataset.x_train) if train.full_batch else train.batch_size,
+            epochs=train.epochs,
+            validation_split=train.val_split,
+            callbacks=[monitor, *callbacks],
+            verbose=verbose,
+        )
+    finally:
+        monitor.close()  # keeps the steps of an unfinished epoch
+    test_loss, test_acc = model.evaluate(dataset.x_test, dataset.y_test, verbose=0)
+    return test_acc, test_loss, int(model.optimizer.iterations.numpy())

@@ -1,0 +1,116 @@
+"""Activations and weight initialisers by the names users type, for Keras and for TF1 graphs.
+
+The names and what they mean are in :data:`gradscope.vocabulary.INITS`: ``normal`` is N(0, 1),
+``normal_<s>`` is N(0, s**2), ``standard`` is U[-1/sqrt(fan_in), 1/sqrt(fan_in)], ``xavier`` is
+Glorot uniform, ``he`` is He truncated normal; Keras also builds any other Keras initializer name.
+
+Example:
+    >>> make_initializer("normal_0.01", seed=0).get_config()["stddev"]
+    0.01
+    >>> make_initializer("hee")
+    Traceback (most recent call last):
+    ...
+    gradscope.errors.GradscopeError: unknown initializer 'hee'; did you mean 'he'?
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from gradscope.errors import GradscopeError
+from gradscope.vocabulary import INITS, KNOWN_ACTIVATIONS, KNOWN_INITS, NORMAL_PREFIX, Init
+
+
+def _suggest(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; choose one of {', '.join(known)}"
+
+
+def check_activation(name: str):
+    """Return the Keras activation for ``name``.
+
+    Raises:
+        GradscopeError: for a name Keras does not know, with a suggestion.
+    """
+    import keras
+
+    try:
+        fn = keras.activations.get(name)
+    except (ValueError, TypeError):
+        raise GradscopeError(f"unknown activation {name!r}" + _suggest(name, KNOWN_ACTIVATIONS)) from None
+    if fn is None or name in ("softmax", "log_softmax"):
+        raise GradscopeError(
+            f"activation {name!r} is not usable for hidden layers" + _suggest(name, KNOWN_ACTIVATIONS)
+        )
+    return fn
+
+
+def normal_std(name: str) -> float | None:
+    """The standard deviation in a ``normal_<std>`` name (``normal_0.01`` -> 0.01), else None."""
+    if not name.startswith(NORMAL_PREFIX):
+        return None
+    try:
+        std = float(name[len(NORMAL_PREFIX):])
+    except ValueError:
+        raise GradscopeError(f"unknown initializer {name!r}; write N(0, s) as normal_<s>, e.g. normal_0.01") from None
+    if not (std > 0 and std < float("inf")):
+        raise GradscopeError(f"initializer {name!r}: the standard deviation must be positive")
+    return std
+
+
+def _spec(name: str):
+    """The :class:`gradscope.vocabulary.Init` of a name (``normal_<s>`` and other Keras names included)."""
+    spec = INITS.get(name)
+    if spec is not None:
+        return spec
+    std = normal_std(name)
+    return Init(f"N(0, {std}**2)", stddev=std) if std is not None else Init(f"Keras' {name}", keras=name)
+
+
+def make_initializer(name: str, seed: int | None = None):
+    """Return a Keras initializer for an ``--init`` name.
+
+    Raises:
+        GradscopeError: for an unknown name, with a suggestion.
+    """
+    import keras
+
+    spec = _spec(name)
+    if spec.keras is None and spec.stddev is not None:
+        return keras.initializers.RandomNormal(mean=0.0, stddev=spec.stddev, seed=seed)
+    if spec.keras is None:
+        scale, mode, distribution = spec.scaling
+        return keras.initializers.VarianceScaling(scale=scale, mode=mode, distribution=distribution, seed=seed)
+    try:
+        init = keras.initializers.get(spec.keras)
+    except (ValueError, TypeError):
+        init = None
+    if init is None:
+        raise GradscopeError(f"unknown initializer {name!r}" + _suggest(name, KNOWN_INITS))
+    config = init.get_config()
+    if "seed" in config:
+        config["seed"] = seed
+        init = init.__class__.from_config(config)
+    return init
+
+
+def make_tf1_initializer(name: str, seed: int | None):
+    """Return a ``tf.compat.v1`` initializer for an ``--init`` name (the names of ``INITS`` and ``normal_<s>``).
+
+    Raises:
+        GradscopeError: for a name TF1 graphs cannot build.
+    """
+    import tensorflow as tf
+
+    tf1 = tf.compat.v1
+    if name not in INITS and normal_std(name) is None:
+        raise GradscopeError(
+            f"initializer {name!r} is not available with --framework tf1; choose one of {', '.join(INITS)} "
+            "or normal_<s>"
+        )
+    spec = _spec(name)
+    if spec.stddev is not None:
+        return tf1.random_normal_initializer(0.0, spec.stddev, seed=seed)
+    if spec.scaling is not None:
+        return tf1.variance_scaling_initializer(*spec.scaling, seed=seed)
+    return tf1.zeros_initializer()

@@ -1,0 +1,169 @@
+"""The probe batch, and the outputs of every layer with a non-linear activation on it.
+
+The Keras monitor keeps a probe batch (the first training batch, at most
+:data:`~gradscope.vocabulary.PROBE_SIZE` rows, unless one is given) and, at each epoch end,
+runs the model on it with every watched layer's output captured;
+:mod:`gradscope.recorders.activation_stats` turns the outputs into records.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from gradscope.recorders.layer_names import walk_layers
+from gradscope.vocabulary import NOT_WATCHED, PROBE_SIZE
+
+
+def activation_name(layer) -> str | None:
+    """The name of the activation a layer applies to its output, or None."""
+    import keras
+
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu" if not float(layer.negative_slope) else "leaky_relu"
+    if isinstance(layer, keras.layers.Softmax):
+        return "softmax"
+    act = getattr(layer, "activation", None)
+    if act is None or isinstance(layer, keras.Model):
+        return None
+    name = getattr(act, "__name__", None) or type(act).__name__
+    return name
+
+
+class ActivationProbe:
+    """Runs a model on a probe batch and returns the outputs of its activation layers.
+
+    Works for Sequential, Functional and subclassed models: each watched layer's ``call`` is
+    wrapped (on the instance, only while probing) to keep its output.
+
+    Args:
+        model: a built Keras model.
+        layers: ``(layer, name, depth, activation)`` of the layers to report, from
+            :func:`watched_layers`.
+    """
+
+    def __init__(self, model, layers):
+        self.model = model
+        self.layers = layers  # list of (layer, name, depth, activation)
+
+    def __call__(self, x) -> list[tuple[str, int, str, np.ndarray]]:
+        captured: dict[int, object] = {}
+        originals = []
+        for layer, *_ in self.layers:
+            original = layer.call
+
+            @functools.wraps(original)
+            def call(*args, _orig=original, _key=id(layer), **kwargs):
+                out = _orig(*args, **kwargs)
+                captured[_key] = out
+                return out
+
+            layer.call = call
+            originals.append(layer)
+        try:
+            self.model(x, training=False)
+        finally:
+            for layer in originals:
+                del layer.call
+        result = []
+        for layer, name, depth, act in self.layers:
+            out = captured.get(id(layer))
+            if out is not None:
+                result.append((name, depth, act, np.asarray(out)))
+        return result
+
+
+def watched_layers(model, table) -> list[tuple]:
+    """Layers with a non-linear activation, as ``(layer, name, depth, activation)``.
+
+    ``depth`` is the depth of the layer itself when it owns variables, else that of the nearest
+    layer before it that does (so that an ``Activation`` layer lines up with its ``Dense``).
+    """
+    depth_of = {}
+    for layer_name, depth, _ in table.values():
+        depth_of[layer_name] = depth
+    out, depth = [], 0
+    for name, layer in walk_layers(model):
+        depth = depth_of.get(name, depth)
+        act = activation_name(layer)
+        if act not in NOT_WATCHED:
+            out.append((layer, name, depth, act))
+    return out
+
+
+def probe_inputs(probe):
+    """The inputs of a probe given as arrays, an ``(x, y)`` tuple or a ``tf.data.Dataset``, cut to PROBE_SIZE rows."""
+    import tensorflow as tf
+
+    if isinstance(probe, tf.data.Dataset):
+        probe = next(iter(probe))
+    if isinstance(probe, tuple):
+        probe = probe[0]
+    return tf.nest.map_structure(lambda a: a[:PROBE_SIZE], probe)
+
+
+class ProbeCapture:
+    """Keeps the inputs of the first training batch in device variables.
+
+    Wraps ``model.train_step`` (on the instance; :meth:`release` restores it) with a step that,
+    while nothing is kept yet, assigns the batch's inputs to variables of dynamic shape.
+    """
+
+    def __init__(self, model):
+        import keras
+        import tensorflow as tf
+
+        self._vars = None
+        self._structure = None
+        self._model = model
+        self._flag = tf.Variable(False, trainable=False, name="gradscope_probe_kept")
+        original = model.train_step
+
+        def train_step(data):
+            x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+            self._keep(x)
+            return original(data)
+
+        model.train_step = train_step
+
+    def _keep(self, x):
+        import tensorflow as tf
+
+        from gradscope.recorders.step_recorder import is_primary_replica
+
+        if not is_primary_replica():
+            return
+        flat = tf.nest.flatten(x)
+        if self._vars is None:
+            with tf.init_scope():
+                self._vars = [
+                    tf.Variable(tf.zeros([0] * len(t.shape), t.dtype), shape=tf.TensorShape(None),
+                                trainable=False, validate_shape=False, name="gradscope_probe")
+                    for t in flat
+                ]
+            self._structure = x
+
+        def keep():
+            for var, t in zip(self._vars, flat):
+                var.assign(t[:PROBE_SIZE], read_value=False)
+            self._flag.assign(True)
+            return tf.constant(True)
+
+        tf.cond(self._flag, lambda: tf.constant(False), keep)
+
+    def value(self):
+        """The kept inputs, or None before the first training step."""
+        import tensorflow as tf
+
+        if self._vars is None or not bool(self._flag.numpy()):
+            return None
+        flat = [tf.convert_to_tensor(v) for v in self._vars]
+        return tf.nest.pack_sequence_as(self._structure, flat)
+
+    def release(self):
+        """Give the model its own ``train_step`` back."""
+        try:
+            del self._model.train_step
+        except AttributeError:
+            pass

@@ -1,0 +1,139 @@
+"""Every private Keras API the recorders touch, in one place, with a version check.
+
+The Keras recorder reaches inside Keras 3's TensorFlow trainer and optimizers: it wraps a few
+methods of one optimizer *instance* (the gradient all-reduce, ``_backend_update_step``,
+``apply`` and ``assign*``), walks layers through their tracked sub-layers and variables, and
+asks a model for a fresh train function. Those names are not public API, so they are named
+here and nowhere else, and :func:`check_optimizer` says clearly when a Keras release has moved
+them instead of failing deep inside a traced step.
+
+Example:
+    >>> keras_version_warning("3.15.1") is None
+    True
+    >>> keras_version_warning("3.99.0").startswith("gradscope was tested with Keras")
+    True
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from gradscope.errors import GradscopeError
+
+#: The Keras releases the recorders were tested with: (oldest, newest) as (major, minor).
+TESTED_KERAS = ((3, 15), (3, 15))
+
+#: Optimizer methods the recorder wraps (on the instance only; restored after ``fit``).
+UPDATE_STEP = "_backend_update_step"      # where Keras applies the gradients on the TF backend
+ALL_REDUCE = "_all_reduce_sum_gradients"  # where Keras hands over the (reduced) gradients
+_REQUIRED_OPTIMIZER = (UPDATE_STEP, "apply", "assign", "assign_add", "assign_sub", "iterations")
+
+_warned = False
+
+
+def keras_version_warning(version: str) -> str | None:
+    """The warning for a Keras version outside :data:`TESTED_KERAS`, or None."""
+    try:
+        major, minor = (int(p) for p in version.split(".")[:2])
+    except ValueError:
+        return None
+    (lo, hi) = TESTED_KERAS
+    if lo <= (major, minor) <= hi:
+        return None
+    tested = ".".join(map(str, lo)) if lo == hi else f"{'.'.join(map(str, lo))} to {'.'.join(map(str, hi))}"
+    return (f"gradscope was tested with Keras {tested}; this is Keras {version}. Its recorder wraps private "
+            "optimizer methods; if recording fails, pin keras to a tested release.")
+
+
+def check_optimizer(optimizer) -> None:
+    """Check that ``optimizer`` has what the recorder wraps; warn once for an untested Keras.
+
+    Raises:
+        GradscopeError: naming what is missing and the Keras version.
+    """
+    import keras
+
+    global _warned
+    message = keras_version_warning(keras.__version__)
+    if message and not _warned:
+        _warned = True
+        warnings.warn(message, stacklevel=3)
+    missing = [name for name in _REQUIRED_OPTIMIZER if not hasattr(optimizer, name)]
+    if missing:
+        raise GradscopeError(
+            f"{type(optimizer).__name__} (Keras {keras.__version__}) has no {', '.join(missing)}: gradscope records "
+            "Keras 3 optimizers on the TensorFlow backend; use a Keras 3 optimizer or a tested Keras release"
+        )
+
+
+# --- optimizers ------------------------------------------------------------------------------
+
+
+def innermost_optimizer(optimizer):
+    """The optimizer that really updates the variables (inside a LossScaleOptimizer and friends)."""
+    while hasattr(optimizer, "inner_optimizer"):
+        optimizer = optimizer.inner_optimizer
+    return optimizer
+
+
+def has_all_reduce(optimizer) -> bool:
+    """Whether Keras hands the gradients over through :data:`ALL_REDUCE`."""
+    return hasattr(optimizer, ALL_REDUCE)
+
+
+def optimizer_variables(optimizer) -> list:
+    """The variables an optimizer updates when ``apply`` is called without them."""
+    return list(optimizer._trainable_variables)
+
+
+def has_schedule(optimizer) -> bool:
+    """Whether the learning rate is a ``LearningRateSchedule`` (not a constant)."""
+    import keras
+
+    return isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule)
+
+
+def wrap(obj, name: str, fn) -> None:
+    """Replace ``obj.<name>`` on this instance only (undone by :func:`unwrap`)."""
+    setattr(obj, name, fn)
+
+
+def unwrap(obj, name: str) -> None:
+    """Give ``obj`` its class's ``<name>`` back."""
+    try:
+        delattr(obj, name)
+    except AttributeError:  # pragma: no cover - never wrapped
+        pass
+
+
+# --- layers and variables ----------------------------------------------------------------------
+
+
+def tf_variable(variable):
+    """The backend ``tf.Variable`` behind a Keras variable (or the argument itself)."""
+    import keras
+
+    return variable.value if isinstance(variable, keras.Variable) else variable
+
+
+def sub_layers(layer) -> list:
+    """The layers a layer or model tracks directly (Keras' ``_layers``)."""
+    return list(getattr(layer, "_layers", []) or [])
+
+
+def own_trainable_variables(layer) -> list:
+    """The trainable variables a layer created itself, not those of its sub-layers."""
+    return [v for v in getattr(layer, "_trainable_variables", []) if v.trainable]
+
+
+# --- train functions ---------------------------------------------------------------------------
+
+
+def retrace_train_step(model) -> None:
+    """Make Keras trace a new train step now (so wrapped optimizer methods are in it)."""
+    model.make_train_function(force=True)
+
+
+def forget_train_step(model) -> None:
+    """Drop the traced train step, so that the next ``fit`` traces a clean one."""
+    model.train_function = None

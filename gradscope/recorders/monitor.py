@@ -1,0 +1,277 @@
+"""GradientMonitor: per-layer gradient, weight and update norms of every optimizer step (a Keras callback)."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pandas as pd
+import tensorflow as tf
+
+from gradscope import records as rec
+from gradscope.recorders import keras_compat as compat
+from gradscope.recorders.activation_probe import ActivationProbe, ProbeCapture, probe_inputs, watched_layers
+from gradscope.recorders.activation_stats import activation_records
+from gradscope.recorders.exit_guard import ExitGuard
+from gradscope.recorders.layer_names import layer_table
+from gradscope.recorders.record_log import RecordLog
+from gradscope.recorders.schedule import Window
+from gradscope.recorders.step_recorder import StepRecorder
+from gradscope.recorders.tensorboard_export import TensorBoardExport
+from gradscope.storage import RunWriter
+from gradscope.vocabulary import METRICS
+
+DEFAULT_BUFFER_STEPS = 1024
+
+
+def _is_distributed(model) -> bool:
+    strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
+    return strategy.num_replicas_in_sync > 1 or type(strategy).__name__ != "_DefaultDistributionStrategy"
+
+
+def _needs_copy(optimizer, variables, model) -> bool:
+    """True when the update must be measured against a copy (see step_recorder.CopiedUpdates)."""
+    return bool(
+        not type(optimizer).__module__.startswith("keras.")
+        or getattr(optimizer, "weight_decay", None)
+        or getattr(optimizer, "use_ema", False)
+        or getattr(optimizer, "gradient_accumulation_steps", None)
+        or any(getattr(v, "constraint", None) is not None for v in variables)
+        or _is_distributed(model)
+    )
+
+
+class GradientMonitor(keras.callbacks.Callback):
+    """Records per-layer gradient, weight and update norms of every optimizer step.
+
+    The norms are computed inside the compiled train step from the gradients the optimizer
+    applies (after loss-scale unscaling, clipping and cross-replica reduction), kept on the
+    device and brought to the host once per epoch, so Keras keeps dispatching steps
+    asynchronously. No second forward/backward pass is made.
+
+    For each trainable variable and step it records ``grad_norm``, ``weight_norm`` (after the
+    step), ``update_norm`` (norm of the change the step made) and ``update_ratio``
+    (``update_norm / weight_norm``). At each epoch end it records the Keras logs (``loss``,
+    ``accuracy``, ``val_*``) and, on a probe batch, ``act_mean``, ``act_std``,
+    ``saturated_frac`` and ``dead_frac`` of every layer with a non-linear activation
+    (definitions in :mod:`gradscope.recorders.activation_stats`).
+
+    Args:
+        run: run id written in the ``run`` column.
+        run_dir: a run directory whose records are appended at each epoch end.
+        config: configuration stored in ``run.json`` when ``run_dir`` is given.
+        writer: an existing :class:`gradscope.storage.RunWriter` (instead of ``run_dir``).
+        window_steps: aggregate this many steps per record in the graph: ``grad_norm`` is
+            their mean, ``grad_norm_max`` their max, ``weight_norm`` and ``update_norm`` those
+            of the window's last step. 1 (default) records every step.
+        probe: inputs (or an ``(x, y)`` tuple, or a ``tf.data.Dataset``) for the activation
+            statistics; by default the first training batch (at most 256 rows) is kept.
+            ``False`` turns activation statistics off.
+        tensorboard_dir: also write each variable's ``grad_norm`` as TensorBoard scalars there.
+        buffer_steps: rows kept on the device between epoch ends (default: the epoch's steps,
+            or 1024 when Keras does not know them; the buffer grows, with a warning, if an
+            epoch has more).
+        diagnose: diagnose the records at each epoch end and warn, once per kind, as soon as a
+            finding appears (its summary and the recommended fix); the findings so far are in
+            ``monitor.findings``.
+        stop_on: finding kinds that stop training (``model.stop_training = True``), e.g.
+            ``("non_finite", "exploding_gradient")``; implies ``diagnose=True``.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from gradscope import GradientMonitor
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax", name="out")])
+        >>> model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        >>> monitor = GradientMonitor(run="tiny")
+        >>> _ = model.fit(np.ones((8, 4)), np.zeros(8), batch_size=4, epochs=1, callbacks=[monitor], verbose=0)
+        >>> monitor.records.query("metric == 'grad_norm'")[["step", "layer", "variable"]].values.tolist()
+        [[0, 'out', 'kernel'], [0, 'out', 'bias'], [1, 'out', 'kernel'], [1, 'out', 'bias']]
+    """
+
+    def __init__(
+        self,
+        run="run",
+        run_dir=None,
+        config=None,
+        writer=None,
+        window_steps=1,
+        probe=None,
+        tensorboard_dir=None,
+        buffer_steps=None,
+        diagnose=False,
+        stop_on=(),
+    ):
+        super().__init__()
+        from gradscope.diagnosis.online import OnlineDiagnosis
+
+        self.window = Window(window_steps)
+        self.run = run
+        self.run_dir = run_dir
+        self.config = dict(config or {})
+        self.writer = writer
+        self.probe = probe
+        self._tensorboard = TensorBoardExport(tensorboard_dir) if tensorboard_dir is not None else None
+        self.buffer_steps = buffer_steps
+        self._online = OnlineDiagnosis(self.config, stop_on=stop_on) if (diagnose or stop_on) else None
+        self._log = RecordLog([writer, self._tensorboard])
+        self._recorder: StepRecorder | None = None
+        self._epoch = 0
+        self._meta: list[tuple[str, int, str]] = []
+        self._probe_x = None
+        self._probe_capture: ProbeCapture | None = None
+        self._activation_probe = None
+        self._exit_guard: ExitGuard | None = None
+
+    # --- public -------------------------------------------------------------------------
+
+    @property
+    def records(self) -> pd.DataFrame:
+        """All records so far, with the schema columns of :mod:`gradscope.records`."""
+        return self._log.records
+
+    @property
+    def findings(self) -> list:
+        """With ``diagnose=True``: the findings seen so far, one per kind, in the order they appeared."""
+        return self._online.findings if self._online is not None else []
+
+    def flush(self) -> pd.DataFrame:
+        """Bring the steps recorded since the last epoch end to the host (and to ``run_dir``)."""
+        if self._recorder is None:
+            return rec.empty()
+        rows, values, window_lengths, lost = self._recorder.read()
+        if lost:
+            warnings.warn(
+                f"GradientMonitor kept {rows} of the {rows + lost} records of epoch {self._epoch}; "
+                f"pass buffer_steps>={rows + lost} to keep them all (the buffer has grown for the "
+                "next epochs).",
+                stacklevel=2,
+            )
+            self._retrace()
+        # Each optimizer step is recorded once, in order, and advances `iterations` by one, so
+        # the step of each row follows from the first step of the period.
+        self._next_step += lost * self.window.n_steps
+        ends = np.cumsum(window_lengths) if rows else np.zeros(0, np.int64)
+        steps = self._next_step + ends - 1
+        self._next_step += int(ends[-1]) if rows else 0
+        if not rows:
+            return rec.empty()
+        frame = rec.from_step_arrays(self.run, steps, self._epoch, self._meta, values)
+        self._log.add(frame)
+        return frame
+
+    def close(self):
+        """Flush everything still on the device and restore the optimizer and model.
+
+        Called by ``on_train_end``; call it yourself after a ``fit`` that raised (``gradscope
+        analyze`` does), or rely on the interpreter-exit hook, so nothing recorded is lost.
+        """
+        if self._recorder is None:
+            return
+        self.flush()
+        self._flush_partial_window()
+        self._recorder.detach()
+        self._recorder = None
+        if self._probe_capture is not None:
+            self._probe_capture.release()
+            self._probe_capture = None
+        if self.model is not None:
+            compat.forget_train_step(self.model)  # the next fit traces a clean step
+        if self._tensorboard is not None:
+            self._tensorboard.flush()
+        if self._exit_guard is not None:
+            self._exit_guard.cancel()
+            self._exit_guard = None
+
+    # --- Keras lifecycle ----------------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        if self.writer is None and self.run_dir is not None:
+            self.writer = RunWriter(self.run_dir, self.config)
+        self._log.add_output(self.writer)
+        model = self.model
+        variables = list(model.trainable_variables)
+        table = layer_table(model)
+        self._meta = [table[id(v)] for v in variables]
+        optimizer = compat.innermost_optimizer(model.optimizer)
+        steps = (self.params or {}).get("steps")
+        capacity = self.buffer_steps or (
+            -(-steps // self.window.n_steps) + 1 if steps else DEFAULT_BUFFER_STEPS
+        )
+        self._recorder = StepRecorder(
+            variables, capacity, window_steps=self.window.n_steps,
+            exact_copy=_needs_copy(optimizer, variables, model),
+        )
+        self._recorder.attach(optimizer)
+        self._next_step = int(optimizer.iterations.numpy())
+        self._setup_probe(model, table)
+        self._exit_guard = ExitGuard(self, "close")
+        self._retrace()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        frame = self.flush()
+        if len(frame):
+            last_step = int(frame["step"].max())
+        else:
+            last_step = max(int(compat.innermost_optimizer(self.model.optimizer).iterations.numpy()) - 1, 0)
+        self._log.add(rec.from_logs(self.run, last_step, epoch, logs or {}))
+        self._log.add(self._activation_records(last_step, epoch))
+        if self._online is not None and self._online.check(self.records, epoch):
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.close()
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _retrace(self):
+        if self.model is not None:
+            compat.retrace_train_step(self.model)
+
+    def _flush_partial_window(self):
+        partial = self._recorder.read_partial_window() if self._recorder else None
+        if partial is None:
+            return
+        length, means, peaks = partial
+        last = self._next_step + length - 1
+        self._next_step += length
+        # Weights are as they are now; the update of an unfinished window was not measured.
+        weights = {m: self._recorder.current_weight_values(m) for m in self._recorder.columns
+                   if METRICS.get(m) is not None and METRICS[m].source == "weight"}
+        values = {name: v[None] for name, v in {**means, **peaks, **weights}.items()}
+        self._log.add(rec.from_step_arrays(self.run, np.array([last]), self._epoch, self._meta, values))
+
+    # probe batch and activation statistics
+
+    def _setup_probe(self, model, table):
+        if self.probe is False:
+            return
+        layers = watched_layers(model, table)
+        if not layers:
+            return
+        self._activation_probe = ActivationProbe(model, layers)
+        if self._probe_x is not None:
+            return
+        if self.probe is not None:
+            self._probe_x = probe_inputs(self.probe)
+            return
+        if getattr(model, "jit_compile", False) is True:
+            warnings.warn(
+                "GradientMonitor cannot keep a probe batch from an XLA-compiled train step; "
+                "pass probe=x_sample to get activation statistics.",
+                stacklevel=2,
+            )
+            return
+        self._probe_capture = ProbeCapture(model)
+
+    def _activation_records(self, step, epoch):
+        if self._activation_probe is None:
+            return rec.empty()
+        if self._probe_x is None and self._probe_capture is not None:
+            self._probe_x = self._probe_capture.value()
+        if self._probe_x is None:
+            return rec.empty()
+        return activation_records(self.run, step, epoch, self._activation_probe(self._probe_x))

@@ -1,0 +1,74 @@
+"""The report's figures, in the order the report shows them: one catalogue, drawing only.
+
+Each entry names a figure's anchor id, title and caption, and a function ``draw(views,
+colors)`` that returns a matplotlib Figure, or None when the runs have nothing to show for it.
+Adding a figure is a drawing function in one of this package's modules and one entry here.
+Nothing here computes from records beyond what :class:`gradscope.report.view.RunView` hands
+over, and nothing imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gradscope.report.figures import activations, curves, depth, layers, paper, steps
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    """One figure of the report: ``draw(views, colors)`` -> Figure or None."""
+
+    id: str
+    title: str
+    caption: str
+    draw: Callable
+
+
+FIGURES = (
+    FigureSpec("depth", "Depth sweep",
+               "Input-layer kernel gradient norm and learning speed (grad_norm / weight_norm) at the first step, "
+               "and final test accuracy, against the number of hidden layers; one line per activation/init.",
+               lambda views, colors: depth.depth_sweep(views)),
+    FigureSpec("depth-profiles", "Per-layer profile by depth",
+               "grad_norm / weight_norm of every layer at the first step, one line per depth, one panel per "
+               "activation/init (log scale).",
+               lambda views, colors: depth.depth_profiles(views)),
+    FigureSpec("gradient-flow", "Gradient flow",
+               "Per-layer kernel gradient L2 norm over optimizer steps, one panel per run on a shared "
+               "log-scale y-axis (dark: input-side layers; light: output side).",
+               lambda views, colors: steps.gradient_flow(views)),
+    FigureSpec("layer-bars", "Gradient per layer",
+               "Kernel gradient L2 norm of each layer, input to output, at the first and last finite "
+               "recorded step, one colour per run (log scale).",
+               lambda views, colors: layers.layer_bars(views, colors)),
+    FigureSpec("layer-bars-relative", "Learning speed per layer",
+               "grad_norm / weight_norm of each layer at the first and last finite step: how fast each "
+               "layer learns relative to its own weights (log scale).",
+               lambda views, colors: layers.layer_bars(views, colors, metric="grad_over_weight")),
+    FigureSpec("weights", "Weight norms", "Kernel L2 norm per layer over optimizer steps (log scale).",
+               lambda views, colors: steps.weight_norms(views)),
+    FigureSpec("updates", "Update ratios",
+               "update_norm / weight_norm per layer over optimizer steps: the fraction by which one step "
+               "changes a layer (log scale).",
+               lambda views, colors: steps.update_ratios(views)),
+    FigureSpec("activations", "Saturated and dead units",
+               "Layer by epoch heatmaps of the fraction of saturated outputs (sigmoid/tanh) or dead units "
+               "(ReLU) on the probe batch.",
+               lambda views, colors: activations.activation_heatmaps(views)),
+    FigureSpec("curves", "Loss and accuracy",
+               "Training loss (log scale) and accuracy per epoch for every run; dashed lines are validation.",
+               lambda views, colors: curves.training_curves(views, colors)),
+)
+
+#: Figures of a paper reproduction, drawn from its ``paper.json`` (``draw(paper)``).
+PAPER_FIGURES = (
+    FigureSpec("paper-gradients", "Back-propagated gradients per layer",
+               "Standard deviation of the back-propagated gradient dL/dz of each hidden layer, at "
+               "initialisation and after training, one line per run (log scale).",
+               paper.gradient_std_by_layer),
+    FigureSpec("paper-histograms", "Histograms per layer",
+               "Histograms of activations and back-propagated gradients of each hidden layer at "
+               "initialisation and after training, one row per run.",
+               paper.histograms),
+)

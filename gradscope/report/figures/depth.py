@@ -1,0 +1,79 @@
+"""Depth sweeps: how the gradient reaching the input layer, and accuracy, change with depth."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from gradscope.report.style import grid, layer_colors, layout, positive, run_colors
+
+
+def sweep_groups(views):
+    """Views grouped by (act, init), each group sorted by depth; None unless depths differ."""
+    if len({v.depth for v in views}) < 2:
+        return None
+    groups: dict = {}
+    for view in views:
+        groups.setdefault((view.config.get("act"), view.config.get("init")), []).append(view)
+    return {key: sorted(members, key=lambda v: v.depth) for key, members in groups.items()}
+
+
+def depth_sweep(views):
+    """Input-layer gradient and learning speed at the first step, and accuracy, against depth; None without a sweep."""
+    groups = sweep_groups(views)
+    if groups is None:
+        return None
+    colors = run_colors([f"{a}/{i}" for a, i in groups])
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    for (act, init), members in groups.items():
+        xs, grad0, rel0, acc = [], [], [], []
+        for view in members:
+            grad = view.table("grad_norm")
+            if grad.empty:
+                continue
+            xs.append(view.depth)
+            grad0.append(grad.iloc[0, 0])
+            rel0.append(view.table("grad_over_weight").iloc[0, 0])
+            acc.append(view.metrics.get("test_accuracy") or np.nan)
+        color = colors[f"{act}/{init}"]
+        axes[0].plot(xs, positive(pd.Series(grad0)).to_numpy(), "o-", color=color, label=f"{act}/{init}")
+        axes[1].plot(xs, positive(pd.Series(rel0)).to_numpy(), "o-", color=color, label=f"{act}/{init}")
+        axes[2].plot(xs, acc, "o-", color=color, label=f"{act}/{init}")
+    for ax, ylabel in zip(axes[:2], ("input-layer grad_norm, step 0", "input-layer grad/weight, step 0")):
+        ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+    axes[2].set_ylabel("test accuracy")
+    axes[2].set_ylim(0, 1)
+    for ax in axes:
+        ax.set_xlabel("hidden layers (depth)")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Depth sweep: how the gradient reaching the input layer, and accuracy, change with depth")
+    layout(fig, top=0.75)
+    return fig
+
+
+def depth_profiles(views):
+    """Per-layer learning speed at the first step, one panel per act/init, one line per depth."""
+    groups = sweep_groups(views)
+    if groups is None:
+        return None
+    fig, axes = grid(len(groups), width=6.0, height=3.4)
+    for ax, ((act, init), members) in zip(axes, groups.items()):
+        for color, view in zip(layer_colors(len(members)), members):
+            rel = view.table("grad_over_weight")
+            if rel.empty:
+                continue
+            row = positive(rel.iloc[0])
+            ax.plot(np.arange(len(row)), row.to_numpy(dtype=float), "o-", ms=3, color=color,
+                    label=f"{view.depth} hidden")
+        ax.set_yscale("log")
+        ax.set_title(f"{act}/{init}")
+        ax.set_xlabel("layer index (0 = input side; last = output)")
+        ax.set_ylabel("grad_norm / weight_norm, first step")
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(fontsize=7, title="depth", title_fontsize=7)
+    fig.suptitle("Per-layer learning speed at initialisation for each depth")
+    layout(fig)
+    return fig

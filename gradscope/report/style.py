@@ -1,0 +1,85 @@
+"""How report figures look: colours, panel grids, fixed margins, PNG encoding (matplotlib, Agg).
+
+Colours: one colour per run (seaborn's colour-blind palette), the same in every figure of a
+report; layers use the sequential ``viridis`` map (dark = input side, light = output side).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+PALETTE = "colorblind"
+LAYER_MAP = "viridis"
+MAX_POINTS = 1500  # per line: longer series are thinned for drawing (records keep every step)
+
+
+def run_colors(names) -> dict:
+    """One colour per run, the same in every figure (seaborn's colour-blind palette)."""
+    colors = sns.color_palette(PALETTE, n_colors=max(len(names), 1))
+    return {name: colors[i] for i, name in enumerate(names)}
+
+
+def layer_colors(n: int):
+    return sns.color_palette(LAYER_MAP, n_colors=max(n, 1))
+
+
+def layout(fig, left=0.8, right=0.2, bottom=0.75, top=0.65):
+    """Fixed margins in inches (tight_layout measures every tick label: seconds per report)."""
+    width, height = fig.get_size_inches()
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height, wspace=0.28, hspace=0.6)
+    if fig._suptitle is not None:
+        fig._suptitle.set_y(1 - 0.12 / height)
+
+
+def grid(n, width=6.0, height=3.4, sharey=True):
+    """A figure of ``n`` panels, two to a row (four smaller ones to a row for sweeps)."""
+    cols = min(n, 2)
+    if n > 6:  # sweeps: smaller panels, four to a row
+        cols, width, height = 4, 3.6, 2.6
+    rows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows), sharey=sharey, squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)[:n]
+
+
+def thin(series: pd.Series) -> pd.Series:
+    """At most MAX_POINTS points of a series, evenly spaced, for drawing."""
+    if len(series) <= MAX_POINTS:
+        return series
+    step = int(np.ceil(len(series) / MAX_POINTS))
+    return series.iloc[::step]
+
+
+def positive(series: pd.Series) -> pd.Series:
+    """A series with non-finite and non-positive values blanked, for log axes."""
+    values = series.replace([np.inf, -np.inf], np.nan)
+    return values.where(values > 0)
+
+
+def to_data_uri(fig, dpi: int = 80) -> str:
+    """Encode a figure as an embedded PNG ``data:`` URI and close it."""
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def save_png(fig, path, dpi: int = 80) -> None:
+    """Write a figure to a PNG file and close it."""
+    try:
+        fig.savefig(path, dpi=dpi)
+    finally:
+        plt.close(fig)

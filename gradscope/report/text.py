@@ -1,0 +1,33 @@
+"""The report as plain text, for the terminal: the summary table and each run's findings."""
+
+from __future__ import annotations
+
+from gradscope.vocabulary import fmt
+
+
+def summary_table(views) -> str:
+    """The compact table ``gradscope analyze`` prints at the end (one row per :class:`~gradscope.report.view.RunView`)."""
+    header = f"{'run':<22} {'test acc':>8}  {'grad first/last':>19}  {'(grad/weight) first/last':>24}"
+    lines = [header, " " * 33 + f"{'start -> end':>19}  {'start -> end':>24}"]
+    for view in views:
+        r = view.ratios
+        acc = view.metrics.get("test_accuracy")
+        acc = "-" if acc is None else f"{acc:.4f}"
+        grad = f"{fmt(r['grad_start'])} -> {fmt(r['grad_end'])}"
+        rel = f"{fmt(r['rel_start'])} -> {fmt(r['rel_end'])}"
+        name = view.name + ("" if view.status == "complete" else f" ({view.status})")
+        lines.append(f"{name:<22} {acc:>8}  {grad:>19}  {rel:>24}")
+    return "\n".join(lines)
+
+
+def findings_text(name: str, findings) -> str:
+    """A run's findings (dicts), a short block each: severity, kind, summary, why and fix."""
+    if not findings:
+        return f"{name}: no problem found"
+    lines = [f"{name}:"]
+    for f in findings:
+        lines.append(f"  [{f['severity']}] {f['kind']}: {f['summary']}")
+        if f.get("why"):
+            lines.append(f"      why: {f['why']}")
+        lines.append(f"      fix: {f['recommendation']}")
+    return "\n".join(lines)

@@ -1,0 +1,147 @@
+"""One view per run, computed once: what every figure, table and sentence of a report draws from.
+
+The report's stages are compute (this module: tables and numbers from a run's records, and
+its findings) -> structure (:mod:`gradscope.report.render` and :mod:`gradscope.report.text`
+lay them out) -> draw (:mod:`gradscope.report.figures`, which only draws). A view pivots a
+metric once and hands the same table to every figure that asks.
+
+The headline numbers are first-to-last layer ratios of the kernel ``grad_norm`` and of
+``grad_over_weight`` (how fast a layer learns relative to its weights), at the first recorded
+step and averaged over the last recorded epoch.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from gradscope.diagnosis import findings_of, verdict
+from gradscope.records import layer_metric
+
+
+def _ratio_first_last(row: pd.Series) -> float:
+    values = row.to_numpy(dtype=float)
+    if len(values) < 2:
+        return math.nan
+    first, last = values[0], values[-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return float(np.float64(first) / np.float64(last))
+
+
+class RunView:
+    """A saved run as the report sees it (tables are computed on first use, then kept).
+
+    Args:
+        run: a :class:`gradscope.storage.Run`.
+
+    Example:
+        >>> import numpy as np
+        >>> from gradscope import records as rec
+        >>> from gradscope.storage import Run
+        >>> g = np.array([[1.0, 4.0], [2.0, 4.0], [3.0, 6.0]])
+        >>> w = np.array([[10.0, 2.0], [10.0, 2.0], [10.0, 3.0]])
+        >>> records = rec.concat([rec.from_step_arrays(
+        ...     "r", np.array([s]), s // 2, [("a", 0, "kernel"), ("b", 1, "kernel")],
+        ...     {"grad_norm": g[s:s + 1], "weight_norm": w[s:s + 1]}) for s in range(3)])
+        >>> view = RunView(Run(path=None, meta={"run": "r", "config": {}}, records=records))
+        >>> [round(view.ratios[k], 3) for k in ("grad_start", "grad_end", "rel_start", "rel_end")]
+        [0.25, 0.5, 0.05, 0.15]
+    """
+
+    def __init__(self, run):
+        self.run = run
+        self._tables: dict = {}
+
+    @property
+    def name(self) -> str:
+        return self.run.name
+
+    @property
+    def status(self) -> str:
+        return self.run.status
+
+    @property
+    def config(self) -> dict:
+        return self.run.config
+
+    @property
+    def metrics(self) -> dict:
+        return self.run.metrics
+
+    @property
+    def records(self) -> pd.DataFrame:
+        return self.run.records
+
+    def table(self, metric: str, variable: str = "kernel") -> pd.DataFrame:
+        """A metric of every layer's ``variable`` as a (step x layer) table, input layer first."""
+        key = (metric, variable)
+        if key not in self._tables:
+            self._tables[key] = layer_metric(self.run.records, metric, variable)
+        return self._tables[key]
+
+    @cached_property
+    def findings(self) -> list[dict]:
+        """The run's findings (see :func:`gradscope.diagnosis.findings_of`)."""
+        return findings_of(self.run)
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.findings)
+
+    @cached_property
+    def last_epoch_steps(self) -> pd.Series:
+        """The recorded steps of the last recorded epoch."""
+        records = self.run.records
+        steps = records.loc[records["metric"] == "grad_norm", ["step", "epoch"]].drop_duplicates()
+        return steps.loc[steps["epoch"] == steps["epoch"].max(), "step"]
+
+    @cached_property
+    def ratios(self) -> dict:
+        """First-to-last layer ratios of kernel ``grad_norm`` and ``grad_over_weight``.
+
+        A dict with ``grad_start``, ``grad_end``, ``rel_start``, ``rel_end`` (NaN when the run
+        has fewer than two layers or no steps), ``layers``, and ``grad_norm_start`` /
+        ``rel_start_layers`` listing the per-layer values at the first step, input layer first.
+        """
+        grad, rel = self.table("grad_norm"), self.table("grad_over_weight")
+        out = {k: math.nan for k in ("grad_start", "grad_end", "rel_start", "rel_end")}
+        out.update(grad_norm_start=[], rel_start_layers=[], layers=list(grad.columns))
+        if grad.empty:
+            return out
+        last = self.last_epoch_steps
+        first = grad.index.min()
+        out["grad_start"] = _ratio_first_last(grad.loc[first])
+        out["rel_start"] = _ratio_first_last(rel.loc[first])
+        out["grad_end"] = _ratio_first_last(grad.loc[grad.index.isin(last)].mean())
+        out["rel_end"] = _ratio_first_last(rel.loc[rel.index.isin(last)].mean())
+        out["grad_norm_start"] = [float(v) for v in grad.loc[first]]
+        out["rel_start_layers"] = [float(v) for v in rel.loc[first]]
+        return out
+
+    def activation_table(self, metric: str) -> pd.DataFrame | None:
+        """A layer x epoch table of an activation metric (``saturated_frac``, ``dead_frac``), or None."""
+        df = self.run.records
+        sel = df[df["metric"] == metric]
+        if not len(sel):
+            return None
+        table = sel.pivot_table(index=["depth", "layer"], columns="epoch", values="value", aggfunc="mean")
+        table.index = [layer for _, layer in table.index]
+        return table
+
+    def epoch_series(self, metric: str) -> pd.Series:
+        """An epoch metric (``loss``, ``val_accuracy``, ...) by epoch."""
+        df = self.run.records
+        return df[(df["metric"] == metric) & (df["layer"] == "")].groupby("epoch")["value"].last()
+
+    @property
+    def depth(self) -> int:
+        """The number of hidden layers the config names (0 when it names none)."""
+        return len(self.config.get("hidden") or [])
+
+
+def views_of(runs) -> list[RunView]:
+    """A view of each run, in order."""
+    return [RunView(run) for run in runs]

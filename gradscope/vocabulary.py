@@ -1,0 +1,196 @@
+"""The words gradscope's stages share, defined once: metrics, initialisers, activations, formats.
+
+Every stage (data, models, recorders, records, storage, diagnosis, report) takes its names and
+definitions from here, so that a name means the same thing in code, records, docs and report.
+Nothing here imports TensorFlow.
+
+Example:
+    >>> METRICS["update_ratio"].derived_from
+    ('update_norm', 'weight_norm')
+    >>> INITS["he"].keras
+    'he_normal'
+    >>> fmt(0.000282), fmt(12345.0), fmt(float("nan")), fmt(None)
+    ('0.000282', '1.23e+04', 'nan', '-')
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# --- data shape: the seed's MNIST MLP ------------------------------------------------------
+
+N_PIXELS = 784  #: inputs of an MNIST image, flattened (28 x 28)
+N_CLASSES = 10  #: digits 0-9
+SEED_HIDDEN = (512, 256, 128)  #: the seed MLP's hidden layer sizes, input side first
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric of the record schema.
+
+    Attributes:
+        name: the value of the ``metric`` column.
+        level: ``variable`` (one value per trainable variable), ``layer`` (per layer with an
+            activation) or ``epoch`` (per run, from the Keras logs; ``layer`` is ``""``).
+        when: when it is recorded.
+        definition: one sentence, as docs and report captions say it.
+        source: for measured per-variable metrics, the tensor of the optimizer step it reduces
+            (``grad``: the gradient applied; ``weight``: the variable after the step;
+            ``update``: what the step changed).
+        reduction: how the recorders reduce that tensor to one number (a name in
+            :data:`gradscope.recorders.reductions.REDUCTIONS`; ``l2``: the L2 norm).
+        derived_from: for derived metrics, ``(numerator, denominator)``.
+        stored: whether records hold it (derived metrics that are not stored are computed on
+            read by :func:`gradscope.records.layer_metric`).
+    """
+
+    name: str
+    level: str
+    when: str
+    definition: str
+    source: str | None = None
+    reduction: str = "l2"
+    derived_from: tuple[str, str] | None = None
+    stored: bool = True
+
+
+_METRICS = [
+    Metric("grad_norm", "variable", "every optimizer step",
+           "L2 norm of the gradient the optimizer applied in the step (after loss-scale unscaling, "
+           "clipping and the cross-replica sum)", source="grad"),
+    Metric("grad_norm_max", "variable", "with window_steps > 1: once per window",
+           "the largest grad_norm of the window (grad_norm is then the window's mean)"),
+    Metric("weight_norm", "variable", "every optimizer step", "L2 norm of the variable after the step",
+           source="weight"),
+    Metric("update_norm", "variable", "every optimizer step",
+           "L2 norm of the change the step made to the variable", source="update"),
+    Metric("update_ratio", "variable", "every optimizer step",
+           "update_norm / weight_norm: the fraction by which one step changes the variable",
+           derived_from=("update_norm", "weight_norm")),
+    Metric("grad_over_weight", "variable", "computed on read",
+           "grad_norm / weight_norm: how fast a layer learns relative to its own weights",
+           derived_from=("grad_norm", "weight_norm"), stored=False),
+    Metric("act_mean", "layer", "each epoch end", "mean of the layer's output on the probe batch"),
+    Metric("act_std", "layer", "each epoch end", "standard deviation of the layer's output on the probe batch"),
+    Metric("saturated_frac", "layer", "each epoch end",
+           "saturating activations: fraction of (sample, unit) outputs within SATURATION_MARGIN of an asymptote"),
+    Metric("dead_frac", "layer", "each epoch end",
+           "ReLU-like activations: fraction of units whose output is 0 for every probe sample"),
+    Metric("loss", "epoch", "each epoch end", "the training loss Keras logged"),
+    Metric("accuracy", "epoch", "each epoch end", "the training accuracy Keras logged"),
+    Metric("val_loss", "epoch", "each epoch end", "the validation loss Keras logged"),
+    Metric("val_accuracy", "epoch", "each epoch end", "the validation accuracy Keras logged"),
+]
+
+#: Every metric of the schema by name (other numeric Keras log entries are kept too, as epoch metrics).
+METRICS: dict[str, Metric] = {m.name: m for m in _METRICS}
+
+#: Per-variable metrics recorded for every optimizer step (``update_ratio`` is derived when stored).
+STEP_METRICS = ["grad_norm", "weight_norm", "update_norm", "update_ratio"]
+#: Per-variable metrics the recorders measure from a step's tensors (every metric with a ``source``).
+MEASURED_METRICS = [m.name for m in _METRICS if m.source]
+#: With aggregation over windows of steps: the largest ``grad_norm`` of each window.
+WINDOW_METRICS = ["grad_norm_max"]
+#: Per-layer activation metrics on a probe batch, at each epoch end.
+ACTIVATION_METRICS = ["act_mean", "act_std", "saturated_frac", "dead_frac"]
+#: Per-epoch metrics taken from the Keras logs (``layer`` and ``variable`` are empty).
+EPOCH_METRICS = ["loss", "accuracy", "val_loss", "val_accuracy"]
+
+
+# --- activations ---------------------------------------------------------------------------
+
+#: Rows of the probe batch on which activation statistics are measured.
+PROBE_SIZE = 256
+#: An output within this distance of an asymptote counts as saturated (sigmoid: |z| > 4.6).
+SATURATION_MARGIN = 0.01
+
+#: Saturating activations and their (lower, upper) asymptotes.
+SATURATING = {
+    "sigmoid": (0.0, 1.0),
+    "hard_sigmoid": (0.0, 1.0),
+    "tanh": (-1.0, 1.0),
+    "softsign": (-1.0, 1.0),
+    "hard_tanh": (-1.0, 1.0),
+}
+#: Activations whose units can die (output exactly 0 for every input).
+DEAD_ABLE = {"relu", "relu6"}
+#: ReLU-like activations, which keep the gradient scale only with He-style initialisation.
+RELU_LIKE = {"relu", "relu6", "elu", "selu", "leaky_relu", "gelu", "silu"}
+#: Activations (or none) whose outputs say nothing about saturated or dead units.
+NOT_WATCHED = {"linear", "softmax", "log_softmax", None}
+
+#: Keras activation names offered in error messages (keras.activations has a few more).
+KNOWN_ACTIVATIONS = [
+    "sigmoid", "tanh", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish",
+    "softplus", "softsign", "hard_sigmoid", "hard_silu", "mish", "exponential", "linear",
+    "log_sigmoid", "celu", "glu", "sparse_plus", "squareplus", "hard_tanh", "soft_shrink",
+]
+
+
+# --- initialisers (the --init names) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Init:
+    """An ``--init`` name and how each framework builds it.
+
+    Attributes:
+        description: what the name means, in words.
+        keras: the Keras initializer Keras builds it as (None: from ``stddev`` or ``scaling``).
+        stddev: N(0, stddev**2) weights.
+        scaling: variance scaling ``(scale, mode, distribution)``, as TF1 graphs build it.
+    """
+
+    description: str
+    keras: str | None = None
+    stddev: float | None = None
+    scaling: tuple[float, str, str] | None = None
+
+
+#: gradscope's own initialiser names (both frameworks build them); Keras builds any other Keras name too.
+INITS = {
+    "normal": Init("N(0, 1) weights, the seed's tf.random.normal (the 'random' init)", stddev=1.0),
+    "standard": Init("U[-1/sqrt(fan_in), 1/sqrt(fan_in)], Glorot & Bengio's 'standard' init",
+                     scaling=(1.0 / 3.0, "fan_in", "uniform")),
+    "xavier": Init("Glorot uniform (TF1's xavier_initializer)", keras="glorot_uniform",
+                   scaling=(1.0, "fan_avg", "uniform")),
+    "he": Init("truncated normal with Var(w) = 2/fan_in (TF1's variance_scaling_initializer())",
+               keras="he_normal", scaling=(2.0, "fan_in", "truncated_normal")),
+    "glorot_uniform": Init("Glorot uniform", keras="glorot_uniform", scaling=(1.0, "fan_avg", "uniform")),
+    "glorot_normal": Init("Glorot truncated normal", keras="glorot_normal", scaling=(1.0, "fan_avg", "truncated_normal")),
+    "he_normal": Init("He truncated normal", keras="he_normal", scaling=(2.0, "fan_in", "truncated_normal")),
+    "he_uniform": Init("He uniform", keras="he_uniform", scaling=(2.0, "fan_in", "uniform")),
+    "lecun_normal": Init("LeCun truncated normal", keras="lecun_normal", scaling=(1.0, "fan_in", "truncated_normal")),
+    "lecun_uniform": Init("LeCun uniform", keras="lecun_uniform", scaling=(1.0, "fan_in", "uniform")),
+    "zeros": Init("all weights 0 (symmetric: every unit of a layer stays the same)", keras="zeros"),
+}
+#: Initialiser names offered in error messages.
+KNOWN_INITS = list(INITS) + ["orthogonal", "random_normal", "random_uniform", "truncated_normal", "ones",
+                             "variance_scaling"]
+NORMAL_PREFIX = "normal_"  #: ``normal_<s>`` is N(0, s**2)
+LARGE_RANDOM_INIT = "normal"  #: the init whose large weights saturate sigmoids and explode ReLUs
+
+
+def keras_init_name(init: str) -> str:
+    """The Keras name of an ``--init`` name (``xavier`` -> ``glorot_uniform``), else the name itself."""
+    spec = INITS.get(init)
+    return spec.keras if spec is not None and spec.keras else init
+
+
+# --- formatting ----------------------------------------------------------------------------
+
+
+def fmt(x, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits for tables and sentences (``nan``, ``inf``, ``-`` spelled out)."""
+    if x is None:
+        return "-"
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:.{digits}g}"
