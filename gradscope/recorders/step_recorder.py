@@ -279,7 +279,7 @@ class StepRecorder:
 
     def read_partial_window(self):
         """With windows: the unfinished one as ``(length, {metric: mean}, {metric_max: max})``, or None."""
-        return self.rows.take_partial() if isinstance(self.rows, WindowRows) else None
+        return self.rows.take_partial()
 
     def current_weight_values(self, metric: str = "weight_norm") -> np.ndarray:
         """A weight metric of every variable now, computed on the host in float64 (the L2 norm for ``l2``)."""
@@ -346,13 +346,7 @@ class StepRecorder:
             finally:
                 self._local.ctx = outer
             if is_primary_replica() and self.n_vars:
-                self._write(StepMeasures(self, ctx))
+                self.rows.write(StepMeasures(self, ctx), self.ring)
             return result
 
         return apply
-
-    def _write(self, measured: StepMeasures) -> None:
-        if isinstance(self.rows, WindowRows):
-            self.rows.write(measured, self.ring)
-        else:
-            self.ring.append(self.rows.row(measured))

@@ -79,9 +79,9 @@ class EveryStepRows:
         self.columns = tuple(MEASURED_METRICS)
         self.width = n_vars * len(self.columns)
 
-    def row(self, measured) -> tf.Tensor:
-        """In the graph: the row of one step, from a :class:`~gradscope.recorders.step_recorder.StepMeasures`."""
-        return tf.concat([measured.reduced(name, weights_before=True) for name in self.columns], 0)
+    def write(self, measured, ring: DeviceRing) -> None:
+        """In the graph: append the row of one step, from a :class:`~gradscope.recorders.step_recorder.StepMeasures`."""
+        ring.append(tf.concat([measured.reduced(name, weights_before=True) for name in self.columns], 0))
 
     def values(self, raw: np.ndarray, weight_values) -> dict[str, np.ndarray]:
         """The metrics of each step from a block of rows.
@@ -101,6 +101,10 @@ class EveryStepRows:
 
     def window_lengths(self, raw: np.ndarray) -> np.ndarray:
         return np.ones(len(raw), np.int64)
+
+    def take_partial(self):
+        """No window is ever unfinished."""
+        return None
 
 
 class WindowRows:
