@@ -1,7 +1,13 @@
 """The ``gradscope`` command: thin click commands that parse, call the library and print.
 
-TensorFlow is imported only by the commands that train; ``gradscope --help``, ``report`` and
-``diagnose`` never load it.
+TensorFlow is imported only by the commands that train, and only after every argument that
+can be checked without it was checked; ``gradscope --help``, ``report`` and ``diagnose`` never
+load it.
+
+Exit codes: 0 done; 1 a problem the message names (nothing was trained or written); 2 a
+command-line usage error; 3 ``report``/``diagnose`` skipped runs they could not read (the
+others were rendered); 130 interrupted (Ctrl-C) and 143 terminated (SIGTERM), with what was
+recorded kept and rendered.
 """
 
 from __future__ import annotations
@@ -13,7 +19,10 @@ from pathlib import Path
 import click
 
 from gradscope.errors import GradscopeError
-from gradscope.experiments.config import DEFAULTS, OPTIMIZERS, FRAMEWORKS
+from gradscope.experiments.config import DEFAULTS, FRAMEWORKS, OPTIMIZERS
+from gradscope.termination import INTERRUPTED_EXIT_CODE, Terminated, sigterm_raises
+
+SKIPPED_EXIT_CODE = 3
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,23 +100,38 @@ def _publish(out_dir, runs, title, paper=None):
 
 @contextlib.contextmanager
 def _keep_on_interrupt(out, title):
-    """Ctrl-C: what was recorded is on disk; render it and exit 130."""
+    """Ctrl-C or SIGTERM: what was recorded is on disk; render it and exit 130 (143 for SIGTERM)."""
     try:
-        yield
-    except KeyboardInterrupt:
+        with sigterm_raises():
+            yield
+    except (KeyboardInterrupt, Terminated) as exc:
         from gradscope.report import write_report
         from gradscope.storage import find_runs
 
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        skipped: list = []
         try:
-            runs = find_runs([out])
+            runs = find_runs([out], skipped=skipped)
         except GradscopeError:
             runs = []
         if runs:
             report = write_report(runs, out / "report.html", title=title)
-            click.echo(f"\ninterrupted: {len(runs)} run(s) kept in {out / 'runs'}; report: {report}", err=True)
+            click.echo(f"\n{how}: {len(runs)} run(s) kept in {out / 'runs'}; report: {report}", err=True)
         else:
-            click.echo("\ninterrupted before anything was recorded", err=True)
-        sys.exit(130)
+            click.echo(f"\n{how} before anything was recorded", err=True)
+        sys.exit(exc.code if isinstance(exc, Terminated) else INTERRUPTED_EXIT_CODE)
+
+
+def _prepare(hidden, optimizer, lr, batch_size, epochs, seed, val_split, framework, full_batch, out,
+             data_source, prefix):
+    """Check every argument that can be checked without TensorFlow, and load the data."""
+    from gradscope import data
+    from gradscope.experiments.config import check_out_dir, default_out_dir
+
+    train = _train_config(hidden, optimizer, lr, batch_size, epochs, seed, val_split, framework, full_batch)
+    train.check()
+    out = check_out_dir(out) if out else default_out_dir(prefix=prefix)
+    return train, out, data.load(data_source)
 
 
 @main.command()
@@ -121,15 +145,16 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
     Several --act/--init values train the whole grid, e.g.
     gradscope analyze --act sigmoid --act relu --init normal --init he
     """
+    from gradscope.experiments.config import command_line, parse_hidden
+
+    with _user_errors():
+        train, out, dataset = _prepare(parse_hidden(hidden), optimizer, lr, batch_size, epochs, seed, val_split,
+                                       framework, full_batch, out, data_source, "analyze")
     _import_tensorflow()
-    from gradscope.experiments.config import command_line, default_out_dir, parse_hidden
     from gradscope.experiments.plans import analyze as run_analyze
 
-    out = Path(out) if out else default_out_dir()
     with _user_errors(), _keep_on_interrupt(out, f"gradscope analyze: {out.name} (interrupted)"):
-        train = _train_config(parse_hidden(hidden), optimizer, lr, batch_size, epochs, seed, val_split,
-                              framework, full_batch)
-        out_dir, runs = run_analyze(acts, inits, train, data_source=data_source, out=out,
+        out_dir, runs = run_analyze(acts, inits, train, data=dataset, out=out,
                                     verbose=0 if quiet else 2, command=command_line(), echo=click.echo)
     _publish(out_dir, runs, f"gradscope analyze: {out_dir.name}")
 
@@ -146,17 +171,20 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
 
     An interrupted sweep resumes without retraining finished runs: run it again with the same --out.
     """
+    from gradscope.experiments.config import command_line, parse_hidden
+
+    with _user_errors():
+        depth_list = parse_hidden(depths, "--depth", "2,4,6")
+        train, out, dataset = _prepare([width], optimizer, lr, batch_size, epochs, seed, val_split, framework,
+                                       full_batch, out, data_source, "sweep")
     _import_tensorflow()
-    from gradscope.experiments.config import command_line, default_out_dir, parse_hidden
     from gradscope.experiments.plans import sweep as run_sweep
 
-    out = Path(out) if out else default_out_dir(prefix="sweep")
     with _user_errors(), _keep_on_interrupt(
             out, f"gradscope sweep: {out.name} (interrupted; rerun with --out {out} to resume)"):
-        train = _train_config([width], optimizer, lr, batch_size, epochs, seed, val_split, framework, full_batch)
-        out_dir, runs = run_sweep(parse_hidden(depths, "--depth", "2,4,6"), width, acts, inits, train,
-                                  data_source=data_source, out=out, verbose=0 if quiet else 2,
-                                  command=command_line(), echo=click.echo, resume=not fresh)
+        out_dir, runs = run_sweep(depth_list, width, acts, inits, train, data=dataset, out=out,
+                                  verbose=0 if quiet else 2, command=command_line(), echo=click.echo,
+                                  resume=not fresh)
     _publish(out_dir, runs, f"gradscope sweep: {out_dir.name}")
 
 
@@ -172,16 +200,19 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
 @click.option("--out", type=click.Path(file_okay=False), default=None)
 def paper(name, data_source, epochs, lr, batch_size, width, depths, seed, out):
     """Reproduce a paper: glorot2010 (standard vs Xavier init, tanh/sigmoid) or he2015 (deep ReLU, Xavier vs He)."""
+    from gradscope.experiments.config import parse_hidden
+
+    with _user_errors():
+        depth_list = parse_hidden(depths, "--depth", "10,20,30")
+        train, out, dataset = _prepare([1], "sgd", lr, batch_size, epochs, seed, 0.0, "keras", False, out,
+                                       data_source, f"paper-{name}")
     _import_tensorflow()
-    from gradscope.experiments.config import TrainConfig, parse_hidden
     from gradscope.experiments.papers import run_paper
     from gradscope.report.figures.paper import save_summary_png
 
-    with _user_errors():
-        train = TrainConfig(hidden=[1], optimizer="sgd", lr=lr, batch_size=batch_size, epochs=epochs, seed=seed)
-        train.check()
-        out_dir, runs, payload = run_paper(name, train, data_source=data_source, out=out, echo=click.echo,
-                                           depths=parse_hidden(depths, "--depth", "10,20,30"), width=width)
+    with _user_errors(), _keep_on_interrupt(out, f"gradscope paper {name} (interrupted)"):
+        out_dir, runs, payload = run_paper(name, train, data=dataset, out=out, echo=click.echo,
+                                           depths=depth_list, width=width)
     _publish(out_dir, runs, f"gradscope paper {name}", paper=payload)
     save_summary_png(payload, out_dir / "gradients.png")
     click.echo("")
@@ -198,16 +229,15 @@ def diagnose(dirs, as_json):
 
     from gradscope.diagnosis import findings_of
     from gradscope.report.text import findings_text
-    from gradscope.storage import find_runs
 
-    with _user_errors():
-        runs = find_runs(dirs)
+    runs, skipped = _read_runs(dirs)
     results = {run.name: findings_of(run) for run in runs}
     if as_json:
         click.echo(json.dumps(results, indent=2))
-        return
-    for name, findings in results.items():
-        click.echo(findings_text(name, findings))
+    else:
+        for name, findings in results.items():
+            click.echo(findings_text(name, findings))
+    _exit_if_skipped(skipped)
 
 
 @main.command()
@@ -218,15 +248,37 @@ def report(dirs, output):
     """Re-render the HTML report from saved runs (no TensorFlow needed)."""
     from gradscope.experiments.papers import load_paper
     from gradscope.report import write_report
-    from gradscope.storage import find_runs
 
-    with _user_errors():
-        runs = find_runs(dirs)
+    runs, skipped = _read_runs(dirs)
     path = Path(output) if output else Path(dirs[0]) / "report.html"
     paper = load_paper(dirs[0]) if len(dirs) == 1 else None
     write_report(runs, path, title=f"gradscope {paper['paper']}" if paper else "gradscope report",
                  command=" ".join(["gradscope report", *sys.argv[2:]]), paper=paper)
     click.echo(f"report: {path} ({len(runs)} run(s))")
+    _exit_if_skipped(skipped)
+
+
+def _read_runs(dirs):
+    """The readable runs below ``dirs``; each unreadable one named on stderr, in one line."""
+    from gradscope.storage import find_runs
+
+    skipped: list[str] = []
+    with _user_errors():
+        runs = find_runs(dirs, skipped=skipped)
+    for line in skipped:
+        click.echo(line, err=True)
+    for run in runs:
+        for note in run.notes:
+            click.echo(f"note: {note}", err=True)
+    if not runs:
+        raise click.ClickException(f"no readable run in {', '.join(map(str, dirs))}")
+    return runs, skipped
+
+
+def _exit_if_skipped(skipped):
+    if skipped:
+        click.echo(f"{len(skipped)} run(s) skipped", err=True)
+        sys.exit(SKIPPED_EXIT_CODE)
 
 
 if __name__ == "__main__":  # pragma: no cover

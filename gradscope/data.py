@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from gradscope.errors import GradscopeError
+from gradscope.vocabulary import N_CLASSES, N_PIXELS  # data.N_PIXELS and data.N_CLASSES, as before
 
-N_PIXELS = 784
-N_CLASSES = 10
 TEST_SIZE = 0.3
 SPLIT_SEED = 0
+MIN_IMAGES = N_CLASSES  #: the fewest images a training or a test part may have
 
 
 @dataclass
@@ -269,6 +269,14 @@ def _check(x, y, what: str) -> tuple[np.ndarray, np.ndarray]:
     return x, yf.astype(np.int64)
 
 
+def _fewest_to_split() -> int:
+    """The fewest images a 70/30 split turns into two parts of MIN_IMAGES or more."""
+    n = MIN_IMAGES
+    while int(np.ceil(TEST_SIZE * n)) < MIN_IMAGES or n - int(np.ceil(TEST_SIZE * n)) < MIN_IMAGES:
+        n += 1
+    return n
+
+
 def _prepare(x_train, y_train, x_test, y_test, info) -> Dataset:
     from sklearn.preprocessing import MinMaxScaler
 
@@ -277,6 +285,11 @@ def _prepare(x_train, y_train, x_test, y_test, info) -> Dataset:
         from sklearn.model_selection import train_test_split
 
         x, y = _check(x_train, y_train, info["source"])
+        if len(x) < _fewest_to_split():
+            raise GradscopeError(
+                f"{info['source']} has {len(x)} image(s); gradscope needs at least {_fewest_to_split()} to split "
+                f"them 70/30 into training and test parts of {MIN_IMAGES} or more"
+            )
         counts = np.bincount(y, minlength=N_CLASSES)
         stratify = y if counts[counts > 0].min() >= 2 else None
         x_train, x_test, y_train, y_test = train_test_split(
@@ -291,6 +304,12 @@ def _prepare(x_train, y_train, x_test, y_test, info) -> Dataset:
         x_train, y_train = _check(x_train, y_train, f"{info['source']} (train part)")
         x_test, y_test = _check(x_test, y_test, f"{info['source']} (test part)")
         info["split"] = "the source's own train/test split"
+    for part, images in (("training", x_train), ("test", x_test)):
+        if len(images) < MIN_IMAGES:
+            raise GradscopeError(
+                f"{info['source']} leaves {len(images)} image(s) for the {part} part; gradscope needs at least "
+                f"{MIN_IMAGES} in each"
+            )
     scaler = MinMaxScaler().fit(x_train)
     info["n_train"] = int(len(x_train))
     info["n_test"] = int(len(x_test))

@@ -12,3 +12,18 @@ class GradscopeError(Exception):
         ...
         gradscope.errors.GradscopeError: unknown activation 'sigmod'; did you mean 'sigmoid'?
     """
+
+
+def describe_exception(exc: BaseException, limit: int = 500) -> str:
+    """An exception as one line for ``run.json``: its type and message, without terminal colour codes.
+
+    Example:
+        >>> describe_exception(RuntimeError("Exception in call.\\n\\n\\x1b[1mdisk full\\x1b[0m\\n"))
+        'RuntimeError: Exception in call. disk full'
+    """
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    text = " ".join(text.split())
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."

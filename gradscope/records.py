@@ -183,9 +183,13 @@ def metric_rows(df: pd.DataFrame, metric: str, variable: str = "kernel") -> pd.D
 
 
 def layer_metric(df: pd.DataFrame, metric: str, variable: str = "kernel") -> pd.DataFrame:
-    """One metric of one variable kind as a (step x layer) table, layers ordered by depth."""
+    """One metric of one variable kind as a (step x layer) table, layers ordered by depth.
+
+    A layer whose values are all NaN keeps its column (NaN is evidence).
+    """
     sel = metric_rows(df, metric, variable)
-    table = sel.pivot_table(index="step", columns=["depth", "layer"], values="value", aggfunc="mean")
-    table = table.sort_index(axis=1, level=0)
-    table.columns = [layer for _, layer in table.columns]
+    order = sel[["depth", "layer"]].drop_duplicates().sort_values(["depth", "layer"])["layer"].tolist()
+    table = sel.pivot_table(index="step", columns="layer", values="value", aggfunc="mean", dropna=False)
+    table = table.reindex(columns=order)
+    table.columns = list(order)
     return table

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from gradscope import data
+from gradscope.diagnosis import findings_of
 from gradscope.experiments.config import TrainConfig
 from gradscope.experiments.train import train_run
 from gradscope.report import RunView, render_report
@@ -30,8 +31,12 @@ def test_a_run_that_dies_keeps_its_records_and_says_so(tmp_path, tiny_npz, exc, 
     assert sorted(run.records.query("metric == 'grad_norm'").step.unique()) == list(range(6))
     if status == "failed":
         assert run.meta["error"] == "RuntimeError: disk full"
+    assert run.meta["progress"]["epochs_done"] == 1 and run.progress_note == f"{status} after epoch 1 of 3"
+    findings = findings_of(run)
+    assert findings[0]["kind"] == "incomplete_run" and "after epoch 1 of 3" in findings[0]["summary"]
+    assert "stalled" not in {f["kind"] for f in findings}  # a stall is not judged on part of a run
     html = render_report([run])
-    assert f"({status})" in html
+    assert f"({status} after epoch 1 of 3)" in html
 
 
 def test_layer_ratios_from_records():

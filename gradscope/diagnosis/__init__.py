@@ -23,29 +23,34 @@ Example:
 
 from __future__ import annotations
 
-from gradscope.diagnosis.finding import SEVERITIES, Finding
+from gradscope.diagnosis.finding import SEVERITIES, Finding, Findings, format_finding
 from gradscope.diagnosis.rules import KINDS, RULES
 from gradscope.diagnosis.settings import DEFAULT_SETTINGS, DiagnosisSettings
 from gradscope.diagnosis.signals import signals
 
-__all__ = ["diagnose", "findings_of", "verdict", "Finding", "DiagnosisSettings", "KINDS", "RULES"]
+__all__ = ["diagnose", "findings_of", "verdict", "Finding", "Findings", "format_finding", "DiagnosisSettings",
+           "KINDS", "RULES", "INCOMPLETE"]
 
 
-def diagnose(records, config: dict | None = None, settings: DiagnosisSettings | None = None) -> list[Finding]:
+def diagnose(records, config: dict | None = None, settings: DiagnosisSettings | None = None,
+             complete: bool = True) -> Findings:
     """All findings for one run, most severe first.
 
     Args:
         records: the run's records (schema of :mod:`gradscope.records`).
         config: the run's config (``act``, ``init``, ``lr``, ``layers``, ...), for the *why*.
         settings: thresholds (default: :data:`~gradscope.diagnosis.settings.DEFAULT_SETTINGS`).
+        complete: False for a run that ended early: rules that judge a whole run
+            (``Rule.whole_run``, a stall) are not applied to part of one.
     """
     config = config or {}
     settings = settings or DEFAULT_SETTINGS
     s = signals(records, settings)
-    found = [f for f in (rule.check(s, config, settings) for rule in RULES) if f is not None]
+    rules = [rule for rule in RULES if complete or not rule.whole_run]
+    found = [f for f in (rule.check(s, config, settings) for rule in rules) if f is not None]
     kinds = {f.kind for f in found}
     suppressed = {rule.kind for rule in RULES if rule.suppressed_by & kinds}
-    findings = [f for f in found if f.kind not in suppressed]
+    findings = Findings(f for f in found if f.kind not in suppressed)
     findings.sort(key=lambda f: SEVERITIES.index(f.severity))
     return findings
 
@@ -55,9 +60,42 @@ def findings_of(run, settings: DiagnosisSettings | None = None) -> list[dict]:
 
     Always computed from the run's records with the current rules, so that the report,
     ``gradscope diagnose`` and ``gradscope analyze`` say the same thing; ``run.json`` keeps a
-    copy of what was found when the run ended, for readers without gradscope.
+    copy of what was found when the run ended, for readers without gradscope. A run that did
+    not complete is diagnosed on what it recorded, and its first finding says so
+    (:data:`INCOMPLETE`), so that missing epochs never read as "healthy" or "stalled".
     """
-    return [f.to_dict() for f in diagnose(run.records, run.config, settings)]
+    complete = run.status == "complete"
+    findings = [f.to_dict() for f in diagnose(run.records, run.config, settings, complete=complete)]
+    if not complete:
+        findings.insert(0, incomplete_finding(run).to_dict())
+    return findings
+
+
+#: The finding that opens the diagnosis of a run that did not complete.
+INCOMPLETE = "incomplete_run"
+
+
+def incomplete_finding(run) -> Finding:
+    """Says that a run did not complete, how far it got, and what that means for its findings."""
+    records = run.records
+    steps = records.loc[records["metric"] == "grad_norm", "step"]
+    epochs = records.loc[records["metric"] == "loss", "epoch"].nunique()
+    recorded = (f"{len(steps.unique())} optimizer steps and {epochs} finished epoch(s)" if len(steps)
+                else "no optimizer step")
+    return Finding(
+        kind=INCOMPLETE,
+        severity="high" if not len(steps) else "medium",
+        layers=[],
+        steps=[int(steps.min()), int(steps.max())] if len(steps) else [None, None],
+        summary=f"the run {run.progress_note}: what follows judges only what it recorded ({recorded})"
+                + ("; a stall cannot be judged on part of a run" if len(steps) else ""),
+        evidence={"status": run.status, "recorded_status": run.recorded_status,
+                  "progress": run.meta.get("progress") or {}, "recorded_steps": int(len(steps.unique())),
+                  "healthy": "a complete run"},
+        why=run.meta.get("error") or "",
+        recommendation="Run it to the end before trusting a clean bill of health; with gradscope analyze, "
+                       "rerun the same command (sweeps resume where they stopped).",
+    )
 
 
 def verdict(findings) -> str:

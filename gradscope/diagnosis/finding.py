@@ -11,7 +11,7 @@ import numpy as np
 SEVERITIES = ("high", "medium", "low")
 
 
-@dataclass
+@dataclass(repr=False)
 class Finding:
     """One diagnosed problem.
 
@@ -27,9 +27,12 @@ class Finding:
 
     Example:
         >>> f = Finding("stalled", "medium", [], [0, 9], "training has stalled",
-        ...             evidence={"relative_drop": float("nan")})
+        ...             evidence={"relative_drop": float("nan")}, recommendation="Raise the learning rate.")
         >>> f.to_dict()["evidence"]
         {'relative_drop': 'nan'}
+        >>> print(f)
+        stalled (medium; steps 0-9): training has stalled
+          fix: Raise the learning rate.
     """
 
     kind: str
@@ -42,8 +45,46 @@ class Finding:
     recommendation: str = ""
 
     def to_dict(self) -> dict:
-        """A plain dict that strict JSON can hold (non-finite numbers become strings)."""
+        """A plain dict that strict JSON can hold (non-finite numbers become strings); the full evidence."""
         return _jsonable(asdict(self))
+
+    def __str__(self) -> str:
+        return format_finding(self.to_dict())
+
+    def __repr__(self) -> str:
+        return f"Finding(kind={self.kind!r}, severity={self.severity!r}, layers={self.layers!r})"
+
+
+class Findings(list):
+    """The findings of a run, most severe first; prints as a short block per finding.
+
+    Example:
+        >>> print(Findings())
+        no problem found
+    """
+
+    def __str__(self) -> str:
+        return "\n".join(str(f) for f in self) if self else "no problem found"
+
+    def to_dict(self) -> list[dict]:
+        """Every finding as a plain dict, with its full evidence."""
+        return [f.to_dict() for f in self]
+
+
+def format_finding(f: dict) -> str:
+    """A finding (as a dict) in a few lines: kind, severity, layers, steps, summary, why and fix."""
+    where = [f["severity"]]
+    if f.get("layers"):
+        where.append(", ".join(map(str, f["layers"])))
+    steps = f.get("steps") or []
+    if len(steps) == 2 and steps[0] is not None:
+        where.append(f"steps {steps[0]}-{steps[1]}")
+    lines = [f"{f['kind']} ({'; '.join(where)}): {f['summary']}"]
+    if f.get("why"):
+        lines.append(f"  why: {f['why']}")
+    if f.get("recommendation"):
+        lines.append(f"  fix: {f['recommendation']}")
+    return "\n".join(lines)
 
 
 def _jsonable(x):

@@ -3,10 +3,14 @@
 Example:
     >>> TrainConfig().lr, TrainConfig().hidden
     (0.1, [512, 256, 128])
-    >>> parse_hidden("512,x")
+    >>> parse_hidden("512,,128")
     Traceback (most recent call last):
     ...
-    gradscope.errors.GradscopeError: --hidden must be comma-separated positive integers like 512,256,128; got '512,x'
+    gradscope.errors.GradscopeError: --hidden must be comma-separated positive integers like 512,256,128; got '512,,128'
+    >>> check_out_dir("/dev/null")
+    Traceback (most recent call last):
+    ...
+    gradscope.errors.GradscopeError: --out /dev/null is not a folder: choose a folder to write the runs and report in
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ class TrainConfig:
             raise GradscopeError(f"--val-split must be in [0, 1); got {self.val_split}")
         if self.framework not in FRAMEWORKS:
             raise GradscopeError(f"unknown framework {self.framework!r}; choose one of {FRAMEWORKS}")
+        if not 0 <= self.seed < 2 ** 32:
+            raise GradscopeError(f"--seed must be a whole number from 0 to 2**32 - 1; got {self.seed}")
 
 
 DEFAULTS = TrainConfig()
@@ -65,12 +71,40 @@ def parse_hidden(text: str, option: str = "--hidden", example: str = "512,256,12
     """
     message = f"{option} must be comma-separated positive integers like {example}; got {text!r}"
     try:
-        sizes = [int(s) for s in str(text).replace(" ", "").split(",") if s != ""]
+        sizes = [int(s) for s in str(text).replace(" ", "").split(",")]
     except ValueError:
         raise GradscopeError(message) from None
-    if not sizes or any(s <= 0 for s in sizes):
+    if any(s <= 0 for s in sizes):
         raise GradscopeError(message)
     return sizes
+
+
+def check_out_dir(path) -> Path:
+    """Check, without creating anything, that an output folder can be created and written.
+
+    Raises:
+        GradscopeError: naming the folder and what is wrong with it.
+    """
+    import os
+    import tempfile
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise GradscopeError(f"--out {path} is not a folder: choose a folder to write the runs and report in")
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        raise GradscopeError(f"--out {path}: {probe} is a file, not a folder; choose another --out")
+    try:
+        tempfile.TemporaryDirectory(dir=probe).cleanup()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise GradscopeError(f"--out {path} cannot be written (creating a folder in {probe}: {reason}); "
+                             "choose a folder you can write") from None
+    if not os.access(probe, os.W_OK | os.X_OK):  # pragma: no cover - root passes the probe above anyway
+        raise GradscopeError(f"--out {path} cannot be written (no permission in {probe}); choose a folder you can write")
+    return path
 
 
 def run_name(act: str, init: str) -> str:

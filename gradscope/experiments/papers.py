@@ -89,7 +89,7 @@ def _train_with_probes(name, act, init, hidden, train, dataset, out, echo):
     return trained.run, {"at_init": at_init, "after_training": _probe(trained.model, dataset, act)}
 
 
-def run_paper(paper, train, data_source="sample", out=None, echo=print, depths=None, width=None):
+def run_paper(paper, train, data="sample", out=None, echo=print, depths=None, width=None):
     """Train a paper's configurations and write ``paper.json`` beside the runs.
 
     Returns:
@@ -100,7 +100,7 @@ def run_paper(paper, train, data_source="sample", out=None, echo=print, depths=N
 
     if paper not in PAPERS:
         raise GradscopeError(f"unknown paper {paper!r}; choose one of {', '.join(PAPERS)}")
-    dataset = data_mod.load(data_source)
+    dataset = data if isinstance(data, data_mod.Dataset) else data_mod.load(data)
     out = Path(out) if out else default_out_dir(prefix=f"paper-{paper}")
     runs, probes = [], {}
     if paper == "glorot2010":

@@ -12,21 +12,24 @@ from gradscope.storage import RUNS_DIR, load_run
 from gradscope.vocabulary import N_CLASSES
 
 
-def analyze(acts, inits, train: TrainConfig, data_source="sample", out=None, verbose="auto",
+def analyze(acts, inits, train: TrainConfig, data="sample", out=None, verbose="auto",
             command=None, echo=print):
     """Train every (act, init) pair on one data source and save the runs under ``out``.
 
     Everything is checked before the first run trains, so a typo fails in a second.
+
+    Args:
+        data: a data source name or path, or a loaded :class:`gradscope.data.Dataset`.
 
     Returns:
         ``(out_dir, runs)``.
     """
     plan = [(run_name(act, init), act, init, list(train.hidden))
             for act, init in itertools.product(_unique(acts), _unique(inits))]
-    return _run_plan(plan, train, data_source, out or default_out_dir(), verbose, command, echo)
+    return _run_plan(plan, train, data, out or default_out_dir(), verbose, command, echo)
 
 
-def sweep(depths, width, acts, inits, train: TrainConfig, data_source="sample", out=None, verbose="auto",
+def sweep(depths, width, acts, inits, train: TrainConfig, data="sample", out=None, verbose="auto",
           command=None, echo=print, resume=True):
     """Train every (depth, act, init) with ``depth`` hidden layers of ``width`` units.
 
@@ -41,7 +44,7 @@ def sweep(depths, width, acts, inits, train: TrainConfig, data_source="sample", 
         raise GradscopeError("--depth needs positive integers like 2,4,6 and --width a positive integer")
     plan = [(f"{run_name(act, init)}-d{depth}", act, init, [width] * depth)
             for depth, act, init in itertools.product(depths, _unique(acts), _unique(inits))]
-    return _run_plan(plan, train, data_source, out or default_out_dir(prefix="sweep"), verbose, command, echo,
+    return _run_plan(plan, train, data, out or default_out_dir(prefix="sweep"), verbose, command, echo,
                      resume=resume)
 
 
@@ -60,13 +63,13 @@ def check_names(plan, train):
             make_tf1_initializer(init, None)
 
 
-def _run_plan(plan, train, data_source, out, verbose, command, echo, resume=False):
+def _run_plan(plan, train, data, out, verbose, command, echo, resume=False):
     from gradscope import data as data_mod
     from gradscope.experiments.train import train_run
 
     train.check()
     check_names(plan, train)
-    dataset = data_mod.load(data_source)
+    dataset = data if isinstance(data, data_mod.Dataset) else data_mod.load(data)
     out = Path(out)
     runs = []
     for name, act, init, hidden in plan:

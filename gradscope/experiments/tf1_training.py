@@ -61,6 +61,8 @@ def train_tf1(act, init, cfg, dataset, writer, run, verbose=True, echo=print):
                 step = recorder.step - 1
                 logs = {"loss": sum(losses) / n, "accuracy": sum(accs) / n}
                 recorder.add_records(rec.from_logs(run, step, epoch, logs))
+                writer.update(progress={"epochs_done": epoch + 1, "epochs": cfg.epochs, "last_step": step},
+                              metrics=logs)
                 snapshot = epoch % snapshot_every == 0 or epoch == cfg.epochs - 1
                 if snapshot:
                     recorder.add_records(activation_stats(sess, step, epoch))

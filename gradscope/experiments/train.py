@@ -9,9 +9,10 @@ from dataclasses import asdict, dataclass
 
 from gradscope import __version__
 from gradscope.diagnosis import findings_of
-from gradscope.errors import GradscopeError
+from gradscope.errors import GradscopeError, describe_exception
 from gradscope.experiments.config import OPTIMIZERS, TrainConfig, run_name
 from gradscope.storage import Run, RunWriter, load_run
+from gradscope.termination import is_interrupt
 from gradscope.vocabulary import N_CLASSES, PROBE_SIZE
 
 
@@ -80,8 +81,8 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
         The saved run and the trained model.
 
     Raises:
-        KeyboardInterrupt: re-raised after the run directory is marked ``interrupted``;
-            other exceptions likewise after it is marked ``failed``.
+        KeyboardInterrupt, gradscope.termination.Terminated: re-raised after the run directory
+            is marked ``interrupted``; other exceptions likewise after it is marked ``failed``.
     """
     config = {
         "framework": train.framework,
@@ -90,10 +91,10 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
         **asdict(train),
         "layers": [dataset.x_train.shape[1], *train.hidden, N_CLASSES],
         "data": dataset.info,
-        "versions": versions(),
         "command": command,
     }
     writer = RunWriter(run_dir, config)
+    writer.update(versions=versions())
     status, error, metrics, steps = "failed", None, {}, None
     started = time.perf_counter()
     try:
@@ -110,18 +111,19 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
                                                     callbacks)
         metrics = {"test_accuracy": _finite_or_none(test_acc), "test_loss": _finite_or_none(test_loss)}
         status = "complete"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    except Exception as exc:
-        error = f"{type(exc).__name__}: {exc}"
+    except BaseException as exc:
+        if is_interrupt(exc):
+            status = "interrupted"
+        else:
+            error = describe_exception(exc)
         raise
     finally:
         timings = {"train_seconds": round(time.perf_counter() - started, 3)}
         if steps is not None:
             timings["steps"] = steps
+        writer.update(status=status, error=error, metrics=metrics, timings=timings)
         run = load_run(run_dir)  # what reached the disk, so a partial run is diagnosed too
-        writer.finish(status, error=error, metrics=metrics, timings=timings, diagnosis=findings_of(run))
+        writer.finish(status, diagnosis=findings_of(run))
     return TrainedRun(load_run(run_dir), model)
 
 

@@ -118,6 +118,7 @@ class ProbeCapture:
         self._structure = None
         self._model = model
         self._flag = tf.Variable(False, trainable=False, name="gradscope_probe_kept")
+        self._rows = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="gradscope_batch_rows")
         original = model.train_step
 
         def train_step(data):
@@ -147,6 +148,7 @@ class ProbeCapture:
         def keep():
             for var, t in zip(self._vars, flat):
                 var.assign(t[:PROBE_SIZE], read_value=False)
+            self._rows.assign(tf.cast(tf.shape(flat[0])[0], tf.int64))
             self._flag.assign(True)
             return tf.constant(True)
 
@@ -160,6 +162,12 @@ class ProbeCapture:
             return None
         flat = [tf.convert_to_tensor(v) for v in self._vars]
         return tf.nest.pack_sequence_as(self._structure, flat)
+
+    def batch_rows(self) -> int | None:
+        """The number of rows of the first training batch (the batch size), or None before it."""
+        if not bool(self._flag.numpy()):
+            return None
+        return int(self._rows.numpy())
 
     def release(self):
         """Give the model its own ``train_step`` back."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from gradscope import records as rec
-from gradscope.diagnosis import Finding, diagnose
+from gradscope.diagnosis import Findings, diagnose
 from gradscope.vocabulary import PROBE_SIZE
 
 
-def audit(model, x, y, sample_weight=None, config=None, run="audit") -> list[Finding]:
+def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings:
     """Diagnose a compiled Keras model at its current weights, in one forward/backward pass.
 
     Computes what the first training step would record (per-layer gradient and weight norms,
@@ -24,7 +24,8 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> list[Fin
         config: optional run config (``act``, ``init``, ``lr``, ``layers``) for the *why*.
 
     Returns:
-        A list of :class:`gradscope.diagnosis.Finding`, most severe first.
+        The findings (:class:`gradscope.diagnosis.Finding`), most severe first; ``print()``
+        shows them as text, ``.to_dict()`` gives their full evidence.
 
     Example:
         >>> import keras, numpy as np

@@ -86,11 +86,17 @@ def optimizer_variables(optimizer) -> list:
     return list(optimizer._trainable_variables)
 
 
-def has_schedule(optimizer) -> bool:
-    """Whether the learning rate is a ``LearningRateSchedule`` (not a constant)."""
+def learning_rate_schedule(optimizer):
+    """The optimizer's ``LearningRateSchedule``, or None when its learning rate is a constant."""
     import keras
 
-    return isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule)
+    value = getattr(optimizer, "_learning_rate", None)
+    return value if isinstance(value, keras.optimizers.schedules.LearningRateSchedule) else None
+
+
+def has_schedule(optimizer) -> bool:
+    """Whether the learning rate is a ``LearningRateSchedule`` (not a constant)."""
+    return learning_rate_schedule(optimizer) is not None
 
 
 def wrap(obj, name: str, fn) -> None:
@@ -137,3 +143,21 @@ def retrace_train_step(model) -> None:
 def forget_train_step(model) -> None:
     """Drop the traced train step, so that the next ``fit`` traces a clean one."""
     model.train_function = None
+
+
+def guard_train_step(model, on_error) -> None:
+    """Call ``on_error(exc)`` when a step of the traced train function raises (then re-raise).
+
+    ``fit`` calls ``model.train_function`` for every step (or group of steps); Keras has no
+    hook for a ``fit`` that dies, so this is where a monitor learns that its run ended badly.
+    """
+    step = model.train_function
+
+    def train_function(iterator):
+        try:
+            return step(iterator)
+        except BaseException as exc:
+            on_error(exc)
+            raise
+
+    model.train_function = train_function

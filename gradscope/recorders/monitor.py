@@ -16,10 +16,13 @@ from gradscope.recorders.activation_stats import activation_records
 from gradscope.recorders.exit_guard import ExitGuard
 from gradscope.recorders.layer_names import layer_table
 from gradscope.recorders.record_log import RecordLog
+from gradscope.recorders.run_description import describe_model, describe_optimizer, versions
 from gradscope.recorders.schedule import Window
 from gradscope.recorders.step_recorder import StepRecorder
 from gradscope.recorders.tensorboard_export import TensorBoardExport
+from gradscope.errors import describe_exception
 from gradscope.storage import RunWriter
+from gradscope.termination import SigtermGuard, is_interrupt
 from gradscope.vocabulary import METRICS
 
 DEFAULT_BUFFER_STEPS = 1024
@@ -42,6 +45,15 @@ def _needs_copy(optimizer, variables, model) -> bool:
     )
 
 
+def _number(value):
+    """A log value as a JSON number (non-finite as text), or as it is when it is not a number."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return value
+    return value if np.isfinite(value) else str(value)
+
+
 class GradientMonitor(keras.callbacks.Callback):
     """Records per-layer gradient, weight and update norms of every optimizer step.
 
@@ -57,10 +69,18 @@ class GradientMonitor(keras.callbacks.Callback):
     ``saturated_frac`` and ``dead_frac`` of every layer with a non-linear activation
     (definitions in :mod:`gradscope.recorders.activation_stats`).
 
+    With ``run_dir`` the run describes itself in ``run.json`` (the model and every layer, the
+    optimizer and its hyperparameters, the loss, epochs, steps and batch size, input shapes, the
+    last epoch's logs, versions) and ends ``complete`` when ``fit`` returns, ``interrupted`` when
+    it is stopped (Ctrl-C, or SIGTERM, which the monitor turns into :class:`gradscope.termination.Terminated`
+    during ``fit``) and ``failed`` when it raises; the records up to that point are kept.
+    Several ``fit`` calls with one monitor continue one run. :meth:`add_to_run` adds your own
+    metrics (say, after ``evaluate``) and tags.
+
     Args:
         run: run id written in the ``run`` column.
         run_dir: a run directory whose records are appended at each epoch end.
-        config: configuration stored in ``run.json`` when ``run_dir`` is given.
+        config: your own configuration, stored in ``run.json`` when ``run_dir`` is given.
         writer: an existing :class:`gradscope.storage.RunWriter` (instead of ``run_dir``).
         window_steps: aggregate this many steps per record in the graph: ``grad_norm`` is
             their mean, ``grad_norm_max`` their max, ``weight_norm`` and ``update_norm`` those
@@ -122,6 +142,12 @@ class GradientMonitor(keras.callbacks.Callback):
         self._probe_capture: ProbeCapture | None = None
         self._activation_probe = None
         self._exit_guard: ExitGuard | None = None
+        self._sigterm = SigtermGuard()
+        self._owns_writer = False
+        self._in_fit = False
+        self._epochs_done = 0
+        self._planned = 0
+        self._fits = 0
 
     # --- public -------------------------------------------------------------------------
 
@@ -134,6 +160,26 @@ class GradientMonitor(keras.callbacks.Callback):
     def findings(self) -> list:
         """With ``diagnose=True``: the findings seen so far, one per kind, in the order they appeared."""
         return self._online.findings if self._online is not None else []
+
+    def add_to_run(self, metrics: dict | None = None, tags: dict | None = None, **sections) -> None:
+        """Add your own numbers and words to the run's ``run.json`` (during or after training).
+
+        Args:
+            metrics: e.g. ``{"test_accuracy": acc}`` after ``model.evaluate``.
+            tags: anything that says what the run is (``{"dataset": "cifar10"}``).
+            sections: other ``run.json`` sections to merge (``config={...}``).
+
+        Raises:
+            ValueError: without a run directory (``run_dir`` or ``writer``) to write to.
+        """
+        if self.writer is None:
+            raise ValueError("add_to_run() needs a run directory: create the monitor with run_dir=...")
+        update = dict(sections)
+        if metrics:
+            update["metrics"] = {k: _number(v) for k, v in metrics.items()}
+        if tags:
+            update["tags"] = dict(tags)
+        self.writer.update(**update)
 
     def flush(self) -> pd.DataFrame:
         """Bring the steps recorded since the last epoch end to the host (and to ``run_dir``)."""
@@ -160,14 +206,18 @@ class GradientMonitor(keras.callbacks.Callback):
         self._log.add(frame)
         return frame
 
-    def close(self):
+    def close(self, status: str = "interrupted", error: str | None = None):
         """Flush everything still on the device and restore the optimizer and model.
 
-        Called by ``on_train_end``; call it yourself after a ``fit`` that raised (``gradscope
-        analyze`` does), or rely on the interpreter-exit hook, so nothing recorded is lost.
+        Called by ``on_train_end`` (``status`` complete) and when a step of ``fit`` raises; call
+        it yourself after a ``fit`` that raised elsewhere (``gradscope analyze`` does), or rely
+        on the interpreter-exit hook, so nothing recorded is lost. A run directory the monitor
+        created itself is marked ``status`` (with ``error`` when it failed).
         """
         if self._recorder is None:
             return
+        self._in_fit = False
+        self._sigterm.restore()
         self.flush()
         self._flush_partial_window()
         self._recorder.detach()
@@ -182,12 +232,22 @@ class GradientMonitor(keras.callbacks.Callback):
         if self._exit_guard is not None:
             self._exit_guard.cancel()
             self._exit_guard = None
+        if self._owns_writer and not self.writer.finished:
+            from gradscope.diagnosis import diagnose
+
+            findings = [f.to_dict() for f in diagnose(self.records, self.config)]
+            self.writer.finish(status, error=error, diagnosis=findings)
 
     # --- Keras lifecycle ----------------------------------------------------------------
 
     def on_train_begin(self, logs=None):
+        if self._recorder is not None:  # the last fit died where the monitor could not see it
+            self.close("interrupted")
         if self.writer is None and self.run_dir is not None:
-            self.writer = RunWriter(self.run_dir, self.config)
+            self.writer = RunWriter(self.run_dir, self.config, name=self.run)
+            self._owns_writer = True
+        elif self._owns_writer and self.writer.finished:
+            self.writer.reopen()  # another fit continues the run
         self._log.add_output(self.writer)
         model = self.model
         variables = list(model.trainable_variables)
@@ -205,11 +265,18 @@ class GradientMonitor(keras.callbacks.Callback):
         self._recorder.attach(optimizer)
         self._next_step = int(optimizer.iterations.numpy())
         self._setup_probe(model, table)
-        self._exit_guard = ExitGuard(self, "close")
+        self._exit_guard = ExitGuard(self, "_close_at_exit")
         self._retrace()
+        compat.guard_train_step(model, self._step_raised)
+        self._sigterm.install()
+        self._in_fit = True
+        self._fits += 1
+        self._planned = self._epochs_done + int((self.params or {}).get("epochs") or 0)
+        if self.writer is not None:
+            self.writer.update(**self._description(model, optimizer))
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = epoch
+        self._epoch = self._epochs_done  # the run's epoch: several fits continue counting
 
     def on_epoch_end(self, epoch, logs=None):
         frame = self.flush()
@@ -217,15 +284,54 @@ class GradientMonitor(keras.callbacks.Callback):
             last_step = int(frame["step"].max())
         else:
             last_step = max(int(compat.innermost_optimizer(self.model.optimizer).iterations.numpy()) - 1, 0)
+        epoch = self._epoch
         self._log.add(rec.from_logs(self.run, last_step, epoch, logs or {}))
         self._log.add(self._activation_records(last_step, epoch))
+        self._epochs_done += 1
+        if self.writer is not None:
+            self.writer.update(
+                progress={"epochs_done": self._epochs_done, "epochs": self._planned or None, "last_step": last_step},
+                metrics={k: _number(v) for k, v in (logs or {}).items()},
+                training=self._training(),
+            )
         if self._online is not None and self._online.check(self.records, epoch):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
-        self.close()
+        self.close("complete")
 
     # --- internals ----------------------------------------------------------------------
+
+    def _step_raised(self, exc: BaseException) -> None:
+        """A step of ``fit`` raised: keep what was recorded and say how the run ended."""
+        if is_interrupt(exc):
+            self.close("interrupted")
+        else:
+            self.close("failed", error=describe_exception(exc))
+
+    def _close_at_exit(self) -> None:
+        """The interpreter exits while a ``fit`` never returned: the run did not finish."""
+        import sys
+
+        failed = getattr(sys, "last_type", None)
+        if failed is not None and not issubclass(failed, (KeyboardInterrupt, SystemExit)):
+            self.close("failed", error=f"{failed.__name__}: {getattr(sys, 'last_value', '')}")
+        else:
+            self.close("interrupted")
+
+    def _description(self, model, optimizer) -> dict:
+        """``run.json`` sections that say what is being trained."""
+        return {"model": describe_model(model), "optimizer": describe_optimizer(model.optimizer),
+                "training": self._training(), "versions": versions()}
+
+    def _training(self) -> dict:
+        params = self.params or {}
+        batch = self._probe_capture.batch_rows() if self._probe_capture is not None else None
+        out = {"epochs": self._planned or params.get("epochs"), "steps_per_epoch": params.get("steps"),
+               "fits": self._fits, "window_steps": self.window.n_steps}
+        if batch is not None:
+            out["batch_size"] = batch
+        return out
 
     def _retrace(self):
         if self.model is not None:

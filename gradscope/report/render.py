@@ -14,6 +14,7 @@ from pathlib import Path
 
 from gradscope import __version__
 from gradscope.diagnosis import nothing_found
+from gradscope.report.describe import describe
 from gradscope.report.figures import FIGURES, PAPER_FIGURES
 from gradscope.report.seed_references import reference_for
 from gradscope.report.style import run_colors, to_data_uri
@@ -23,25 +24,28 @@ from gradscope.vocabulary import fmt
 
 def _row(view: RunView) -> dict:
     cfg = view.config
+    meta = view.run.meta
     data = cfg.get("data") or {}
     ratios = view.ratios
     acc = view.metrics.get("test_accuracy")
     ref = reference_for(cfg)
-    timings = view.run.meta.get("timings") or {}
+    timings = meta.get("timings") or {}
+    words = describe(meta)
+    n_train, n_test = data.get("n_train"), data.get("n_test")
     return {
         "name": view.name,
         "status": view.status,
+        "status_note": view.run.progress_note,
         "framework": cfg.get("framework", "keras"),
-        "act": cfg.get("act", "?"),
-        "init": cfg.get("init", "?"),
-        "optimizer": f"{cfg.get('optimizer', '?')} (lr {cfg.get('lr', '?')})",
-        "training": (f"{cfg.get('epochs')} full-batch steps" if cfg.get("full_batch")
-                     else f"{cfg.get('epochs', '?')} epochs, batch {cfg.get('batch_size', '?')}"),
-        "layers": "-".join(str(n) for n in cfg.get("layers", [])),
-        "data": data.get("source", "?"),
-        "data_detail": f"{data.get('n_train', '?')} train / {data.get('n_test', '?')} test",
+        "model": words["model"],
+        "act": words["activation"],
+        "init": words["init"],
+        "optimizer": words["optimizer"],
+        "training": words["training"],
+        "data": words["data"],
+        "data_detail": f"{n_train} train / {n_test} test" if n_train is not None else "",
         "split": data.get("split", ""),
-        "accuracy": "-" if acc is None else f"{acc:.4f}",
+        "accuracy": "not recorded" if acc is None else f"{float(acc):.4f}",
         "reference": "" if ref is None else f"{ref[0]:.4f}",
         "reference_source": "" if ref is None else ref[1],
         "verdict": view.verdict,
@@ -49,10 +53,12 @@ def _row(view: RunView) -> dict:
         "grad_ratio": f"{fmt(ratios['grad_start'])} &rarr; {fmt(ratios['grad_end'])}",
         "rel_ratio": f"{fmt(ratios['rel_start'])} &rarr; {fmt(ratios['rel_end'])}",
         "seconds": timings.get("train_seconds"),
-        "steps": timings.get("steps"),
+        "steps": timings.get("steps") or (meta.get("progress") or {}).get("last_step"),
         "command": cfg.get("command"),
-        "versions": cfg.get("versions") or {},
-        "config_json": json.dumps(cfg, indent=2, default=str),
+        "versions": meta.get("versions") or cfg.get("versions") or {},
+        "config_json": json.dumps({k: meta[k] for k in ("config", "model", "optimizer", "training", "tags",
+                                                        "metrics", "progress", "process") if k in meta},
+                                  indent=2, default=str),
     }
 
 

@@ -67,6 +67,18 @@ def positive(series: pd.Series) -> pd.Series:
     return values.where(values > 0)
 
 
+def log_scale_or_note(ax, values) -> bool:
+    """Put ``ax`` on a log scale when ``values`` hold a positive finite number; else keep it linear
+    and say on the axes that every value is zero (or not finite). Returns whether it is log."""
+    values = np.asarray(values, dtype=float).ravel()
+    if np.any(np.isfinite(values) & (values > 0)):
+        ax.set_yscale("log")
+        return True
+    ax.text(0.5, 0.5, "every value is 0 (or not finite): nothing to draw on a log scale", transform=ax.transAxes,
+            ha="center", va="center", fontsize=8, color="crimson")
+    return False
+
+
 def to_data_uri(fig, dpi: int = 80) -> str:
     """Encode a figure as an embedded PNG ``data:`` URI and close it."""
     buf = io.BytesIO()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gradscope.diagnosis.finding import format_finding
 from gradscope.vocabulary import fmt
 
 
@@ -21,13 +22,8 @@ def summary_table(views) -> str:
 
 
 def findings_text(name: str, findings) -> str:
-    """A run's findings (dicts), a short block each: severity, kind, summary, why and fix."""
+    """A run's findings (dicts), a short block each: kind, severity, layers, summary, why and fix."""
     if not findings:
         return f"{name}: no problem found"
-    lines = [f"{name}:"]
-    for f in findings:
-        lines.append(f"  [{f['severity']}] {f['kind']}: {f['summary']}")
-        if f.get("why"):
-            lines.append(f"      why: {f['why']}")
-        lines.append(f"      fix: {f['recommendation']}")
-    return "\n".join(lines)
+    blocks = ["  " + format_finding(f).replace("\n", "\n  ") for f in findings]
+    return "\n".join([f"{name}:", *blocks])

@@ -20,12 +20,14 @@ class Rule:
         absent: the problem in words, for "no ... were found" (e.g. ``"vanishing gradients"``).
         check: ``check(signals, config, settings)`` -> a Finding or None.
         suppressed_by: kinds whose finding says the cause, so this one is dropped beside them.
+        whole_run: it judges a whole run (not applied to a run that ended early).
     """
 
     kind: str
     absent: str
     check: Callable
     suppressed_by: frozenset = field(default_factory=frozenset)
+    whole_run: bool = False
 
 
 from gradscope.diagnosis.rules import (  # noqa: E402  (the rules import Rule from here)

@@ -44,4 +44,4 @@ def check(s, config, settings):
     )
 
 
-RULE = Rule("stalled", "stalled training", check)
+RULE = Rule("stalled", "stalled training", check, whole_run=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from gradscope.report.style import layout, positive
+from gradscope.report.style import layout, log_scale_or_note, positive
 
 
 def layer_bars(views, colors, metric="grad_norm"):
@@ -14,7 +14,7 @@ def layer_bars(views, colors, metric="grad_norm"):
     fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
     width = 0.8 / max(len(views), 1)
     for ax, which in zip(axes, ("first", "last")):
-        labels = []
+        labels, drawn = [], []
         for i, view in enumerate(views):
             table = view.table(metric)
             finite = table[np.isfinite(table.to_numpy(dtype=float)).all(axis=1)] if len(table) else table
@@ -22,11 +22,13 @@ def layer_bars(views, colors, metric="grad_norm"):
                 continue
             row = finite.iloc[0] if which == "first" else finite.iloc[-1]
             x = np.arange(len(row)) + (i - (len(views) - 1) / 2) * width
-            ax.bar(x, positive(row).to_numpy(dtype=float), width=width, color=colors[view.name], label=view.name)
+            heights = positive(row).to_numpy(dtype=float)
+            drawn.append(heights)
+            ax.bar(x, np.nan_to_num(heights), width=width, color=colors[view.name], label=view.name)
             if len(row) > len(labels):
                 labels = list(row.index)
         ax.set_xticks(range(len(labels)), labels, rotation=20)
-        ax.set_yscale("log")
+        log_scale_or_note(ax, np.concatenate(drawn) if drawn else [])
         ax.set_title(f"{which} (finite) recorded step")
         ax.set_xlabel("layer (input -> output)")
         ax.set_ylabel("grad_norm / weight_norm (per step)" if relative else "kernel gradient L2 norm")

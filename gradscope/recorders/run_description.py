@@ -1,0 +1,152 @@
+"""What a monitored run is, read from the model itself: layers, optimizer, loss, inputs, versions.
+
+The monitor writes this into ``run.json`` (sections ``model``, ``optimizer``, ``training`` and
+``versions``) so that an own-model run describes itself without the user writing anything.
+
+Example:
+    >>> import keras
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu", name="hidden"),
+    ...                           keras.layers.Dense(2, activation="softmax", name="head")], name="tiny")
+    >>> model.compile(optimizer=keras.optimizers.Adam(0.003), loss="sparse_categorical_crossentropy")
+    >>> d = describe_model(model)
+    >>> d["class"], d["params"], [(l["name"], l["activation"], l["units"]) for l in d["layers"]]
+    ('Sequential', 23, [('hidden', 'relu', 3), ('head', 'softmax', 2)])
+    >>> describe_optimizer(model.optimizer)["learning_rate"]
+    0.003
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+
+import numpy as np
+
+from gradscope.recorders import keras_compat as compat
+from gradscope.recorders.activation_probe import activation_name
+from gradscope.recorders.layer_names import walk_layers
+
+_OPTIMIZER_SKIP = {"name", "learning_rate", "is_legacy_optimizer", "loss_scale_factor",
+                   "gradient_accumulation_steps", "use_ema", "ema_momentum", "ema_overwrite_frequency"}
+
+
+def _plain(value):
+    """A JSON-friendly copy of a config value."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (np.floating, float)):
+        value = float(value)
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, (np.integer, int, bool, str)) or value is None:
+        return value.item() if isinstance(value, np.generic) else value
+    return str(value)
+
+
+def initializer_text(init) -> str | None:
+    """``RandomNormal(mean=0.0, stddev=1.0)``-style text of a Keras initializer (seed left out)."""
+    if init is None:
+        return None
+    config = {k: v for k, v in (init.get_config() if hasattr(init, "get_config") else {}).items()
+              if k != "seed" and v is not None}
+    args = ", ".join(f"{k}={_plain(v)}" for k, v in config.items())
+    return f"{type(init).__name__}({args})" if args else type(init).__name__
+
+
+def _count(layer) -> int | None:
+    try:
+        return int(layer.count_params())
+    except (ValueError, AttributeError):
+        return None
+
+
+def describe_layer(name: str, layer) -> dict:
+    """Name, class, activation, kernel initializer, size and parameter count of one layer."""
+    out = {"name": name, "class": type(layer).__name__}
+    act = activation_name(layer)
+    if act is None and hasattr(layer, "cell"):  # RNN wrappers keep their activation on the cell
+        act = activation_name(layer.cell)
+    if act is not None:
+        out["activation"] = act
+    init = getattr(layer, "kernel_initializer", None) or getattr(getattr(layer, "cell", None), "kernel_initializer", None)
+    if init is not None:
+        out["kernel_initializer"] = initializer_text(init)
+    for size in ("units", "filters", "output_dim"):
+        value = getattr(layer, size, None)
+        if isinstance(value, (int, np.integer)):
+            out[size] = int(value)
+            break
+    params = _count(layer)
+    if params is not None:
+        out["params"] = params
+    return out
+
+
+def describe_loss(loss):
+    """The loss as text: a name, a class (with ``from_logits``), or a list/dict of them."""
+    if loss is None:
+        return None
+    if isinstance(loss, str):
+        return loss
+    if isinstance(loss, dict):
+        return {k: describe_loss(v) for k, v in loss.items()}
+    if isinstance(loss, (list, tuple)):
+        return [describe_loss(v) for v in loss]
+    if hasattr(loss, "get_config"):
+        logits = getattr(loss, "from_logits", None)
+        if logits is None:
+            logits = (loss.get_config() or {}).get("from_logits")
+        return type(loss).__name__ + ("(from_logits=True)" if logits else "")
+    return getattr(loss, "__name__", type(loss).__name__)
+
+
+def describe_model(model) -> dict:
+    """The model: name, class, parameter counts, input shapes, every layer and the loss."""
+    layers = [describe_layer(name, layer) for name, layer in walk_layers(model)
+              if type(layer).__name__ != "InputLayer"]
+    inputs = []
+    for t in getattr(model, "inputs", None) or []:
+        inputs.append([None if d is None else int(d) for d in t.shape])
+    return {
+        "name": model.name,
+        "class": type(model).__name__,
+        "params": _count(model),
+        "trainable_params": int(sum(int(np.prod(v.shape)) for v in model.trainable_variables)),
+        "inputs": inputs,
+        "layers": layers,
+        "loss": describe_loss(getattr(model, "loss", None)),
+    }
+
+
+def describe_optimizer(optimizer) -> dict:
+    """The optimizer: class, learning rate (or its schedule) and other hyperparameters."""
+    inner = compat.innermost_optimizer(optimizer)
+    out = {"class": type(inner).__name__}
+    if inner is not optimizer:
+        out["wrapped_by"] = type(optimizer).__name__
+    if compat.has_schedule(inner):
+        schedule = compat.learning_rate_schedule(inner)
+        out["learning_rate"] = {"schedule": type(schedule).__name__, **_plain(schedule.get_config())}
+    else:
+        lr = np.asarray(inner.learning_rate)
+        out["learning_rate"] = float(str(lr.astype(np.float32))) if lr.dtype == np.float32 else float(lr)
+    try:
+        config = inner.get_config()
+    except Exception:  # optimizers from outside Keras
+        config = {}
+    for key, value in config.items():
+        if key not in _OPTIMIZER_SKIP and value is not None and value is not False:
+            out[key] = _plain(value)
+    return out
+
+
+def versions() -> dict:
+    """Versions of gradscope and what it runs on."""
+    import keras
+    import tensorflow as tf
+
+    from gradscope import __version__
+
+    return {"gradscope": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "python": platform.python_version()}

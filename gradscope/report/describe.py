@@ -1,0 +1,117 @@
+"""A run in words for the report's tables: what it trained, how, and on what.
+
+Works for runs of ``gradscope analyze`` (their ``config`` names the activation, init, optimizer,
+epochs and data) and for own-model runs (the monitor's ``model``, ``optimizer`` and
+``training`` sections say the same things). A value that is not known says what is missing
+and how to add it; nothing is shown as "?".
+
+Example:
+    >>> meta = {"config": {}, "model": {"class": "Functional", "name": "my_classifier", "params": 1234,
+    ...         "layers": [{"name": "a", "class": "Dense", "activation": "relu", "params": 1000},
+    ...                    {"name": "b", "class": "Dense", "activation": "tanh", "params": 200},
+    ...                    {"name": "head", "class": "Dense", "activation": "softmax", "params": 34}]},
+    ...         "optimizer": {"class": "Adam", "learning_rate": 0.003}}
+    >>> d = describe(meta)
+    >>> d["model"]
+    'Functional my_classifier: 2 Dense + Dense head, 1,234 params, Adam 0.003'
+    >>> d["activation"]
+    'a: relu, b: tanh (head: softmax)'
+    >>> d["data"]
+    'not recorded: add_to_run(tags={"data": ...})'
+"""
+
+from __future__ import annotations
+
+from gradscope.vocabulary import fmt
+
+NOT_DESCRIBED = "not recorded (the run has no model description)"
+
+
+def _hidden_and_head(model: dict):
+    layers = [layer for layer in model.get("layers", []) if layer.get("params")]
+    return (layers[:-1], layers[-1]) if layers else ([], None)
+
+
+def _per_layer(hidden, key, short=lambda v: v) -> str | None:
+    """One value when every hidden layer has the same, else ``name: value`` for each."""
+    values = [(layer["name"], short(layer[key])) for layer in hidden if layer.get(key)]
+    if not values:
+        return None
+    distinct = {v for _, v in values}
+    if len(distinct) == 1:
+        return values[0][1]
+    return ", ".join(f"{name}: {v}" for name, v in values)
+
+
+def _optimizer_text(optimizer: dict | None) -> str | None:
+    if not optimizer:
+        return None
+    lr = optimizer.get("learning_rate")
+    if isinstance(lr, dict):
+        start = lr.get("initial_learning_rate")
+        rate = f"{lr.get('schedule', 'schedule')}" + (f" from {fmt(start)}" if start is not None else "")
+    else:
+        rate = fmt(lr) if lr is not None else "lr not recorded"
+    return f"{optimizer.get('class', 'optimizer')} {rate}"
+
+
+def _model_line(meta: dict) -> str:
+    model = meta.get("model")
+    config = meta.get("config") or {}
+    if not model:
+        layers = config.get("layers")
+        return f"MLP {'-'.join(map(str, layers))}" if layers else NOT_DESCRIBED
+    hidden, head = _hidden_and_head(model)
+    counts: dict = {}
+    for layer in hidden:
+        counts[layer["class"]] = counts.get(layer["class"], 0) + 1
+    body = ", ".join(f"{n} {cls}" for cls, n in counts.items())
+    shape = " + ".join(part for part in (body, f"{head['class']} head" if head else "") if part) or "no trainable layers"
+    params = model.get("params")
+    text = f"{model.get('class', 'Model')} {model.get('name', '')}: {shape}"
+    if params is not None:
+        text += f", {params:,} params"
+    opt = _optimizer_text(meta.get("optimizer"))
+    return text + (f", {opt}" if opt else "")
+
+
+def _short_init(text: str) -> str:
+    return text.split("(")[0] if text.endswith(")") and "stddev" not in text else text
+
+
+def describe(meta: dict) -> dict:
+    """``model``, ``activation``, ``init``, ``optimizer``, ``training`` and ``data`` of a run, as text."""
+    config = meta.get("config") or {}
+    model = meta.get("model") or {}
+    hidden, head = _hidden_and_head(model)
+    head_act = f" (head: {head['activation']})" if head and head.get("activation") else ""
+
+    act = config.get("act") or _per_layer(hidden, "activation")
+    act = (act + head_act) if act else (f"none{head_act}" if model else NOT_DESCRIBED)
+    init = config.get("init") or _per_layer(hidden + ([head] if head else []), "kernel_initializer", _short_init)
+    init = init or ("no kernels" if model else NOT_DESCRIBED)
+
+    if config.get("optimizer"):
+        optimizer = f"{config['optimizer']} (lr {fmt(config.get('lr'))})"
+    else:
+        optimizer = _optimizer_text(meta.get("optimizer")) or "not recorded (no optimizer description)"
+
+    training = meta.get("training") or {}
+    if config.get("full_batch"):
+        train_text = f"{config.get('epochs')} full-batch steps"
+    elif config.get("epochs"):
+        train_text = f"{config['epochs']} epochs, batch {config.get('batch_size', 'not recorded')}"
+    elif training:
+        epochs = training.get("epochs")
+        steps = training.get("steps_per_epoch")
+        batch = training.get("batch_size")
+        train_text = (f"{epochs} epochs" if epochs else "epochs not known")
+        train_text += f" of {steps} steps" if steps else ""
+        train_text += f", batch {batch}" if batch else ", batch size not known (the probe batch was given)"
+    else:
+        train_text = "not recorded (no training description)"
+
+    data = (config.get("data") or {}).get("source") or (meta.get("tags") or {}).get("data") \
+        or (meta.get("tags") or {}).get("dataset") or 'not recorded: add_to_run(tags={"data": ...})'
+    return {"model": _model_line(meta), "activation": act, "init": init, "optimizer": optimizer,
+            "training": train_text, "data": data}

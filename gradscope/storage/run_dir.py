@@ -1,0 +1,322 @@
+"""Run directories: ``run.json`` (what the run is and how it went) and its records, written while it trains.
+
+Layout of one ``gradscope analyze`` invocation::
+
+    <out>/report.html
+    <out>/runs/<run>/run.json
+    <out>/runs/<run>/records.csv    # appended while training
+    <out>/runs/<run>/.lock          # held by the one process writing the run
+
+Records are appended at every epoch end, so a run that is killed keeps what it recorded.
+``run.json`` says ``"status": "running"`` until the run finishes, and carries the writing
+process and a heartbeat, so that a reader can tell a run still training from one whose process
+died (:attr:`Run.status` is then ``interrupted``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from gradscope import records as rec
+from gradscope.errors import GradscopeError
+from gradscope.storage import records_csv
+from gradscope.storage.lock import LOCK_FILE, RunLock
+from gradscope.storage.process import HEARTBEAT_SECONDS, is_alive, now_iso, this_process
+
+RUN_JSON = "run.json"
+RECORDS_CSV = "records.csv"
+RUNS_DIR = "runs"
+STATUSES = ("running", "complete", "interrupted", "failed")
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=False, default=_json_default, allow_nan=True)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _json_default(obj):
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+        if isinstance(obj, np.ndarray):
+            return obj.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(obj, Path):
+        return str(obj)
+    return str(obj)
+
+
+class RunWriter:
+    """Writes one run directory while a run trains; holds its lock until :meth:`finish`.
+
+    Args:
+        path: the run directory (created if missing).
+        config: the run's configuration, stored under ``"config"`` in ``run.json``.
+        name: the run's name (default: the folder's name).
+        heartbeat_seconds: how often ``run.json``'s heartbeat is refreshed while running (0: never).
+
+    Raises:
+        GradscopeError: when another writer holds the run directory.
+
+    Example:
+        >>> import tempfile
+        >>> w = RunWriter(tempfile.mkdtemp() + "/sigmoid-normal", {"act": "sigmoid"})
+        >>> w.append(rec.from_logs("sigmoid-normal", 0, 0, {"loss": 2.3}))
+        >>> w.finish(metrics={"test_accuracy": 0.58})
+        >>> run = load_run(w.path)
+        >>> run.status, run.meta["records"]["rows"], len(run.records)
+        ('complete', 1, 1)
+    """
+
+    def __init__(self, path, config: dict, name: str | None = None, heartbeat_seconds: float = HEARTBEAT_SECONDS):
+        self.path = Path(path)
+        self._lock = RunLock(self.path)
+        self.records_path = self.path / RECORDS_CSV
+        if self.records_path.exists():
+            self.records_path.unlink()
+        self._meta_lock = threading.Lock()
+        self.meta = {
+            "run": name or self.path.name,
+            "status": "running",
+            "config": dict(config),
+            "metrics": {},
+            "timings": {},
+            "diagnosis": [],
+            "process": this_process(),
+            "started": now_iso(),
+            "heartbeat": now_iso(),
+            "records": {"file": RECORDS_CSV, "rows": 0},
+        }
+        self._write_meta()
+        records_csv.start(self.records_path)
+        self._heartbeat_seconds = heartbeat_seconds
+        self._stop = None
+        self._start_heartbeat()
+
+    # --- run.json ---------------------------------------------------------------------------
+
+    def _write_meta(self) -> None:
+        with self._meta_lock:
+            _write_json_atomic(self.path / RUN_JSON, self.meta)
+
+    def _start_heartbeat(self) -> None:
+        if self._heartbeat_seconds <= 0:
+            return
+        stop = self._stop = threading.Event()
+
+        def beat():
+            while not stop.wait(self._heartbeat_seconds):
+                self.meta["heartbeat"] = now_iso()
+                try:
+                    self._write_meta()
+                except OSError:  # the folder went away: nothing to keep alive
+                    return
+
+        threading.Thread(target=beat, name=f"gradscope-heartbeat-{self.path.name}", daemon=True).start()
+
+    def _stop_heartbeat(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+            self._stop = None
+
+    # --- while running ------------------------------------------------------------------------
+
+    def append(self, records: pd.DataFrame) -> None:
+        """Append records to the records file (flushed to disk), and count them in ``run.json``."""
+        if not len(records):
+            return
+        records_csv.append(self.records_path, records)
+        self.meta["records"]["rows"] += len(records)
+        self.meta["heartbeat"] = now_iso()
+        self._write_meta()
+
+    def update(self, **sections) -> None:
+        """Merge ``sections`` (e.g. ``timings={...}``) into ``run.json`` and write it."""
+        for key, value in sections.items():
+            if isinstance(self.meta.get(key), dict) and isinstance(value, dict):
+                self.meta[key].update(value)
+            else:
+                self.meta[key] = value
+        self.meta["heartbeat"] = now_iso()
+        self._write_meta()
+
+    def finish(self, status: str = "complete", **sections) -> None:
+        """Write the final ``run.json`` with ``status`` (complete, interrupted or failed) and let go of the run."""
+        if status not in STATUSES[1:]:
+            raise ValueError(f"a run finishes as one of {STATUSES[1:]}; got {status!r}")
+        self._stop_heartbeat()
+        self.update(status=status, ended=now_iso(), **sections)
+        self._lock.release()
+
+    def reopen(self) -> None:
+        """Continue a finished run (another ``fit`` of the same monitor): running again, locked again."""
+        if not self._lock.held:
+            self._lock = RunLock(self.path)
+        self.meta.pop("ended", None)
+        self.update(status="running", process=this_process())
+        self._start_heartbeat()
+
+    @property
+    def finished(self) -> bool:
+        return self.meta["status"] != "running"
+
+
+@dataclass
+class Run:
+    """A saved run: its metadata from ``run.json`` and its records.
+
+    Attributes:
+        notes: what reading it noticed without refusing it (a last line cut short).
+        label: how reports name it: the run's name, or ``<folder>/<name>`` when several runs
+            read together share a name.
+    """
+
+    path: Path
+    meta: dict
+    records: pd.DataFrame = field(repr=False)
+    notes: list = field(default_factory=list)
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.meta.get("run") or (self.path.name if self.path else "run")
+
+    @property
+    def recorded_status(self) -> str:
+        """The status ``run.json`` holds."""
+        return self.meta.get("status", "unknown")
+
+    @property
+    def status(self) -> str:
+        """``complete``, ``interrupted``, ``failed``, or ``running`` only while its writer still lives."""
+        status = self.recorded_status
+        if status == "running" and not is_alive(self.meta.get("process"), self.meta.get("heartbeat")):
+            return "interrupted"
+        return status
+
+    @property
+    def complete(self) -> bool:
+        return self.status == "complete"
+
+    @property
+    def progress_note(self) -> str:
+        """How far a run that is not complete got, in words ('' for a complete run)."""
+        status = self.status
+        if status == "complete":
+            return ""
+        progress = self.meta.get("progress") or {}
+        done, planned = progress.get("epochs_done"), progress.get("epochs")
+        where = ""
+        if done:
+            where = f" after epoch {done}" + (f" of {planned}" if planned else "")
+        elif planned:
+            where = f" during epoch 1 of {planned}"
+        if status == "running":
+            return f"still running{where}"
+        if self.recorded_status == "running":
+            return f"ended without finishing{where} (its process is gone)"
+        return f"{status}{where}"
+
+    @property
+    def config(self) -> dict:
+        return self.meta.get("config", {})
+
+    @property
+    def metrics(self) -> dict:
+        return self.meta.get("metrics", {})
+
+
+def load_run(path) -> Run:
+    """Read one run directory.
+
+    Raises:
+        GradscopeError: if ``path`` is not a run directory, or its files are unreadable, cut
+            short or wrongly typed (naming the file and line).
+    """
+    path = Path(path)
+    meta_path = path / RUN_JSON
+    if not meta_path.is_file():
+        raise GradscopeError(
+            f"{path} is not a gradscope run: it has no {RUN_JSON}. "
+            "Pass a folder written by 'gradscope analyze' (or one of its runs/<run> folders)."
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise GradscopeError(f"cannot read {meta_path}: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise GradscopeError(f"{meta_path} is not a gradscope run.json (it has no 'config' object)")
+    records_path = path / RECORDS_CSV
+    written = (meta.get("records") or {}).get("rows")
+    notes = []
+    if records_path.is_file():
+        records, notes = records_csv.read(records_path)
+        if written is not None and len(records) < int(written):
+            raise GradscopeError(
+                f"{records_path} holds {len(records)} records but {RUN_JSON} says {written} were written: "
+                "the file was cut short (copied while being written, or damaged)"
+            )
+    elif written:
+        raise GradscopeError(f"{records_path} is missing, but {RUN_JSON} says {written} records were written")
+    else:
+        records = rec.empty()
+    return Run(path=path, meta=meta, records=records, notes=notes)
+
+
+def _run_dirs(p: Path) -> list[Path]:
+    if (p / RUN_JSON).is_file():
+        return [p]
+    children = sorted(d for d in (p / RUNS_DIR).glob("*") if (d / RUN_JSON).is_file())
+    if not children:
+        raise GradscopeError(
+            f"{p} is not a gradscope output folder: it has no {RUNS_DIR}/<run>/{RUN_JSON}. "
+            "Pass a folder written by 'gradscope analyze'."
+        )
+    return children
+
+
+def find_runs(paths, skipped: list | None = None) -> list[Run]:
+    """Load every run below the given folders.
+
+    Each path may be an output folder (with ``runs/<run>/``) or a single run folder. Runs that
+    share a name get labels with their folder (``a/sigmoid-normal``, ``b/sigmoid-normal``).
+
+    Args:
+        skipped: when given, a run that cannot be read is left out and one line saying which
+            and why is appended here; otherwise it raises.
+
+    Raises:
+        GradscopeError: if a path does not exist or holds no run (or, without ``skipped``,
+            a run cannot be read).
+    """
+    runs = []
+    for p in map(Path, paths):
+        if not p.exists():
+            raise GradscopeError(f"{p} does not exist")
+        for d in _run_dirs(p):
+            try:
+                runs.append(load_run(d))
+            except GradscopeError as exc:
+                if skipped is None:
+                    raise
+                skipped.append(f"skipped {d}: {exc}")
+    names = [r.name for r in runs]
+    for run in runs:
+        if names.count(run.name) > 1:
+            run.label = f"{run.path.parent.parent.name if run.path.parent.name == RUNS_DIR else run.path.parent.name}/{run.name}"
+    return runs
+
+
+__all__ = ["RunWriter", "Run", "load_run", "find_runs", "RUN_JSON", "RECORDS_CSV", "RUNS_DIR", "LOCK_FILE", "STATUSES"]
