@@ -299,3 +299,16 @@ def _read(path):
         return path.read_text()
     except OSError:
         return ""
+
+
+def test_the_documented_own_model_example_runs(tmp_path):
+    script = os.path.join(ROOT, "docs", "examples", "own_model.py")
+    proc = subprocess.run([sys.executable, script, "--out", str(tmp_path / "ex"), "--epochs", "2"],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "digits-sigmoid-normal before training: vanishing_gradient" in proc.stdout
+    runs = {run.name: run for run in find_runs([tmp_path / "ex"])}
+    assert sorted(runs) == ["digits-relu-he", "digits-sigmoid-normal"]
+    assert all(r.status == "complete" and "test_accuracy" in r.metrics for r in runs.values())
+    assert runs["digits-relu-he"].meta["tags"] == {"data": "scikit-learn digits (8x8)"}

@@ -45,11 +45,15 @@ def _plain(value):
 
 
 def initializer_text(init) -> str | None:
-    """``RandomNormal(mean=0.0, stddev=1.0)``-style text of a Keras initializer (seed left out)."""
+    """``RandomNormal(stddev=1.0)``-style text of a Keras initializer: what differs from its defaults."""
     if init is None:
         return None
+    try:
+        defaults = type(init)().get_config()
+    except Exception:  # needs arguments
+        defaults = {}
     config = {k: v for k, v in (init.get_config() if hasattr(init, "get_config") else {}).items()
-              if k != "seed" and v is not None}
+              if k != "seed" and v is not None and (k not in defaults or defaults[k] != v)}
     args = ", ".join(f"{k}={_plain(v)}" for k, v in config.items())
     return f"{type(init).__name__}({args})" if args else type(init).__name__
 

@@ -32,9 +32,9 @@ def _hidden_and_head(model: dict):
     return (layers[:-1], layers[-1]) if layers else ([], None)
 
 
-def _per_layer(hidden, key, short=lambda v: v) -> str | None:
+def _per_layer(hidden, key) -> str | None:
     """One value when every hidden layer has the same, else ``name: value`` for each."""
-    values = [(layer["name"], short(layer[key])) for layer in hidden if layer.get(key)]
+    values = [(layer["name"], layer[key]) for layer in hidden if layer.get(key)]
     if not values:
         return None
     distinct = {v for _, v in values}
@@ -75,10 +75,6 @@ def _model_line(meta: dict) -> str:
     return text + (f", {opt}" if opt else "")
 
 
-def _short_init(text: str) -> str:
-    return text.split("(")[0] if text.endswith(")") and "stddev" not in text else text
-
-
 def describe(meta: dict) -> dict:
     """``model``, ``activation``, ``init``, ``optimizer``, ``training`` and ``data`` of a run, as text."""
     config = meta.get("config") or {}
@@ -88,8 +84,11 @@ def describe(meta: dict) -> dict:
 
     act = config.get("act") or _per_layer(hidden, "activation")
     act = (act + head_act) if act else (f"none{head_act}" if model else NOT_DESCRIBED)
-    init = config.get("init") or _per_layer(hidden + ([head] if head else []), "kernel_initializer", _short_init)
-    init = init or ("no kernels" if model else NOT_DESCRIBED)
+    head_init = head["kernel_initializer"] if head and head.get("kernel_initializer") else None
+    init = config.get("init") or _per_layer(hidden, "kernel_initializer")
+    if init and head_init and head_init != init:
+        init += f" (head: {head_init})"
+    init = init or head_init or ("no kernels" if model else NOT_DESCRIBED)
 
     if config.get("optimizer"):
         optimizer = f"{config['optimizer']} (lr {fmt(config.get('lr'))})"
