@@ -51,9 +51,10 @@ class RunLock:
                 owner = self._owner()
                 os.close(self._fd)
                 self._fd = None
+                who = (f"process {owner['pid']} on {owner.get('host', 'an unknown host')} (since "
+                       f"{owner.get('since', 'an unknown time')})" if "pid" in owner else "another process")
                 raise GradscopeError(
-                    f"{self.path.parent} is being written by process {owner.get('pid', '?')} on "
-                    f"{owner.get('host', '?')} (since {owner.get('since', '?')}); wait for it to finish, "
+                    f"{self.path.parent} is being written by {who}; wait for it to finish, "
                     "or write to another folder (--out)"
                 ) from None
         info = {**this_process(), "since": now_iso()}
