@@ -285,7 +285,7 @@ def test_activation_statistics_on_the_probe_batch():
     r = mon.records
     acts = r[r.metric.isin(rec.ACTIVATION_METRICS)]
     assert set(acts.layer) == {"sig", "relu"}
-    probe = x[:20]  # the first training batch (shuffle off)
+    probe = x  # the first training rows, up to 256, gathered over the first steps (shuffle off): all 50
     sig = keras.activations.sigmoid(probe @ model.get_layer("sig").kernel.numpy() + model.get_layer("sig").bias.numpy()).numpy()
     expect_sat = np.mean((sig <= 0.01) | (sig >= 0.99))
     got = acts[(acts.layer == "sig") & (acts.metric == "saturated_frac")].value.item()

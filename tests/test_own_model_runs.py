@@ -259,10 +259,11 @@ def test_a_second_writer_of_a_run_gets_a_clear_error_and_the_folder_stays_readab
         _wait_for(lambda: _epochs_done(progress) >= 1, proc)
         second = GradientMonitor(run_dir=tmp_path / "run")
         model = own_model()
-        from gradscope.errors import GradscopeError
-
-        with pytest.raises(GradscopeError, match=f"is being written by process {proc.pid} on "):
-            model.fit(X, Y, batch_size=40, epochs=1, callbacks=[second], verbose=0)
+        # the monitor never breaks a fit: one warning that names the other writer, and training goes on
+        with pytest.warns(RuntimeWarning, match=f"is being written by process {proc.pid} on ") as caught:
+            history = model.fit(X, Y, batch_size=40, epochs=2, callbacks=[second], verbose=0)
+        assert len([w for w in caught if "gradscope stopped recording" in str(w.message)]) == 1
+        assert len(history.history["loss"]) == 2
         run = load_run(tmp_path / "run")  # untouched, readable
         assert run.status == "running" and run.meta["progress"]["epochs_done"] >= 1
     finally:

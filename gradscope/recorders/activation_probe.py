@@ -104,10 +104,12 @@ def probe_inputs(probe):
 
 
 class ProbeCapture:
-    """Keeps the inputs of the first training batch in device variables.
+    """Keeps the inputs of the first training batches, up to PROBE_SIZE rows, in device variables.
 
     Wraps ``model.train_step`` (on the instance; :meth:`release` restores it) with a step that,
-    while nothing is kept yet, assigns the batch's inputs to variables of dynamic shape.
+    while fewer than PROBE_SIZE rows are kept, appends the batch's inputs to variables of
+    dynamic shape: with small batches the probe gathers rows from several steps, so that one
+    batch of one row never decides what "dead for every input" means.
     """
 
     def __init__(self, model):
@@ -117,13 +119,18 @@ class ProbeCapture:
         self._vars = None
         self._structure = None
         self._model = model
-        self._flag = tf.Variable(False, trainable=False, name="gradscope_probe_kept")
-        self._rows = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="gradscope_batch_rows")
+        self.error: Exception | None = None  # the first error of ours while tracing
+        self._kept = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="gradscope_probe_rows")
+        self._batch = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="gradscope_batch_rows")
         original = model.train_step
 
         def train_step(data):
-            x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-            self._keep(x)
+            if self.error is None:
+                try:
+                    x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+                    self._keep(x)
+                except Exception as exc:  # the step goes on without a probe; the monitor warns
+                    self.error = exc
             return original(data)
 
         model.train_step = train_step
@@ -146,28 +153,44 @@ class ProbeCapture:
             self._structure = x
 
         def keep():
-            for var, t in zip(self._vars, flat):
-                var.assign(t[:PROBE_SIZE], read_value=False)
-            self._rows.assign(tf.cast(tf.shape(flat[0])[0], tf.int64))
-            self._flag.assign(True)
+            kept = self._kept.read_value()
+            need = PROBE_SIZE - kept
+            rows = tf.cast(tf.shape(flat[0])[0], tf.int64)
+
+            def first():
+                for var, t in zip(self._vars, flat):
+                    var.assign(t[:need], read_value=False)
+                self._batch.assign(rows)
+                return tf.constant(True)
+
+            def more():
+                for var, t in zip(self._vars, flat):
+                    var.assign(tf.concat([var.read_value(), t[:need]], 0), read_value=False)
+                return tf.constant(True)
+
+            tf.cond(tf.equal(kept, 0), first, more)
+            self._kept.assign(kept + tf.minimum(rows, need))
             return tf.constant(True)
 
-        tf.cond(self._flag, lambda: tf.constant(False), keep)
+        tf.cond(self._kept < PROBE_SIZE, keep, lambda: tf.constant(False))
 
     def value(self):
-        """The kept inputs, or None before the first training step."""
+        """The kept inputs (up to PROBE_SIZE rows), or None before the first training step.
+
+        Taking the value freezes the probe: every later epoch is measured on the same rows.
+        """
         import tensorflow as tf
 
-        if self._vars is None or not bool(self._flag.numpy()):
+        if self._vars is None or int(self._kept.numpy()) == 0:
             return None
-        flat = [tf.convert_to_tensor(v) for v in self._vars]
+        flat = [tf.identity(v) for v in self._vars]
+        self._kept.assign(PROBE_SIZE)  # nothing more is kept
         return tf.nest.pack_sequence_as(self._structure, flat)
 
     def batch_rows(self) -> int | None:
         """The number of rows of the first training batch (the batch size), or None before it."""
-        if not bool(self._flag.numpy()):
-            return None
-        return int(self._rows.numpy())
+        rows = int(self._batch.numpy())
+        return rows or None
 
     def release(self):
         """Give the model its own ``train_step`` back."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import keras
@@ -43,6 +44,26 @@ def _needs_copy(optimizer, variables, model) -> bool:
         or any(getattr(v, "constraint", None) is not None for v in variables)
         or _is_distributed(model)
     )
+
+
+def _guarded(hook):
+    """A monitor hook whose errors become one warning: the monitor stops, the training goes on."""
+
+    @functools.wraps(hook)
+    def guarded(self, *args, **kwargs):
+        if self._broken is not None:
+            return None
+        try:
+            result = hook(self, *args, **kwargs)
+            error = self._trace_error()
+            if error is not None:
+                raise error
+            return result
+        except Exception as exc:  # KeyboardInterrupt and SystemExit go on: they end the training
+            self._break(exc, hook.__name__)
+            return None
+
+    return guarded
 
 
 def _number(value):
@@ -148,6 +169,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._epochs_done = 0
         self._planned = 0
         self._fits = 0
+        self._broken: str | None = None
 
     # --- public -------------------------------------------------------------------------
 
@@ -218,28 +240,46 @@ class GradientMonitor(keras.callbacks.Callback):
             return
         self._in_fit = False
         self._sigterm.restore()
-        self.flush()
-        self._flush_partial_window()
-        self._recorder.detach()
-        self._recorder = None
+        try:
+            if self._broken is None:
+                self.flush()
+                self._flush_partial_window()
+        finally:
+            self._release()
+            if self._owns_writer and not self.writer.finished:
+                self.writer.finish(status, error=error, diagnosis=self._final_findings())
+
+    def _release(self) -> None:
+        """Give the optimizer and model back (each step on its own: one failing does not stop the rest)."""
+        recorder, self._recorder = self._recorder, None
+        steps = [recorder.detach]
         if self._probe_capture is not None:
-            self._probe_capture.release()
+            steps.append(self._probe_capture.release)
             self._probe_capture = None
         if self.model is not None:
-            compat.forget_train_step(self.model)  # the next fit traces a clean step
+            steps.append(lambda: compat.forget_train_step(self.model))  # the next fit traces a clean step
         if self._tensorboard is not None:
-            self._tensorboard.flush()
+            steps.append(self._tensorboard.flush)
         if self._exit_guard is not None:
-            self._exit_guard.cancel()
+            steps.append(self._exit_guard.cancel)
             self._exit_guard = None
-        if self._owns_writer and not self.writer.finished:
-            from gradscope.diagnosis import diagnose
+        for step in steps:
+            try:
+                step()
+            except Exception:
+                pass
 
-            findings = [f.to_dict() for f in diagnose(self.records, self.config)]
-            self.writer.finish(status, error=error, diagnosis=findings)
+    def _final_findings(self) -> list:
+        from gradscope.diagnosis import diagnose
+
+        try:
+            return [f.to_dict() for f in diagnose(self.records, self.config)]
+        except Exception:  # the run's records are on disk: readers diagnose them again
+            return []
 
     # --- Keras lifecycle ----------------------------------------------------------------
 
+    @_guarded
     def on_train_begin(self, logs=None):
         if self._recorder is not None:  # the last fit died where the monitor could not see it
             self.close("interrupted")
@@ -275,9 +315,11 @@ class GradientMonitor(keras.callbacks.Callback):
         if self.writer is not None:
             self.writer.update(**self._description(model, optimizer))
 
+    @_guarded
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = self._epochs_done  # the run's epoch: several fits continue counting
 
+    @_guarded
     def on_epoch_end(self, epoch, logs=None):
         frame = self.flush()
         if len(frame):
@@ -297,6 +339,7 @@ class GradientMonitor(keras.callbacks.Callback):
         if self._online is not None and self._online.check(self.records, epoch):
             self.model.stop_training = True
 
+    @_guarded
     def on_train_end(self, logs=None):
         self.close("complete")
 
@@ -304,10 +347,47 @@ class GradientMonitor(keras.callbacks.Callback):
 
     def _step_raised(self, exc: BaseException) -> None:
         """A step of ``fit`` raised: keep what was recorded and say how the run ended."""
-        if is_interrupt(exc):
-            self.close("interrupted")
-        else:
-            self.close("failed", error=describe_exception(exc))
+        try:
+            if is_interrupt(exc):
+                self.close("interrupted")
+            else:
+                self.close("failed", error=describe_exception(exc))
+        except Exception as own:  # never hide the user's exception behind one of ours
+            self._warn(own, "closing the run")
+
+    def _trace_error(self):
+        """An error of ours raised (and set aside) while Keras traced the train step, or None."""
+        for part in (self._recorder, self._probe_capture):
+            if part is not None and part.error is not None:
+                return part.error
+        return None
+
+    def _break(self, exc: Exception, where: str) -> None:
+        """Something of gradscope's failed: say so once, give the model back, let training go on."""
+        self._broken = describe_exception(exc)
+        self._warn(exc, where)
+        try:
+            if self.writer is not None and self._owns_writer and not self.writer.finished:
+                self.writer.update(recording_error=f"{where}: {self._broken}")
+        except Exception:
+            pass
+        try:
+            self.close("failed", error=f"gradscope stopped recording ({where}: {self._broken}); the training went on")
+        except Exception:
+            pass
+        try:
+            if self.model is not None:
+                compat.retrace_train_step(self.model)  # a train step without gradscope's ops
+        except Exception:
+            pass
+
+    def _warn(self, exc: BaseException, where: str) -> None:
+        warnings.warn(
+            f"gradscope stopped recording ({where}: {describe_exception(exc)}); the training goes on without it. "
+            "What was recorded before is kept. Please report this with the model that caused it.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
     def _close_at_exit(self) -> None:
         """The interpreter exits while a ``fit`` never returned: the run did not finish."""

@@ -24,6 +24,7 @@ Three choices are made once, when the recorder attaches, each by one small objec
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import numpy as np
@@ -84,10 +85,11 @@ class AllReducedGradients:
             reduced = original(grads_and_vars)
             ctx = recorder.context()
             if ctx is not None:
-                for g, v in reduced:
-                    i = recorder.position(v)
-                    if i is not None and g is not None:
-                        ctx.grads[i] = g
+                with recorder.guard():
+                    for g, v in reduced:
+                        i = recorder.position(v)
+                        if i is not None and g is not None:
+                            ctx.grads[i] = g
             return reduced
 
         recorder.wrap(compat.ALL_REDUCE, all_reduce_sum_gradients)
@@ -131,7 +133,7 @@ class SgdUpdateGradients(AllReducedGradients):
             ctx = recorder.context()
             if ctx is not None:
                 ctx.learning_rate = learning_rate
-            return original(grads, trainable_variables, learning_rate)
+            return original(grads, trainable_variables, learning_rate)  # (nothing of ours can fail here)
 
         recorder.wrap(compat.UPDATE_STEP, backend_update_step)
 
@@ -160,16 +162,17 @@ class CapturedUpdates:
         def capture(variable, value):
             ctx = recorder.context()
             if ctx is not None:
-                var = tf_variable(variable)
-                i = recorder.position(var)
-                if i is not None:
-                    if sign is None:  # assign: the change is new - old
-                        delta = tf.convert_to_tensor(_dense(value)) - tf.cast(var.read_value(), value.dtype)
-                    elif isinstance(value, tf.IndexedSlices):
-                        delta = value
-                    else:
-                        delta = tf.convert_to_tensor(tf_variable(value))
-                    ctx.deltas.setdefault(i, []).append((1.0 if sign is None else sign, delta))
+                with recorder.guard():
+                    var = tf_variable(variable)
+                    i = recorder.position(var)
+                    if i is not None:
+                        if sign is None:  # assign: the change is new - old
+                            delta = tf.convert_to_tensor(_dense(value)) - tf.cast(var.read_value(), value.dtype)
+                        elif isinstance(value, tf.IndexedSlices):
+                            delta = value
+                        else:
+                            delta = tf.convert_to_tensor(tf_variable(value))
+                        ctx.deltas.setdefault(i, []).append((1.0 if sign is None else sign, delta))
             return original(variable, value)
 
         return capture
@@ -258,6 +261,7 @@ class StepRecorder:
         self._local = threading.local()
         self._optimizer = None
         self._patched: list[str] = []
+        self.error: Exception | None = None  # the first error of ours while tracing
         self.ring = DeviceRing(self.rows.width, capacity)
 
     @property
@@ -330,23 +334,38 @@ class StepRecorder:
     def _make_apply(self, original):
         def apply(grads, trainable_variables=None):
             grads = list(grads)
-            if not grads:
+            if not grads or self.error is not None:
                 return original(grads, trainable_variables)
-            opt = self._optimizer
-            tvars = list(trainable_variables) if trainable_variables is not None else compat.optimizer_variables(opt)
-            ctx = _StepContext()
-            if self.rows.takes_weights_before or self.updates.takes_copy:
-                # Read before the update: nothing waits for these reads, so their norms are
-                # computed alongside the forward and backward passes, not after the update.
-                ctx.before = [var.read_value() for var in self.tf_variables]
-            self.gradients.from_apply(self, ctx, grads, tvars)
+            ctx = None
+            with self.guard():
+                opt = self._optimizer
+                tvars = list(trainable_variables) if trainable_variables is not None else compat.optimizer_variables(opt)
+                ctx = _StepContext()
+                if self.rows.takes_weights_before or self.updates.takes_copy:
+                    # Read before the update: nothing waits for these reads, so their norms are
+                    # computed alongside the forward and backward passes, not after the update.
+                    ctx.before = [var.read_value() for var in self.tf_variables]
+                self.gradients.from_apply(self, ctx, grads, tvars)
+            if ctx is None or self.error is not None:
+                return original(grads, trainable_variables)
             outer, self._local.ctx = self.context(), ctx
             try:
                 result = original(grads, trainable_variables)
             finally:
                 self._local.ctx = outer
-            if is_primary_replica() and self.n_vars:
-                self.rows.write(StepMeasures(self, ctx), self.ring)
+            if is_primary_replica() and self.n_vars and self.error is None:
+                with self.guard():
+                    self.rows.write(StepMeasures(self, ctx), self.ring)
             return result
 
         return apply
+
+    @contextlib.contextmanager
+    def guard(self):
+        """Recording code run while Keras traces the step: an error of ours is kept in
+        :attr:`error` (the monitor warns and stops) and the step goes on without recording."""
+        try:
+            yield
+        except Exception as exc:
+            if self.error is None:
+                self.error = exc
