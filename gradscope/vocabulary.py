@@ -68,6 +68,8 @@ _METRICS = [
            source="weight"),
     Metric("update_norm", "variable", "every optimizer step",
            "L2 norm of the change the step made to the variable", source="update"),
+    Metric("weight_norm_initial", "variable", "once per fit, at its first step",
+           "L2 norm of the variable before the fit's first step (0 for a layer initialised at zero)"),
     Metric("update_ratio", "variable", "every optimizer step",
            "update_norm / weight_norm: the fraction by which one step changes the variable",
            derived_from=("update_norm", "weight_norm")),

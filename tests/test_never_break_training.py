@@ -46,7 +46,7 @@ def _boom(*args, **kwargs):
 
 
 FAULTS = {
-    "online diagnosis": ("gradscope.diagnosis.online.diagnose", dict(diagnose=True)),
+    "online diagnosis": ("gradscope.diagnosis.online.judge", dict(diagnose=True)),
     "writing a row while Keras traces the step": ("gradscope.recorders.step_rows.EveryStepRows.write", {}),
     "reading the device buffer": ("gradscope.recorders.step_recorder.StepRecorder.read", {}),
     "naming the layers at train begin": ("gradscope.recorders.monitor.layer_table", {}),

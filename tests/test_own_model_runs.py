@@ -140,7 +140,7 @@ def test_findings_and_audit_print_as_readable_text():
     assert repr(findings) == "[" + ", ".join(
         f"Finding(kind={f.kind!r}, severity={f.severity!r}, layers={f.layers!r})" for f in findings) + "]"
     full = findings.to_dict()
-    assert full[0]["evidence"]["grad_norm_first_step"]["dense_0"] > 0 and len(json.dumps(full)) > 1000
+    assert full[0]["evidence"]["grad_norm_at_worst_window_start"]["dense_0"] > 0 and len(json.dumps(full)) > 1000
 
 
 # --- runs that end badly, in real processes ------------------------------------------------------

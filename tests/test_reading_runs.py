@@ -54,7 +54,7 @@ def test_runs_with_one_name_in_two_folders_are_kept_apart(two_outputs):
     (lambda d: (d / "records.csv").write_text("\n".join((d / "records.csv").read_text().splitlines()[:40]) + "\n"),
      "{d}/records.csv holds 39 records but run.json says"),
     (lambda d: (d / "records.csv").write_text((d / "records.csv").read_text().replace(",grad_norm,", ",grad_norm,x", 1)),
-     "{d}/records.csv, line 2: column 'value' holds 'x"),
+     "{d}/records.csv, line 8: column 'value' holds 'x"),  # after the header and 6 weight_norm_initial rows
     (lambda d: (d / "records.csv").write_text((d / "records.csv").read_text().replace("sigmoid-normal,0,0,", "sigmoid-normal,zero,0,", 1)),
      "{d}/records.csv, line 2: column 'step' holds 'zero', not a whole number"),
 ])

@@ -4,7 +4,11 @@ Pure functions of a records DataFrame; no TensorFlow, no I/O. Each finding names
 the layers and steps it concerns, a severity, the numbers that triggered it next to what a
 healthy run shows, why it happens when the config says enough, and what to change.
 
-* :mod:`~gradscope.diagnosis.signals`: the numbers the rules look at, computed once per run;
+* :mod:`~gradscope.diagnosis.timeline`: the records summarised window by window (an epoch,
+  or enough epochs for a few steps), each window once, so that a finding says when it held
+  and diagnosing during training costs the same at any length;
+* :mod:`~gradscope.diagnosis.facts`: what the model itself says (classes, activations, the
+  output layer and the loss), so that no rule assumes the command line's defaults;
 * :mod:`~gradscope.diagnosis.rules`: one rule per finding kind, registered in one place;
 * :mod:`~gradscope.diagnosis.settings`: every threshold, in one settings object;
 * :func:`findings_of`: the one source of a saved run's findings, for every reader.
@@ -17,37 +21,52 @@ Example:
     ...     "r", np.array([s]), 0, meta,
     ...     {"grad_norm": np.array([[0.01, 1.0]]), "weight_norm": np.array([[30.0, 4.0]]),
     ...      "update_norm": np.array([[0.001, 0.1]])}) for s in range(5)])
-    >>> [f.kind for f in diagnose(records)]
+    >>> [f.kind for f in diagnose(records, settings=DiagnosisSettings(vanish_min_layers=2))]
     ['vanishing_gradient']
 """
 
 from __future__ import annotations
 
+from gradscope.diagnosis.facts import RunFacts, facts_of
 from gradscope.diagnosis.finding import SEVERITIES, Finding, Findings, format_finding
 from gradscope.diagnosis.rules import KINDS, RULES
 from gradscope.diagnosis.settings import DEFAULT_SETTINGS, DiagnosisSettings
-from gradscope.diagnosis.signals import signals
+from gradscope.diagnosis.timeline import Timeline
+from gradscope.storage.run_dir import RECORDS_CSV
 
-__all__ = ["diagnose", "findings_of", "verdict", "Finding", "Findings", "format_finding", "DiagnosisSettings",
-           "KINDS", "RULES", "INCOMPLETE"]
+__all__ = ["diagnose", "judge", "findings_of", "verdict", "Finding", "Findings", "format_finding",
+           "DiagnosisSettings", "RunFacts", "facts_of", "Timeline", "KINDS", "RULES", "INCOMPLETE"]
 
 
 def diagnose(records, config: dict | None = None, settings: DiagnosisSettings | None = None,
-             complete: bool = True) -> Findings:
+             complete: bool = True, facts: RunFacts | None = None) -> Findings:
     """All findings for one run, most severe first.
 
     Args:
         records: the run's records (schema of :mod:`gradscope.records`).
-        config: the run's config (``act``, ``init``, ``lr``, ``layers``, ...), for the *why*.
+        config: the run's config (``act``, ``init``, ``lr``, ``layers``, ...), for the *why*,
+            when ``facts`` are not given.
         settings: thresholds (default: :data:`~gradscope.diagnosis.settings.DEFAULT_SETTINGS`).
         complete: False for a run that ended early: rules that judge a whole run
             (``Rule.whole_run``, a stall) are not applied to part of one.
+        facts: what the model says (:func:`~gradscope.diagnosis.facts.facts_of` a run.json).
     """
-    config = config or {}
     settings = settings or DEFAULT_SETTINGS
-    s = signals(records, settings)
+    timeline = Timeline.from_records(records, settings)
+    return judge(timeline, facts or facts_of(config=config or {}), settings, complete)
+
+
+def judge(timeline: Timeline, facts: RunFacts, settings: DiagnosisSettings = DEFAULT_SETTINGS,
+          complete: bool = True) -> Findings:
+    """The findings of a :class:`~gradscope.diagnosis.timeline.Timeline` (most severe first)."""
+    if not timeline.windows:
+        return Findings()
     rules = [rule for rule in RULES if complete or not rule.whole_run]
-    found = [f for f in (rule.check(s, config, settings) for rule in rules) if f is not None]
+    found = []
+    for rule in rules:
+        finding = rule.check(timeline, facts, settings)
+        if finding is not None:
+            found.append(finding)
     kinds = {f.kind for f in found}
     suppressed = {rule.kind for rule in RULES if rule.suppressed_by & kinds}
     findings = Findings(f for f in found if f.kind not in suppressed)
@@ -60,12 +79,17 @@ def findings_of(run, settings: DiagnosisSettings | None = None) -> list[dict]:
 
     Always computed from the run's records with the current rules, so that the report,
     ``gradscope diagnose`` and ``gradscope analyze`` say the same thing; ``run.json`` keeps a
-    copy of what was found when the run ended, for readers without gradscope. A run that did
+    copy of what was found when the run ended, for readers without gradscope, and for runs
+    whose records were not kept (that copy is returned then). A run that did
     not complete is diagnosed on what it recorded, and its first finding says so
     (:data:`INCOMPLETE`), so that missing epochs never read as "healthy" or "stalled".
     """
+    stored = run.meta.get("diagnosis")
+    if not len(run.records) and stored and not (run.path and (run.path / RECORDS_CSV).exists()):
+        return list(stored)  # records not kept (e.g. a committed example): what was found when it ended
     complete = run.status == "complete"
-    findings = [f.to_dict() for f in diagnose(run.records, run.config, settings, complete=complete)]
+    findings = [f.to_dict() for f in diagnose(run.records, settings=settings, complete=complete,
+                                              facts=facts_of(run.meta))]
     if not complete:
         findings.insert(0, incomplete_finding(run).to_dict())
     return findings

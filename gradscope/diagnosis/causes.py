@@ -1,49 +1,110 @@
-"""Why a problem happens and what to change, as far as a run's config tells it.
+"""Why a problem happens and what to change, as far as the run's facts and records tell it.
 
-Shared by the rules: an exploding gradient and a non-finite value have the same causes.
+Shared by the rules: an exploding gradient and a non-finite value can have the same cause, and
+a non-finite value is traced to where it started before anyone calls it an explosion.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
+from gradscope.diagnosis.facts import RunFacts
 from gradscope.diagnosis.settings import DiagnosisSettings
-from gradscope.vocabulary import LARGE_RANDOM_INIT, RELU_LIKE, SATURATING, SATURATION_MARGIN
+from gradscope.vocabulary import RELU_LIKE, SATURATING, SATURATION_MARGIN
 
 
-def why_exploding(config: dict, settings: DiagnosisSettings) -> str:
-    act, init, lr = config.get("act"), config.get("init"), config.get("lr")
-    if init == LARGE_RANDOM_INIT and act in RELU_LIKE:
-        layers = config.get("layers") or []
-        fan = f" with fan-in {layers[0]}" if layers else ""
+def output_mismatch(facts: RunFacts) -> str | None:
+    """How the output activation and the loss fail to fit each other, or None (or not known)."""
+    head, kind, logits = facts.head_activation, facts.kind_of_loss, facts.from_logits
+    if head is None or kind not in ("probabilities", "binary") or logits is None:
+        return None
+    wants = "softmax" if kind == "probabilities" else "sigmoid"
+    if logits and head in ("softmax", "sigmoid"):
+        return (f"the output layer applies {head}, but the loss {facts.loss} (from_logits=True) applies it again: "
+                "its gradients are squashed and the loss cannot get near 0")
+    if not logits and head != wants:
+        return (f"the output layer's activation is {head}, but the loss {facts.loss} expects probabilities "
+                f"({wants}): outputs of 0 give log(0), and nothing keeps them summing to 1")
+    return None
+
+
+def output_fix(facts: RunFacts) -> str:
+    wants = "softmax" if facts.kind_of_loss == "probabilities" else "sigmoid"
+    return (f"Give the output layer activation='{wants}' with from_logits=False (the default), or a linear output "
+            f"with from_logits=True: keras.losses.{_loss_class(facts)}(from_logits=True).")
+
+
+def _loss_class(facts: RunFacts) -> str:
+    name = facts.loss or ""
+    return {"sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+            "categorical_crossentropy": "CategoricalCrossentropy",
+            "binary_crossentropy": "BinaryCrossentropy"}.get(name, "SparseCategoricalCrossentropy")
+
+
+def trace_non_finite(timeline, facts: RunFacts, settings: DiagnosisSettings) -> dict | None:
+    """Where the first NaN/inf started, and whether gradients or weights grew before it.
+
+    Returns ``{step, metric, layer, cause, grad_growth, weight_growth}`` with ``cause`` one of
+    ``explosion`` (norms grew first, or a gradient became inf), ``loss`` (the loss or an op went
+    non-finite while the norms stayed in range) or None when nothing is non-finite.
+    """
+    first = timeline.non_finite
+    if first is None:
+        return None
+    windows = [w for w in timeline.windows if w.first_step <= first["step"]]
+    start = timeline.windows[0]
+    grad_growth, weight_growth, inf_grad = 1.0, 1.0, False
+    for w in windows:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = (w.grad_max / start.grad_first.reindex(w.grad_max.index)).to_numpy(dtype=float)
+            wt = (w.weight_last / start.weight_first.reindex(w.weight_last.index)).to_numpy(dtype=float)
+        inf_grad |= bool(np.any(np.isinf(w.grad_max.to_numpy(dtype=float))))
+        g, wt = g[np.isfinite(g)], wt[np.isfinite(wt)]
+        grad_growth = max(grad_growth, float(g.max()) if len(g) else 1.0)
+        weight_growth = max(weight_growth, float(wt.max()) if len(wt) else 1.0)
+    grew = (inf_grad or grad_growth >= settings.explode_grad_growth or weight_growth >= settings.explode_weight_growth)
+    at_start = first["step"] == timeline.first_step
+    if grew or (at_start and output_mismatch(facts) is None and facts.large_random_init):
+        cause = "explosion"
+    else:
+        cause = "loss"
+    return {**first, "cause": cause, "grad_growth": grad_growth, "weight_growth": weight_growth,
+            "inf_gradient": inf_grad}
+
+
+def why_exploding(facts: RunFacts, settings: DiagnosisSettings) -> str:
+    if facts.large_random_init and facts.act in RELU_LIKE:
+        fan = f" with fan-in {facts.layers[0]}" if facts.layers else ""
         return (f"N(0,1) weights{fan} multiply the signal by about sqrt(fan_in/2) per ReLU layer "
                 "(He init uses Var(w) = 2/fan_in to keep it level), so activations and gradients "
                 "grow geometrically with depth.")
-    if lr is not None and float(lr) >= settings.large_lr:
-        return f"the learning rate {lr} is large enough for single steps to overshoot."
+    if facts.learning_rate is not None and facts.learning_rate >= settings.large_lr:
+        return f"the learning rate {facts.learning_rate:g} is large enough for single steps to overshoot."
     return ""
 
 
-def why_vanishing(s, config: dict, settings: DiagnosisSettings) -> str:
-    act, init = config.get("act"), config.get("init")
+def why_vanishing(worst, facts: RunFacts, settings: DiagnosisSettings) -> str:
+    act = facts.act
     parts = []
     if act in ("sigmoid", "hard_sigmoid"):
         parts.append("sigmoid' <= 0.25, so every layer multiplies the backpropagated gradient by at most 1/4")
     elif act == "tanh":
         parts.append("tanh' < 1 away from 0, and ~0 where units saturate")
-    if len(s.saturated_first) and float(s.saturated_first.max()) > settings.saturated:
-        layer = s.saturated_first.idxmax()
-        sat = (f"{100 * float(s.saturated_first.max()):.0f}% of the outputs of {layer} sit within "
-               f"{SATURATION_MARGIN:g} of 0 or 1")
-        if init == LARGE_RANDOM_INIT:
-            layers = config.get("layers") or []
-            fan = layers[0] if layers else None
-            sat += (f": with N(0,1) weights each unit sums {fan} inputs, so pre-activations have a "
-                    f"standard deviation in the tens" if fan else ": N(0,1) weights make pre-activations large")
-        parts.append(sat + " (where sigmoid' ~ 0)")
+    sat = worst.saturated
+    if len(sat) and float(sat.max()) > settings.saturated:
+        layer = sat.idxmax()
+        text = (f"{100 * float(sat.max()):.0f}% of the outputs of {layer} sit within {SATURATION_MARGIN:g} "
+                "of an asymptote")
+        if facts.large_random_init:
+            fan = facts.layers[0] if facts.layers else None
+            text += (f": with N(0,1) weights each unit sums {fan} inputs, so pre-activations have a "
+                     f"standard deviation in the tens" if fan else ": N(0,1) weights make pre-activations large")
+        parts.append(text + " (where the activation's derivative is ~0)")
     return "; ".join(parts)
 
 
-def vanishing_remedy(config: dict) -> str:
-    act = config.get("act")
+def vanishing_remedy(facts: RunFacts) -> str:
+    act = facts.act
     if act in SATURATING:
         return ("Use ReLU with He initialisation (Var(w) = 2/fan_in) for the hidden layers; if the "
                 f"{act} must stay, use Xavier init and add BatchNormalization. For very deep nets, add "

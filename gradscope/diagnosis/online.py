@@ -1,17 +1,24 @@
-"""Diagnosis while training: warn once per finding kind as soon as it appears, stop on request."""
+"""Diagnosis while training: each epoch adds its own records, so an epoch costs the same at any length.
+
+Warns once per finding kind as soon as it appears, and says when to stop (``stop_on``).
+Rules that judge a whole run (a stall, an oscillating or slow loss) wait for the end of it.
+"""
 
 from __future__ import annotations
 
 import warnings
 
-from gradscope.diagnosis import KINDS, diagnose
+from gradscope.diagnosis import KINDS, judge
+from gradscope.diagnosis.facts import RunFacts, facts_of
+from gradscope.diagnosis.settings import DEFAULT_SETTINGS
+from gradscope.diagnosis.timeline import Timeline
 
 
 class OnlineDiagnosis:
-    """Diagnoses the records so far at each check; warns once per kind; says when to stop.
+    """Keeps a :class:`~gradscope.diagnosis.timeline.Timeline` of the run; judges it at each epoch end.
 
     Args:
-        config: the run's config, for the *why* of findings.
+        config: the run's config, for the *why* of findings (when no facts are given later).
         stop_on: finding kinds that should stop training.
 
     Raises:
@@ -21,22 +28,29 @@ class OnlineDiagnosis:
         >>> OnlineDiagnosis({}, stop_on=("vanish",))
         Traceback (most recent call last):
         ...
-        ValueError: stop_on has unknown kind(s) ['vanish']; choose from ['non_finite', 'exploding_gradient', 'vanishing_gradient', 'saturation', 'dead_units', 'stalled']
+        ValueError: stop_on has unknown kind(s) ['vanish']; choose from ['non_finite', 'output_pairing', 'exploding_gradient', 'vanishing_gradient', 'saturation', 'dead_units', 'stalled', 'oscillating_loss', 'slow_convergence']
     """
 
-    def __init__(self, config=None, stop_on=()):
+    def __init__(self, config=None, stop_on=(), settings=DEFAULT_SETTINGS):
         unknown = sorted(set(stop_on) - set(KINDS))
         if unknown:
             raise ValueError(f"stop_on has unknown kind(s) {unknown}; choose from {list(KINDS)}")
-        self.config = dict(config or {})
+        self.facts: RunFacts = facts_of(config=dict(config or {}))
         self.stop_on = tuple(stop_on)
+        self.settings = settings
+        self.timeline = Timeline(settings)
         self.findings: list = []
 
-    def check(self, records, epoch: int) -> bool:
-        """Diagnose ``records``; warn for each new kind; return whether training should stop."""
+    def describe(self, meta: dict) -> None:
+        """Learn the run's facts from the monitor's run description (model, optimizer, config)."""
+        self.facts = facts_of(meta)
+
+    def check(self, new_records, epoch: int) -> bool:
+        """Add an epoch's records; warn for each new kind; return whether training should stop."""
+        self.timeline.add(new_records)
         seen = {f.kind for f in self.findings}
         stop = False
-        for finding in diagnose(records, self.config):
+        for finding in judge(self.timeline, self.facts, self.settings, complete=False):
             if finding.kind in seen:
                 continue
             self.findings.append(finding)
@@ -47,3 +61,12 @@ class OnlineDiagnosis:
             )
             stop = stop or finding.kind in self.stop_on
         return stop
+
+    def finish(self) -> list:
+        """At the end of training: judge the whole run too (a stall, oscillation or slow convergence)."""
+        self.timeline.finish()
+        seen = {f.kind for f in self.findings}
+        for finding in judge(self.timeline, self.facts, self.settings, complete=True):
+            if finding.kind not in seen:
+                self.findings.append(finding)
+        return self.findings

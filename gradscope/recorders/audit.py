@@ -64,11 +64,15 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     except (TypeError, ValueError):
         lr = float("nan")
     frames = [rec.from_step_arrays(run, np.array([0]), 0, meta,
-                                   {"grad_norm": g, "weight_norm": w, "update_norm": lr * g}),
+                                   {"grad_norm": g, "weight_norm": w, "update_norm": lr * g,
+                                    "weight_norm_initial": w}),
               rec.from_logs(run, 0, 0, {"loss": float(loss)})]
     layers = watched_layers(model, table)
     if layers:
         frames.append(activation_records(run, 0, 0, ActivationProbe(model, layers)(x)))
-    config = dict(config or {})
-    config.setdefault("lr", lr)
-    return diagnose(rec.concat(frames), config)
+    from gradscope.diagnosis import facts_of
+    from gradscope.recorders.run_description import describe_model, describe_optimizer
+
+    facts = facts_of({"config": dict(config or {}), "model": describe_model(model),
+                      "optimizer": describe_optimizer(model.optimizer)})
+    return diagnose(rec.concat(frames), facts=facts, complete=False)

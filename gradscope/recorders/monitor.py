@@ -170,6 +170,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._planned = 0
         self._fits = 0
         self._broken: str | None = None
+        self._unjudged: list = []
 
     # --- public -------------------------------------------------------------------------
 
@@ -226,6 +227,8 @@ class GradientMonitor(keras.callbacks.Callback):
             return rec.empty()
         frame = rec.from_step_arrays(self.run, steps, self._epoch, self._meta, values)
         self._log.add(frame)
+        if self._online is not None:
+            self._unjudged.append(frame)
         return frame
 
     def close(self, status: str = "interrupted", error: str | None = None):
@@ -270,10 +273,11 @@ class GradientMonitor(keras.callbacks.Callback):
                 pass
 
     def _final_findings(self) -> list:
-        from gradscope.diagnosis import diagnose
+        from gradscope.diagnosis import diagnose, facts_of
 
         try:
-            return [f.to_dict() for f in diagnose(self.records, self.config)]
+            facts = facts_of(self.writer.meta if self.writer is not None else {"config": self.config})
+            return [f.to_dict() for f in diagnose(self.records, facts=facts)]
         except Exception:  # the run's records are on disk: readers diagnose them again
             return []
 
@@ -304,6 +308,9 @@ class GradientMonitor(keras.callbacks.Callback):
         )
         self._recorder.attach(optimizer)
         self._next_step = int(optimizer.iterations.numpy())
+        self._log.add(rec.from_step_arrays(  # the weights this fit starts from (0: a layer initialised at zero)
+            self.run, np.array([self._next_step]), self._epochs_done, self._meta,
+            {"weight_norm_initial": self._recorder.current_weight_values()[None]}))
         self._setup_probe(model, table)
         self._exit_guard = ExitGuard(self, "_close_at_exit")
         self._retrace()
@@ -312,8 +319,11 @@ class GradientMonitor(keras.callbacks.Callback):
         self._in_fit = True
         self._fits += 1
         self._planned = self._epochs_done + int((self.params or {}).get("epochs") or 0)
+        description = self._description(model, optimizer)
         if self.writer is not None:
-            self.writer.update(**self._description(model, optimizer))
+            self.writer.update(**description)
+        if self._online is not None:
+            self._online.describe({"config": self.config, **description})
 
     @_guarded
     def on_epoch_begin(self, epoch, logs=None):
@@ -327,8 +337,10 @@ class GradientMonitor(keras.callbacks.Callback):
         else:
             last_step = max(int(compat.innermost_optimizer(self.model.optimizer).iterations.numpy()) - 1, 0)
         epoch = self._epoch
-        self._log.add(rec.from_logs(self.run, last_step, epoch, logs or {}))
-        self._log.add(self._activation_records(last_step, epoch))
+        logs_frame = rec.from_logs(self.run, last_step, epoch, logs or {})
+        acts_frame = self._activation_records(last_step, epoch)
+        self._log.add(logs_frame)
+        self._log.add(acts_frame)
         self._epochs_done += 1
         if self.writer is not None:
             self.writer.update(
@@ -336,11 +348,20 @@ class GradientMonitor(keras.callbacks.Callback):
                 metrics={k: _number(v) for k, v in (logs or {}).items()},
                 training=self._training(),
             )
-        if self._online is not None and self._online.check(self.records, epoch):
-            self.model.stop_training = True
+        if self._online is not None:
+            steps, self._unjudged = self._unjudged, []
+            epoch_records = rec.concat([*steps, logs_frame, acts_frame])
+            if self._online.check(epoch_records, epoch):
+                self.model.stop_training = True
 
     @_guarded
     def on_train_end(self, logs=None):
+        if self._online is not None:
+            seen = {f.kind for f in self._online.findings}
+            for finding in self._online.finish():
+                if finding.kind not in seen:
+                    warnings.warn(f"gradscope, end of training: {finding.kind}: {finding.summary}. "
+                                  f"Fix: {finding.recommendation}", stacklevel=2)
         self.close("complete")
 
     # --- internals ----------------------------------------------------------------------

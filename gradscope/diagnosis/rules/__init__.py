@@ -1,8 +1,9 @@
 """The diagnosis rules, one per finding kind, registered here in the order they run.
 
 A rule is a :class:`Rule`: its kind, how the report says that it found nothing, the function
-that checks a run's :class:`~gradscope.diagnosis.signals.Signals`, and the kinds that make its
-finding redundant. Adding a finding kind is one new module here and one line in :data:`RULES`.
+that checks a run's :class:`~gradscope.diagnosis.timeline.Timeline` (window by window, so a
+finding says when it held) and :class:`~gradscope.diagnosis.facts.RunFacts`, and the kinds
+that make its finding redundant. Adding a finding kind is one new module here and one line in :data:`RULES`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ class Rule:
     Attributes:
         kind: the finding's ``kind``.
         absent: the problem in words, for "no ... were found" (e.g. ``"vanishing gradients"``).
-        check: ``check(signals, config, settings)`` -> a Finding or None.
+        check: ``check(timeline, facts, settings)`` -> a Finding or None (a
+            :class:`~gradscope.diagnosis.timeline.Timeline` and
+            :class:`~gradscope.diagnosis.facts.RunFacts`).
         suppressed_by: kinds whose finding says the cause, so this one is dropped beside them.
         whole_run: it judges a whole run (not applied to a run that ended early).
     """
@@ -34,7 +37,10 @@ from gradscope.diagnosis.rules import (  # noqa: E402  (the rules import Rule fr
     dead_units,
     exploding,
     non_finite,
+    oscillating_loss,
+    output_pairing,
     saturation,
+    slow_convergence,
     stalled,
     vanishing,
 )
@@ -42,11 +48,14 @@ from gradscope.diagnosis.rules import (  # noqa: E402  (the rules import Rule fr
 #: Every rule, in the order it runs (findings are then sorted by severity, stably).
 RULES: tuple[Rule, ...] = (
     non_finite.RULE,
+    output_pairing.RULE,
     exploding.RULE,
     vanishing.RULE,
     saturation.RULE,
     dead_units.RULE,
     stalled.RULE,
+    oscillating_loss.RULE,
+    slow_convergence.RULE,
 )
 
 #: Every finding kind.

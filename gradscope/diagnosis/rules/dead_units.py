@@ -4,26 +4,25 @@ from __future__ import annotations
 
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
+from gradscope.diagnosis.timeline import history, history_text, layers_above
 
 
-def check(s, config, settings):
-    if not len(s.dead):
+def check(t, facts, settings):
+    hit = layers_above(t, "dead_units", "dead", settings.dead)
+    if hit is None:
         return None
-    hit = s.dead[s.dead > settings.dead]
-    if not len(hit):
-        return None
-    layer = hit.idxmax()
     return Finding(
         kind="dead_units",
-        severity="high" if float(hit.max()) > settings.high_fraction else "medium",
-        layers=list(hit.index),
-        steps=s.steps,
-        summary=f"{100 * float(hit.max()):.0f}% of the units of {layer} output 0 for every probe sample "
-                "and get no gradient",
-        evidence={"dead_frac_last": s.dead.round(4).to_dict(),
-                  "healthy": f"dead_frac < {settings.dead}"},
+        severity="high" if hit.fraction > settings.high_fraction else "medium",
+        layers=hit.layers,
+        steps=hit.found[0].steps,
+        summary=f"{100 * hit.fraction:.0f}% of the units of {hit.layer} output 0 for every probe sample and get no "
+                f"gradient; {history_text(history(t, hit.found))}",
+        evidence={"dead_frac_worst_window": hit.worst.worst.dead.round(4).to_dict(),
+                  "dead_frac_last_window": t.windows[-1].dead.round(4).to_dict(),
+                  **history(t, hit.found), "healthy": f"dead_frac < {settings.dead}"},
         why=("a large learning rate or large negative biases push ReLU units below 0 for all inputs"
-             if (config.get("lr") or 0) >= settings.large_lr_dead else ""),
+             if (facts.learning_rate or 0) >= settings.large_lr_dead else ""),
         recommendation="Use He init, a lower learning rate, or LeakyReLU/ELU, which keep a gradient "
                        "for negative inputs.",
     )

@@ -1,28 +1,47 @@
-"""non_finite: a gradient, weight or the loss became NaN or inf."""
+"""non_finite: a gradient, weight or the loss became NaN or inf; traced to where it started."""
 
 from __future__ import annotations
 
-from gradscope.diagnosis.causes import why_exploding
+from gradscope.diagnosis.causes import output_fix, output_mismatch, trace_non_finite, why_exploding
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
+from gradscope.vocabulary import fmt
 
 
-def check(s, config, settings):
-    if s.non_finite_step is None:
+def check(t, facts, settings):
+    trace = trace_non_finite(t, facts, settings)
+    if trace is None:
         return None
+    where = (f"the {trace['metric'].replace('_', ' ')} of {trace['layer']}/{trace['variable']}" if trace["layer"]
+             else "the loss")
+    if trace["cause"] == "explosion":
+        grew = ("a gradient became inf" if trace["inf_gradient"] else
+                f"gradients grew {fmt(trace['grad_growth'])}x and weights {fmt(trace['weight_growth'])}x before")
+        summary = f"values became NaN/inf at step {trace['step']} ({where} first), after norms exploded: {grew}"
+        why = why_exploding(facts, settings)
+        fix = ("Lower the learning rate, clip gradients (clipnorm=1.0), and use He (ReLU) or Xavier (tanh/sigmoid) "
+               "initialisation instead of large random weights.")
+    else:
+        mismatch = output_mismatch(facts)
+        summary = (f"values became NaN/inf at step {trace['step']} ({where} first) while gradients and weights stayed "
+                   f"in range (largest growth {fmt(trace['grad_growth'])}x and {fmt(trace['weight_growth'])}x): the loss "
+                   "itself went non-finite, not the gradients")
+        why = mismatch or "the loss (or an op in the model) produced NaN/inf from finite values: log(0), 0/0, sqrt of a negative"
+        fix = (output_fix(facts) if mismatch else
+               "Check the inputs and targets for NaN/inf, use from_logits=True instead of taking log of probabilities, "
+               "and guard divisions and logarithms; lowering the learning rate will not help.")
     return Finding(
         kind="non_finite",
         severity="high",
-        layers=s.non_finite_layers,
-        steps=[s.non_finite_step, s.last_step],
-        summary=f"gradients, weights or the loss became NaN/inf at step {s.non_finite_step}; "
-                "training can no longer recover",
-        evidence={"first_non_finite_step": s.non_finite_step,
-                  "grad_norm_at_first_step": s.grad_first.round(6).to_dict(),
+        layers=[trace["layer"]] if trace["layer"] else [],
+        steps=[trace["step"], t.last_step],
+        summary=summary,
+        evidence={"first_non_finite": {k: trace[k] for k in ("step", "metric", "layer", "variable")},
+                  "cause": trace["cause"], "grad_norm_growth_before": trace["grad_growth"],
+                  "weight_norm_growth_before": trace["weight_growth"],
                   "healthy": "all values finite"},
-        why=why_exploding(config, settings),
-        recommendation="Lower the learning rate, clip gradients (clipnorm=1.0), and use He (ReLU) or "
-                       "Xavier (tanh/sigmoid) initialisation instead of large random weights.",
+        why=why,
+        recommendation=fix,
     )
 
 

@@ -4,29 +4,27 @@ from __future__ import annotations
 
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
-from gradscope.vocabulary import LARGE_RANDOM_INIT, SATURATION_MARGIN
+from gradscope.diagnosis.timeline import history, history_text, layers_above
+from gradscope.vocabulary import SATURATION_MARGIN
 
 
-def check(s, config, settings):
-    if not len(s.saturated):
+def check(t, facts, settings):
+    hit = layers_above(t, "saturation", "saturated", settings.saturated)
+    if hit is None:
         return None
-    worst = s.saturated_first.combine(s.saturated, max, fill_value=0) if len(s.saturated_first) else s.saturated
-    hit = worst[worst > settings.saturated]
-    if not len(hit):
-        return None
-    layer = hit.idxmax()
     return Finding(
         kind="saturation",
-        severity="high" if float(hit.max()) > settings.high_fraction else "medium",
-        layers=[layer for layer in s.saturated.index if layer in hit.index],
-        steps=s.steps,
-        summary=f"{100 * float(hit.max()):.0f}% of the outputs of {layer} are within {SATURATION_MARGIN:g} of an "
-                "asymptote, where the activation's derivative is ~0",
-        evidence={"saturated_frac_first": s.saturated_first.round(4).to_dict(),
-                  "saturated_frac_last": s.saturated.round(4).to_dict(),
+        severity="high" if hit.fraction > settings.high_fraction else "medium",
+        layers=hit.layers,
+        steps=hit.found[0].steps,
+        summary=f"{100 * hit.fraction:.0f}% of the outputs of {hit.layer} are within {SATURATION_MARGIN:g} of an "
+                f"asymptote, where the activation's derivative is ~0; {history_text(history(t, hit.found))}",
+        evidence={"saturated_frac_worst_window": hit.worst.worst.saturated.round(4).to_dict(),
+                  "saturated_frac_last_window": t.windows[-1].saturated.round(4).to_dict(),
+                  **history(t, hit.found),
                   "healthy": f"saturated_frac < {settings.saturated} (Xavier init keeps most units in the linear range)"},
-        why=("N(0,1) weights make pre-activations far larger than the activation's linear range"
-             if config.get("init") == LARGE_RANDOM_INIT else ""),
+        why=(f"{'N(0,1) weights' if facts.init == 'normal' else 'weights drawn with a large standard deviation'} make "
+             "pre-activations far larger than the activation's linear range" if facts.large_random_init else ""),
         recommendation="Use Xavier (Glorot) initialisation or switch to ReLU with He init; "
                        "BatchNormalization before the activation keeps inputs near 0.",
     )

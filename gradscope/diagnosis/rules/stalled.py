@@ -1,4 +1,4 @@
-"""stalled: the loss barely fell, or the accuracy stayed near chance."""
+"""stalled: the loss barely fell, or the accuracy stayed near chance (judged on a whole run)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 
 
-def check(s, config, settings):
-    loss = s.loss.replace([np.inf, -np.inf], np.nan)
-    acc = float(s.accuracy.iloc[-1]) if len(s.accuracy) else math.nan
-    layers = config.get("layers") or []
-    classes = layers[-1] if layers else settings.default_classes
-    chance = 1.0 / classes if classes > 1 else math.nan
-    near_chance = math.isfinite(acc) and math.isfinite(chance) and acc < settings.stalled_accuracy * chance
+def check(t, facts, settings):
+    loss = t.losses.replace([np.inf, -np.inf], np.nan)
+    accuracy = t.accuracies
+    acc = float(accuracy.iloc[-1]) if len(accuracy) else math.nan
+    classes = facts.n_classes if facts.n_classes else (settings.default_classes if facts.classification else None)
+    chance = 1.0 / classes if classes and classes > 1 else math.nan
+    near_chance = (math.isfinite(acc) and math.isfinite(chance)
+                   and acc < chance + settings.stalled_above_chance * (1 - chance))
     drop = math.nan
     if len(loss) >= 2 and not loss.isna().any():
         first, last = float(loss.iloc[0]), float(loss.iloc[-1])
@@ -28,15 +29,15 @@ def check(s, config, settings):
     if flat:
         reasons.append(f"the training loss fell only {100 * drop:.1f}% from the first to the last epoch")
     if near_chance:
-        reasons.append(f"training accuracy ends at {acc:.3f}, near chance ({chance:.2f})")
+        reasons.append(f"training accuracy ends at {acc:.3f}, near chance ({chance:.2f} for {classes} classes)")
     return Finding(
         kind="stalled",
         severity="high" if near_chance else "medium",
         layers=[],
-        steps=s.steps,
+        steps=[t.first_step, t.last_step],
         summary="training has stalled: " + "; ".join(reasons),
-        evidence={"epoch_losses": [float(v) for v in s.loss], "relative_drop": drop,
-                  "train_accuracy_last_epoch": acc, "chance_accuracy": chance,
+        evidence={"epoch_losses": [float(v) for v in t.losses], "relative_drop": drop,
+                  "train_accuracy_last_epoch": acc, "chance_accuracy": chance, "classes": classes,
                   "healthy": f"the loss falls by more than {100 * settings.stalled_drop:.0f}% and accuracy leaves chance"},
         why="",
         recommendation="Check the other findings first (vanishing or exploding gradients, dead or saturated "

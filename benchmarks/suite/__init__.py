@@ -1,0 +1,1 @@
+"""The labelled diagnosis suite: families, labels and baseline detectors (see benchmarks/diagnosis_suite.py)."""

@@ -1,0 +1,165 @@
+"""What the rules need to know about a run besides its records, read from the model itself.
+
+``run.json`` describes the model (every layer's activation and initializer, the loss, the
+optimizer); runs of ``gradscope analyze`` also name their activation and init in their config.
+:func:`facts_of` turns either into :class:`RunFacts`, so that no rule assumes what the command
+line's defaults were (10 classes, say).
+
+Example:
+    >>> meta = {"config": {}, "model": {"loss": "binary_crossentropy", "layers": [
+    ...     {"name": "h", "class": "Dense", "activation": "tanh", "params": 30,
+    ...      "kernel_initializer": "RandomNormal(stddev=1.0)"},
+    ...     {"name": "out", "class": "Dense", "activation": "sigmoid", "units": 1, "params": 11}]},
+    ...     "optimizer": {"class": "SGD", "learning_rate": 0.5}}
+    >>> f = facts_of(meta)
+    >>> f.n_classes, f.act, f.large_random_init, f.head_activation, f.learning_rate
+    (2, 'tanh', True, 'sigmoid', 0.5)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from gradscope.vocabulary import LARGE_RANDOM_INIT, NORMAL_PREFIX
+
+_PROBABILITY_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "categoricalcrossentropy",
+                       "sparsecategoricalcrossentropy", "categorical_focal_crossentropy")
+_BINARY_LOSSES = ("binary_crossentropy", "binarycrossentropy", "binary_focal_crossentropy")
+_REGRESSION_LOSSES = ("mse", "mae", "mean_squared_error", "mean_absolute_error", "huber", "meansquarederror",
+                      "meanabsoluteerror", "log_cosh", "logcosh")
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """A run's model and training, as far as they are known (None: not known).
+
+    Attributes:
+        act: the hidden layers' activation when they share one.
+        init: the ``--init`` name, or the hidden layers' initializer when they share one.
+        large_random_init: weights drawn with a standard deviation of 0.5 or more (N(0, 1)).
+        n_classes: classes of a classification loss (2 for a binary one); None for regression.
+        head_activation: the output layer's activation.
+        loss: the loss's name, lower case without underscores' variants normalised.
+        from_logits: whether the loss takes logits.
+        layers: the layer sizes the config lists (input first), for explanations.
+    """
+
+    act: str | None = None
+    init: str | None = None
+    large_random_init: bool = False
+    n_classes: int | None = None
+    head_activation: str | None = None
+    loss: str | None = None
+    from_logits: bool | None = None
+    learning_rate: float | None = None
+    optimizer: str | None = None
+    layers: list = field(default_factory=list)
+    depth: int | None = None
+
+    @property
+    def classification(self) -> bool:
+        return self.loss is None or self.kind_of_loss in ("probabilities", "binary")
+
+    @property
+    def kind_of_loss(self) -> str | None:
+        """``probabilities`` (categorical cross-entropy), ``binary``, ``regression`` or None."""
+        if self.loss is None:
+            return None
+        name = self.loss.replace("_", "").lower()
+        if any(name.startswith(p.replace("_", "")) for p in _PROBABILITY_LOSSES):
+            return "probabilities"
+        if any(name.startswith(p.replace("_", "")) for p in _BINARY_LOSSES):
+            return "binary"
+        if any(name.startswith(p.replace("_", "")) for p in _REGRESSION_LOSSES):
+            return "regression"
+        return None
+
+
+def _stddev(init_text: str | None) -> float | None:
+    if not init_text:
+        return None
+    if init_text == LARGE_RANDOM_INIT:
+        return 1.0
+    if init_text.startswith(NORMAL_PREFIX):
+        try:
+            return float(init_text[len(NORMAL_PREFIX):])
+        except ValueError:
+            return None
+    match = re.match(r"(RandomNormal|TruncatedNormal)\((?:.*?)stddev=([0-9.eE+-]+)", init_text)
+    if match:
+        return float(match.group(2))
+    if init_text.startswith(("RandomNormal", "TruncatedNormal")):
+        return 0.05  # Keras' default
+    return None
+
+
+def _shared(values):
+    values = [v for v in values if v]
+    return values[0] if values and len(set(values)) == 1 else None
+
+
+def facts_of(meta: dict | None = None, config: dict | None = None) -> RunFacts:
+    """The facts of a run from its ``run.json`` content (or from a config alone)."""
+    meta = meta or {}
+    config = dict(config if config is not None else meta.get("config") or {})
+    model = meta.get("model") or {}
+    layers = [layer for layer in model.get("layers", []) if layer.get("params")]
+    hidden, head = (layers[:-1], layers[-1]) if layers else ([], None)
+    act = config.get("act") or _shared([layer.get("activation") for layer in hidden])
+    init = config.get("init") or _shared([layer.get("kernel_initializer") for layer in hidden])
+    stds = [_stddev(config.get("init"))] if config.get("init") else [_stddev(layer.get("kernel_initializer"))
+                                                                     for layer in hidden]
+    loss = model.get("loss")
+    if isinstance(loss, (list, dict)):  # several outputs: the rules judge one head only
+        loss = None
+    from_logits = None
+    if isinstance(loss, str) and "(from_logits=True)" in loss:
+        loss, from_logits = loss.replace("(from_logits=True)", ""), True
+    elif isinstance(loss, str):
+        from_logits = False
+    head_activation = (head or {}).get("activation")
+    if loss is None and config.get("framework") in ("keras", "tf1") and config.get("layers"):
+        # gradscope's own MLPs: Keras ends in softmax + sparse cross-entropy, the TF1 graph in
+        # logits + softmax_cross_entropy_with_logits
+        tf1 = config.get("framework") == "tf1"
+        loss, from_logits, head_activation = "sparse_categorical_crossentropy", tf1, "linear" if tf1 else "softmax"
+    facts = RunFacts(act=act, init=init, large_random_init=any(s is not None and s >= 0.5 for s in stds),
+                     head_activation=head_activation,
+                     loss=_normal_loss_name(loss), from_logits=from_logits,
+                     optimizer=((meta.get("optimizer") or {}).get("class") or config.get("optimizer") or "").lower() or None,
+                     learning_rate=_learning_rate(meta, config), layers=list(config.get("layers") or []),
+                     depth=len(layers) or (len(config["layers"]) - 1 if config.get("layers") else None))
+    return RunFacts(**{**facts.__dict__, "n_classes": _classes(facts, head, config)})
+
+
+def _normal_loss_name(loss):
+    if not isinstance(loss, str):
+        return None
+    name = re.sub(r"(?<!^)(?=[A-Z])", "_", loss).lower() if any(c.isupper() for c in loss) else loss.lower()
+    return name
+
+
+def _learning_rate(meta, config):
+    lr = (meta.get("optimizer") or {}).get("learning_rate")
+    if isinstance(lr, dict):
+        lr = lr.get("initial_learning_rate")
+    if lr is None:
+        lr = config.get("lr")
+    try:
+        return float(lr) if lr is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _classes(facts: RunFacts, head: dict | None, config: dict) -> int | None:
+    kind = facts.kind_of_loss
+    if kind == "binary":
+        return 2
+    if kind == "regression":
+        return None
+    units = (head or {}).get("units")
+    if units:
+        return max(int(units), 2)
+    layers = config.get("layers")
+    return int(layers[-1]) if layers else None
