@@ -8,7 +8,10 @@ loop over mini-batches of 100, alternating the order of the ways; all in this on
 
 Ways:
   plain            sess.run([train, loss])
-  gradscope        SessionRecorder.run(sess, [train, loss]): every step
+  plain-again      the same as plain: the noise floor
+  gradscope        SessionRecorder.run(sess, [train, loss]): grad and update norms every step,
+                   weight norms on the first step and every 100 (the default)
+  gradscope-all    SessionRecorder(every_step="all"): weight norms every step too
   gradscope/10     SessionRecorder(every_n_steps=10)
   second-gradients norms of tf.gradients(loss, variables) fetched with the train op: the
                    obvious way, which builds and runs the backward pass a second time
@@ -31,7 +34,7 @@ def main(argv=None):
     parser.add_argument("--data", default="sample")
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--ways", default="plain,gradscope,gradscope/10,second-gradients")
+    parser.add_argument("--ways", default="plain,gradscope,gradscope-all,gradscope/10,second-gradients,plain-again")
     args = parser.parse_args(argv)
 
     import numpy as np
@@ -55,7 +58,8 @@ def main(argv=None):
             runner = sess.run
             if way.startswith("gradscope"):
                 every = int(way.split("/")[1]) if "/" in way else 1
-                recorder = SessionRecorder(g.train, every_n_steps=every)
+                recorder = SessionRecorder(g.train, every_n_steps=every,
+                                           every_step="all" if way == "gradscope-all" else ("grad_norm",))
 
                 def runner(f, feed_dict):
                     return recorder.run(sess, f, feed_dict=feed_dict)
@@ -66,20 +70,23 @@ def main(argv=None):
             sess.run(g.init)
             for xb, tb in batches[:5]:  # warm up outside the timing
                 runner(fetches, feed_dict={g.x: xb, g.t: tb})
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for step in range(args.steps):
                 xb, tb = batches[step % len(batches)]
                 runner(fetches, feed_dict={g.x: xb, g.t: tb})
-            return time.perf_counter() - t0
+            return time.perf_counter() - t0, time.process_time() - c0
 
     ways = args.ways.split(",")
     times = {w: [] for w in ways}
+    cpu = {w: [] for w in ways}
     for r in range(args.repeats):
         for way in (ways if r % 2 == 0 else ways[::-1]):
-            times[way].append(run_way(way))
+            wall, used = run_way(way)
+            times[way].append(wall)
+            cpu[way].append(used)
     print(f"seed TF1 MLP 784-512-256-128-10 relu/he, GD 0.1, batch 100, {args.steps} sess.run steps, "
           f"{args.repeats} repeats, TF {tf.__version__}, {os.cpu_count()} CPUs")
-    print(ratio_table(times))
+    print(ratio_table(times, cpu=cpu))
     return 0
 
 

@@ -169,14 +169,26 @@ def metric_rows(df: pd.DataFrame, metric: str, variable: str = "kernel") -> pd.D
     """The records of one metric of one variable kind (all columns), in long format.
 
     A derived metric that records do not store (``grad_over_weight``) is computed here, row by
-    row, from its parts: the one place where it is computed.
+    row, from its parts: the one place where it is computed. A denominator recorded less often
+    than the numerator (weight norms, read at epoch ends by default) is taken at its latest
+    recording at or before each step, and before its first at its ``<name>_initial`` value
+    (weights move ~1e-4 of their norm per step).
     """
     spec = METRICS.get(metric)
     if spec is not None and spec.derived_from and not spec.stored:
         numerator, denominator = spec.derived_from
         num = metric_rows(df, numerator, variable)
         den = metric_rows(df, denominator, variable)[["step", "layer", "value"]]
-        merged = num.merge(den, on=["step", "layer"], suffixes=("_num", "_den"))
+        if len(den) and den["step"].nunique() < num["step"].nunique():
+            merged = pd.merge_asof(num.sort_values("step", kind="stable"),
+                                   den.sort_values("step", kind="stable").rename(columns={"value": "value_den"}),
+                                   on="step", by="layer", direction="backward").rename(columns={"value": "value_num"})
+            initial = df[(df["metric"] == f"{denominator}_initial") & (df["variable"] == variable)]
+            if len(initial):
+                first = initial.groupby("layer", sort=False)["value"].first()
+                merged["value_den"] = merged["value_den"].fillna(merged["layer"].map(first))
+        else:
+            merged = num.merge(den, on=["step", "layer"], suffixes=("_num", "_den"))
         merged["value"] = _ratio(merged["value_num"], merged["value_den"])
         return merged.drop(columns=["value_num", "value_den"]).assign(metric=metric)
     return df[(df["metric"] == metric) & (df["variable"] == variable)]

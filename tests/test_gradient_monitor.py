@@ -32,22 +32,13 @@ def _values(records, step, metric):
     return sel.value.to_numpy()
 
 
-def test_grad_weight_update_norms_match_an_independent_sgd_replay(xy):
-    x, y = xy
-    lr = 0.5
-    m = _model(keras.optimizers.SGD(lr))
-    w0 = [v.numpy().copy() for v in m.trainable_variables]
-    mon = GradientMonitor(run="t")
-    m.fit(x, y, batch_size=100, epochs=2, shuffle=False, callbacks=[mon], verbose=0)
-    records = mon.records
-    rec.validate(records)
-    assert sorted(records.step.unique()) == list(range(6))
-
-    # Replay the same six steps with GradientTape and a hand-written SGD update.
+def _sgd_replay(w0, x, y, lr, steps):
+    """Replay SGD steps with GradientTape and a hand-written update: per step, grad/weight/update norms."""
     replay = build_mlp([16, 8], act="sigmoid", init="normal", seed=0)
     for v, w in zip(replay.trainable_variables, w0):
         v.assign(w)
-    for step in range(6):
+    out = []
+    for step in range(steps):
         b = step % 3
         xb, yb = x[b * 100:(b + 1) * 100], y[b * 100:(b + 1) * 100]
         with tf.GradientTape() as tape:
@@ -55,11 +46,34 @@ def test_grad_weight_update_norms_match_an_independent_sgd_replay(xy):
         grads = tape.gradient(loss, replay.trainable_variables)
         for v, g in zip(replay.trainable_variables, grads):
             v.assign_sub(lr * g)
-        expect_g = np.array([np.linalg.norm(g.numpy()) for g in grads])
-        expect_w = np.array([np.linalg.norm(v.numpy()) for v in replay.trainable_variables])
+        out.append((np.array([np.linalg.norm(g.numpy()) for g in grads]),
+                    np.array([np.linalg.norm(v.numpy()) for v in replay.trainable_variables])))
+    return out
+
+
+@pytest.mark.parametrize("every_step", ["all", ("grad_norm",)])
+def test_grad_weight_update_norms_match_an_independent_sgd_replay(xy, every_step):
+    x, y = xy
+    lr = 0.5
+    m = _model(keras.optimizers.SGD(lr))
+    w0 = [v.numpy().copy() for v in m.trainable_variables]
+    mon = GradientMonitor(run="t", every_step=every_step)
+    m.fit(x, y, batch_size=100, epochs=2, shuffle=False, callbacks=[mon], verbose=0)
+    records = mon.records
+    rec.validate(records)
+    assert sorted(records.step.unique()) == list(range(6))
+    for step, (expect_g, expect_w) in enumerate(_sgd_replay(w0, x, y, lr, 6)):
         np.testing.assert_allclose(_values(records, step, "grad_norm"), expect_g, rtol=1e-5)
-        np.testing.assert_allclose(_values(records, step, "weight_norm"), expect_w, rtol=1e-5)
         np.testing.assert_allclose(_values(records, step, "update_norm"), lr * expect_g, rtol=1e-4)
+        ratio = _values(records, step, "update_ratio")
+        if every_step == "all" or step in (2, 5):  # measured every step, or read on the host at epoch ends
+            np.testing.assert_allclose(_values(records, step, "weight_norm"), expect_w, rtol=1e-5)
+            np.testing.assert_allclose(ratio, lr * expect_g / expect_w, rtol=1e-4)
+        else:  # between epoch ends the weight norm is interpolated: the ratio is within a hair of exact
+            assert len(_values(records, step, "weight_norm")) == 0
+            np.testing.assert_allclose(ratio, lr * expect_g / expect_w, rtol=2e-2)
+    initial = records[records.metric == "weight_norm_initial"].value.to_numpy()
+    np.testing.assert_allclose(initial, [np.linalg.norm(w) for w in w0], rtol=1e-6)
 
 
 def test_adam_update_norm_is_the_change_the_step_made(xy):
@@ -169,3 +183,28 @@ def test_plain_sgd_grad_norm_from_the_update_matches_the_tape_and_lr_zero_falls_
         mon = GradientMonitor(probe=False)
         m.fit(x[:100], y[:100], batch_size=100, epochs=1, callbacks=[mon], verbose=0)
         np.testing.assert_allclose(_values(mon.records, 0, "grad_norm"), expect, rtol=1e-5)
+
+
+def test_a_second_fit_runs_the_step_traced_for_the_first_and_stays_exact(xy, monkeypatch):
+    from gradscope.recorders import step_rows
+
+    traces = []
+    original = step_rows.EveryStepRows.write
+    monkeypatch.setattr(step_rows.EveryStepRows, "write",
+                        lambda self, *a: (traces.append(1), original(self, *a))[1])  # runs only while tracing
+    x, y = xy
+    lr = 0.5
+    m = _model(keras.optimizers.SGD(lr))
+    w0 = [v.numpy().copy() for v in m.trainable_variables]
+    mon = GradientMonitor(run="t")
+    m.fit(x, y, batch_size=100, epochs=1, shuffle=False, callbacks=[mon], verbose=0)
+    traced = len(traces)
+    assert traced >= 1
+    m.fit(x, y, batch_size=100, epochs=1, shuffle=False, callbacks=[mon], verbose=0)
+    assert len(traces) == traced  # no new trace
+    records = mon.records
+    assert sorted(records.loc[records.metric == "grad_norm", "step"].unique()) == list(range(6))
+    for step, (expect_g, _) in enumerate(_sgd_replay(w0, x, y, lr, 6)):
+        np.testing.assert_allclose(_values(records, step, "grad_norm"), expect_g, rtol=1e-5)
+    m.fit(x, y, batch_size=100, epochs=1, shuffle=False, verbose=0)  # without the monitor: not recorded
+    assert mon.records.step.max() == 5

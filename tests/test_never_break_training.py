@@ -50,7 +50,7 @@ FAULTS = {
     "writing a row while Keras traces the step": ("gradscope.recorders.step_rows.EveryStepRows.write", {}),
     "reading the device buffer": ("gradscope.recorders.step_recorder.StepRecorder.read", {}),
     "naming the layers at train begin": ("gradscope.recorders.monitor.layer_table", {}),
-    "keeping the probe batch": ("gradscope.recorders.activation_probe.ProbeCapture._keep", {}),
+    "keeping the probe batch": ("gradscope.recorders.monitor.rows_of", {}),
     "the activation statistics": ("gradscope.recorders.monitor.activation_records", {}),
     "appending records to the run directory": ("gradscope.storage.records_csv.append", {}),
 }

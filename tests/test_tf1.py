@@ -67,10 +67,12 @@ def by_step(records, step, metric):
     return r.value.to_numpy()
 
 
-def test_plain_loop_matches_gradient_tape_and_names_layers_from_the_graph(tmp_path):
+@pytest.mark.parametrize("every_step", ["all", ("grad_norm",)])
+def test_plain_loop_matches_gradient_tape_and_names_layers_from_the_graph(tmp_path, every_step):
     g, t = seed_like_graph()
     with g.as_default():
-        recorder = SessionRecorder(t["train"], run="seed", run_dir=tmp_path / "seed", loss=t["loss"])
+        recorder = SessionRecorder(t["train"], run="seed", run_dir=tmp_path / "seed", loss=t["loss"],
+                                   every_step=every_step)
         sess = tf1.Session(graph=g)
         sess.run(tf1.global_variables_initializer())
         w0 = sess.run(t["variables"])
@@ -83,8 +85,12 @@ def test_plain_loop_matches_gradient_tape_and_names_layers_from_the_graph(tmp_pa
                                     ["weight3", 1, "kernel"], ["weight3", 1, "bias"]]
     for step, (grads, weights, updates) in enumerate(replay(w0, 3)):
         np.testing.assert_allclose(by_step(r, step, "grad_norm"), grads, rtol=1e-5)
-        np.testing.assert_allclose(by_step(r, step, "weight_norm"), weights, rtol=1e-5)
         np.testing.assert_allclose(by_step(r, step, "update_norm"), updates, rtol=1e-4)
+        if every_step == "all" or step == 0:  # by default the weights are read on the first step (and every 100)
+            np.testing.assert_allclose(by_step(r, step, "weight_norm"), weights, rtol=1e-5)
+            np.testing.assert_allclose(by_step(r, step, "update_ratio"), np.array(updates) / weights, rtol=1e-4)
+        else:
+            assert len(by_step(r, step, "weight_norm")) == 0
     assert len(by_step(r, 2, "loss")) == 1
     meta_json = json.loads((tmp_path / "seed" / "run.json").read_text())
     assert meta_json["status"] == "complete"
@@ -134,7 +140,7 @@ def test_hook_with_monitored_training_session_every_other_step():
     expected = replay(keep.w0, 5)
     for step in (0, 2, 4):
         np.testing.assert_allclose(by_step(r, step, "grad_norm"), expected[step][0], rtol=1e-5)
-        np.testing.assert_allclose(by_step(r, step, "weight_norm"), expected[step][1], rtol=1e-5)
+    np.testing.assert_allclose(by_step(r, 0, "weight_norm"), expected[0][1], rtol=1e-5)
 
 
 def test_hook_finds_the_train_op_or_says_it_needs_one():
@@ -194,3 +200,22 @@ def test_the_documented_seed_example_runs(tmp_path, tiny_npz):
     assert layers[["layer", "depth"]].drop_duplicates().values.tolist() == [
         ["weight2", 0], ["weight3", 1], ["weight4", 2], ["weight5", 3]]
     assert sorted(rec.step.unique()) == [0, 1, 2, 3, 4]
+
+
+def test_weights_read_every_flush_give_each_step_an_update_ratio_within_a_hair():
+    g, t = seed_like_graph()
+    with g.as_default():
+        recorder = SessionRecorder(t["train"], run="seed")
+        recorder.log.flush_every = 10
+        sess = tf1.Session(graph=g)
+        sess.run(tf1.global_variables_initializer())
+        w0 = sess.run(t["variables"])
+        for _ in range(30):
+            recorder.run(sess, t["train"], feed_dict={t["X"]: X_DATA, t["T"]: T_DATA})
+        recorder.close()
+    r = recorder.records
+    assert sorted(r[r.metric == "weight_norm"].step.unique()) == [0, 9, 19, 29]  # first step, then each flush
+    for step, (_, weights, updates) in enumerate(replay(w0, 30)):
+        if step in (0, 9, 19, 29):
+            np.testing.assert_allclose(by_step(r, step, "weight_norm"), weights, rtol=1e-5)
+        np.testing.assert_allclose(by_step(r, step, "update_ratio"), np.array(updates) / weights, rtol=5e-3)

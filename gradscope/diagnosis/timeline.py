@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from gradscope.diagnosis.settings import DEFAULT_SETTINGS, DiagnosisSettings
+from gradscope.records import metric_rows
 
 _STEP_METRICS = ("grad_norm", "weight_norm", "update_norm", "update_ratio")
 _FINITE_METRICS = ("grad_norm", "weight_norm", "loss")
@@ -86,12 +87,8 @@ def summarize(records: pd.DataFrame, index: int, layers: list) -> Window | None:
     def ordered(s):
         return s.reindex([layer for layer in layers if layer in s.index])
 
-    with np.errstate(divide="ignore", invalid="ignore"):
-        grad = kern[kern["metric"] == "grad_norm"][["step", "layer", "value"]]
-        weight = kern[kern["metric"] == "weight_norm"][["step", "layer", "value"]]
-        merged = grad.merge(weight, on=["step", "layer"], suffixes=("_g", "_w"))
-        merged["value"] = merged["value_g"] / merged["value_w"]
-    rel = merged.groupby("layer", sort=False)["value"].median() if len(merged) else pd.Series(dtype=float)
+    rel_rows = metric_rows(records, "grad_over_weight").dropna(subset=["value"])
+    rel = rel_rows.groupby("layer", sort=False)["value"].median() if len(rel_rows) else pd.Series(dtype=float)
     # NaN anywhere, or an inf loss; an inf gradient or weight *norm* may be a float32 overflow of
     # finite, huge values (a sum of squares beyond 3e38): that is an explosion, not a NaN yet
     finite = records[records["metric"].isin(_FINITE_METRICS)]

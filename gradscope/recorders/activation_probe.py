@@ -1,8 +1,10 @@
 """The probe batch, and the outputs of every layer with a non-linear activation on it.
 
-The Keras monitor keeps a probe batch (the first training batch, at most
-:data:`~gradscope.vocabulary.PROBE_SIZE` rows, unless one is given) and, at each epoch end,
-runs the model on it with every watched layer's output captured;
+The Keras monitor keeps a probe batch (the first :data:`~gradscope.vocabulary.PROBE_SIZE`
+rows of the training data, unless one is given: read on the host from the arrays ``fit`` was
+given (:func:`rows_of`), or, for data only the train step sees, kept by :class:`ProbeCapture`
+from the first batches) and, at each epoch end, runs the model on it with every watched
+layer's output captured;
 :mod:`gradscope.recorders.activation_stats` turns the outputs into records.
 """
 
@@ -46,32 +48,47 @@ class ActivationProbe:
     def __init__(self, model, layers):
         self.model = model
         self.layers = layers  # list of (layer, name, depth, activation)
+        self._traced = None
 
     def __call__(self, x) -> list[tuple[str, int, str, np.ndarray]]:
-        captured: dict[int, object] = {}
-        originals = []
-        for layer, *_ in self.layers:
+        import tensorflow as tf
+
+        if self._traced is None:
+            # traced once (the probe batch keeps its shape), so an epoch end costs one call
+            self._traced = tf.function(self._outputs, reduce_retracing=True, autograph=False)
+        try:
+            outs = self._traced(x)
+        except Exception:  # a model that does not trace outside fit: run it eagerly
+            self._traced = self._outputs
+            outs = self._outputs(x)
+        result = []
+        for i, (layer, name, depth, act) in enumerate(self.layers):
+            out = outs.get(f"layer_{i}")
+            if out is not None:
+                result.append((name, depth, act, np.asarray(out)))
+        return result
+
+    def _outputs(self, x) -> dict:
+        """``{"layer_<i>": output}`` of the watched layers that ran, with their calls wrapped meanwhile."""
+        captured: dict = {}
+        wrapped = []
+        for i, (layer, *_) in enumerate(self.layers):
             original = layer.call
 
             @functools.wraps(original)
-            def call(*args, _orig=original, _key=id(layer), **kwargs):
+            def call(*args, _orig=original, _key=f"layer_{i}", **kwargs):
                 out = _orig(*args, **kwargs)
                 captured[_key] = out
                 return out
 
             layer.call = call
-            originals.append(layer)
+            wrapped.append(layer)
         try:
             self.model(x, training=False)
         finally:
-            for layer in originals:
+            for layer in wrapped:
                 del layer.call
-        result = []
-        for layer, name, depth, act in self.layers:
-            out = captured.get(id(layer))
-            if out is not None:
-                result.append((name, depth, act, np.asarray(out)))
-        return result
+        return captured
 
 
 def watched_layers(model, table) -> list[tuple]:
@@ -101,6 +118,34 @@ def probe_inputs(probe):
     if isinstance(probe, tuple):
         probe = probe[0]
     return tf.nest.map_structure(lambda a: a[:PROBE_SIZE], probe)
+
+
+def rows_of(x, n: int = PROBE_SIZE):
+    """The first ``n`` rows of training inputs held in memory (arrays, tensors, DataFrames, or
+    lists/tuples/dicts of them) as numpy arrays; None for anything else (a ``tf.data`` pipeline, a
+    generator, a ``PyDataset``), whose batches only the train step sees.
+
+    Example:
+        >>> rows_of(np.zeros((1000, 3))).shape
+        (256, 3)
+        >>> rows_of({"a": np.ones((5, 2)), "b": np.zeros((5,))})["b"].shape
+        (5,)
+        >>> rows_of(iter([1, 2])) is None
+        True
+    """
+    if isinstance(x, dict):
+        parts = {k: rows_of(v, n) for k, v in x.items()}
+        return parts if parts and all(v is not None for v in parts.values()) else None
+    if isinstance(x, (list, tuple)):
+        parts = [rows_of(v, n) for v in x]
+        return type(x)(parts) if parts and all(v is not None for v in parts) else None
+    if isinstance(x, np.ndarray):
+        return x[:n] if x.ndim >= 1 and len(x) else None
+    if hasattr(x, "iloc") and hasattr(x, "to_numpy"):  # a pandas DataFrame or Series
+        return x.iloc[:n].to_numpy() if len(x) else None
+    if type(x).__module__.startswith("tensorflow") and hasattr(x, "numpy") and hasattr(x, "shape"):
+        return np.asarray(x[:n]) if len(x.shape) >= 1 and x.shape[0] else None
+    return None
 
 
 class ProbeCapture:

@@ -12,14 +12,16 @@ import tensorflow as tf
 
 from gradscope import records as rec
 from gradscope.recorders import keras_compat as compat
-from gradscope.recorders.activation_probe import ActivationProbe, ProbeCapture, probe_inputs, watched_layers
+from gradscope.recorders.activation_probe import ActivationProbe, ProbeCapture, probe_inputs, rows_of, watched_layers
 from gradscope.recorders.activation_stats import activation_records
 from gradscope.recorders.exit_guard import ExitGuard
 from gradscope.recorders.layer_names import layer_table
 from gradscope.recorders.record_log import RecordLog
 from gradscope.recorders.run_description import describe_model, describe_optimizer, versions
-from gradscope.recorders.schedule import Window
+from gradscope.recorders.schedule import Plan
 from gradscope.recorders.step_recorder import StepRecorder
+from gradscope.recorders.step_rows import SMALL_WEIGHTS
+from gradscope.recorders.weight_readings import WeightReadings
 from gradscope.recorders.tensorboard_export import TensorBoardExport
 from gradscope.errors import describe_exception
 from gradscope.storage import RunWriter
@@ -27,6 +29,7 @@ from gradscope.termination import SigtermGuard, is_interrupt
 from gradscope.vocabulary import METRICS
 
 DEFAULT_BUFFER_STEPS = 1024
+DEFAULT_FIT_BATCH_SIZE = 32  # what Keras' fit uses for arrays when batch_size is None
 
 
 def _is_distributed(model) -> bool:
@@ -83,12 +86,13 @@ class GradientMonitor(keras.callbacks.Callback):
     device and brought to the host once per epoch, so Keras keeps dispatching steps
     asynchronously. No second forward/backward pass is made.
 
-    For each trainable variable and step it records ``grad_norm``, ``weight_norm`` (after the
-    step), ``update_norm`` (norm of the change the step made) and ``update_ratio``
-    (``update_norm / weight_norm``). At each epoch end it records the Keras logs (``loss``,
-    ``accuracy``, ``val_*``) and, on a probe batch, ``act_mean``, ``act_std``,
-    ``saturated_frac`` and ``dead_frac`` of every layer with a non-linear activation
-    (definitions in :mod:`gradscope.recorders.activation_stats`).
+    For each trainable variable it records, at every step, ``grad_norm`` and ``update_norm``
+    (norm of the change the step made) and ``update_ratio`` (``update_norm / weight_norm``);
+    ``weight_norm`` is read exactly on the host before the first step (``weight_norm_initial``)
+    and at every epoch end (``every_step="all"`` measures it at every step too). At each epoch
+    end it records the Keras logs (``loss``, ``accuracy``, ``val_*``) and, on a probe batch,
+    ``act_mean``, ``act_std``, ``saturated_frac`` and ``dead_frac`` of every layer with a
+    non-linear activation (definitions in :mod:`gradscope.recorders.activation_stats`).
 
     With ``run_dir`` the run describes itself in ``run.json`` (the model and every layer, the
     optimizer and its hyperparameters, the loss, epochs, steps and batch size, input shapes, the
@@ -103,9 +107,14 @@ class GradientMonitor(keras.callbacks.Callback):
         run_dir: a run directory whose records are appended at each epoch end.
         config: your own configuration, stored in ``run.json`` when ``run_dir`` is given.
         writer: an existing :class:`gradscope.storage.RunWriter` (instead of ``run_dir``).
-        window_steps: aggregate this many steps per record in the graph: ``grad_norm`` is
-            their mean, ``grad_norm_max`` their max, ``weight_norm`` and ``update_norm`` those
-            of the window's last step. 1 (default) records every step.
+        every_step: the metrics measured in the traced step: ``("grad_norm",)`` (default; the
+            update is always added, free for plain SGD) or ``"all"`` (weight norms too).
+        every_n_steps: record every N-th step only; the steps between cost nothing.
+        window_steps: one record per this many steps: ``grad_norm`` is their mean,
+            ``grad_norm_max`` their max (no spike or NaN hidden), ``update_norm`` that of the
+            window's last step. The step measures what it measures for every step (so the cost
+            is that of recording every step); the windows are made on the host, and hold
+            ``window_steps`` times fewer records. 1 (default) records every step.
         probe: inputs (or an ``(x, y)`` tuple, or a ``tf.data.Dataset``) for the activation
             statistics; by default the first training batch (at most 256 rows) is kept.
             ``False`` turns activation statistics off.
@@ -136,6 +145,8 @@ class GradientMonitor(keras.callbacks.Callback):
         run_dir=None,
         config=None,
         writer=None,
+        every_step=("grad_norm",),
+        every_n_steps=1,
         window_steps=1,
         probe=None,
         tensorboard_dir=None,
@@ -146,7 +157,7 @@ class GradientMonitor(keras.callbacks.Callback):
         super().__init__()
         from gradscope.diagnosis.online import OnlineDiagnosis
 
-        self.window = Window(window_steps)
+        self.plan = Plan.of(every_step=every_step, every_n_steps=every_n_steps, window_steps=window_steps)
         self.run = run
         self.run_dir = run_dir
         self.config = dict(config or {})
@@ -161,6 +172,10 @@ class GradientMonitor(keras.callbacks.Callback):
         self._meta: list[tuple[str, int, str]] = []
         self._probe_x = None
         self._probe_capture: ProbeCapture | None = None
+        self._fit_batch_size: int | None = None
+        self._fit: dict | None = None
+        self._step_fn = None  # the traced train step of this fit (unguarded)
+        self._kept = None     # (model, optimizer, recorder, step) of the last fit, to run again
         self._activation_probe = None
         self._exit_guard: ExitGuard | None = None
         self._sigterm = SigtermGuard()
@@ -208,24 +223,43 @@ class GradientMonitor(keras.callbacks.Callback):
         """Bring the steps recorded since the last epoch end to the host (and to ``run_dir``)."""
         if self._recorder is None:
             return rec.empty()
-        rows, values, window_lengths, lost = self._recorder.read()
+        now = int(compat.innermost_optimizer(self.model.optimizer).iterations.numpy())
+        steps, values, lost = self._recorder.read(self._next_step, now)
+        self._next_step = now
         if lost:
             warnings.warn(
-                f"GradientMonitor kept {rows} of the {rows + lost} records of epoch {self._epoch}; "
-                f"pass buffer_steps>={rows + lost} to keep them all (the buffer has grown for the "
+                f"GradientMonitor kept {len(steps)} of the {len(steps) + lost} records of epoch {self._epoch}; "
+                f"pass buffer_steps>={len(steps) + lost} to keep them all (the buffer has grown for the "
                 "next epochs).",
                 stacklevel=2,
             )
             self._retrace()
-        # Each optimizer step is recorded once, in order, and advances `iterations` by one, so
-        # the step of each row follows from the first step of the period.
-        self._next_step += lost * self.window.n_steps
-        ends = np.cumsum(window_lengths) if rows else np.zeros(0, np.int64)
-        steps = self._next_step + ends - 1
-        self._next_step += int(ends[-1]) if rows else 0
-        if not rows:
+        return self._add_records(steps, values, now - 1)
+
+    def _add_records(self, steps, values, after_step: int) -> pd.DataFrame:
+        """Records of the steps read (weights are read now, after ``after_step``)."""
+        if not len(steps):
             return rec.empty()
-        frame = rec.from_step_arrays(self.run, steps, self._epoch, self._meta, values)
+        frames = []
+        if "weight_norm" not in values:
+            # Weights are read here, exactly; each step's update ratio uses the weight norm
+            # interpolated between the last exact reading and this one (they move ~1e-4 per step).
+            read_before = self._weights.last_step == after_step
+            weights = self._weights.last_norms if read_before else self._recorder.current_weight_values()
+            interpolated = self._weights.between(steps, after_step, weights)
+            small = values.pop(SMALL_WEIGHTS, None)
+            if small is not None:  # small variables were measured at every step: exact
+                interpolated[:, self._recorder.rows.small] = small
+            if "update_norm" in values:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    values["update_ratio"] = values["update_norm"] / interpolated
+            frames.append(rec.from_step_arrays(self.run, steps, self._epoch, self._meta, values))
+            if not read_before:
+                frames.append(rec.from_step_arrays(self.run, np.array([after_step]), self._epoch, self._meta,
+                                                   {"weight_norm": weights[None]}))
+        else:
+            frames.append(rec.from_step_arrays(self.run, steps, self._epoch, self._meta, values))
+        frame = rec.concat(frames)
         self._log.add(frame)
         if self._online is not None:
             self._unjudged.append(frame)
@@ -255,6 +289,9 @@ class GradientMonitor(keras.callbacks.Callback):
     def _release(self) -> None:
         """Give the optimizer and model back (each step on its own: one failing does not stop the rest)."""
         recorder, self._recorder = self._recorder, None
+        if self._broken is None and recorder.error is None and self._step_fn is not None and self.model is not None:
+            self._kept = (self.model, recorder._optimizer, recorder, self._step_fn)
+        self._step_fn = None
         steps = [recorder.detach]
         if self._probe_capture is not None:
             steps.append(self._probe_capture.release)
@@ -299,22 +336,32 @@ class GradientMonitor(keras.callbacks.Callback):
         self._meta = [table[id(v)] for v in variables]
         optimizer = compat.innermost_optimizer(model.optimizer)
         steps = (self.params or {}).get("steps")
-        capacity = self.buffer_steps or (
-            -(-steps // self.window.n_steps) + 1 if steps else DEFAULT_BUFFER_STEPS
-        )
-        self._recorder = StepRecorder(
-            variables, capacity, window_steps=self.window.n_steps,
-            exact_copy=_needs_copy(optimizer, variables, model),
-        )
-        self._recorder.attach(optimizer)
+        per_row = self.plan.sample.n_steps  # (windows are made on the host from every step's row)
+        capacity = self.buffer_steps or (-(-steps // per_row) + 1 if steps else DEFAULT_BUFFER_STEPS)
+        reuse = self._reusable_recorder(model, optimizer, variables, capacity)
+        if reuse is not None:  # the same model and optimizer: the step traced for the last fit records this one too
+            self._recorder, step = reuse
+        else:
+            self._recorder, step = StepRecorder(
+                variables, capacity, plan=self.plan, exact_copy=_needs_copy(optimizer, variables, model),
+            ), None
+        self._recorder.attach(optimizer)  # wrapped again: a retrace during this fit must record too
         self._next_step = int(optimizer.iterations.numpy())
+        initial = self._recorder.current_weight_values()
+        self._weights = WeightReadings(self._next_step - 1, initial)
         self._log.add(rec.from_step_arrays(  # the weights this fit starts from (0: a layer initialised at zero)
             self.run, np.array([self._next_step]), self._epochs_done, self._meta,
-            {"weight_norm_initial": self._recorder.current_weight_values()[None]}))
+            {"weight_norm_initial": initial[None]}))
+        self._fit = compat.fit_arguments(model)
+        if self._fit is not None and rows_of(self._fit["x"], 1) is not None:
+            self._fit_batch_size = self._fit["batch_size"] or DEFAULT_FIT_BATCH_SIZE
         self._setup_probe(model, table)
+        self._fit = None  # hold no reference to the user's data
         self._exit_guard = ExitGuard(self, "_close_at_exit")
-        self._retrace()
-        compat.guard_train_step(model, self._step_raised)
+        if step is not None:
+            self._install_step(step)
+        else:
+            self._retrace()
         self._sigterm.install()
         self._in_fit = True
         self._fits += 1
@@ -427,29 +474,39 @@ class GradientMonitor(keras.callbacks.Callback):
 
     def _training(self) -> dict:
         params = self.params or {}
-        batch = self._probe_capture.batch_rows() if self._probe_capture is not None else None
+        batch = self._probe_capture.batch_rows() if self._probe_capture is not None else self._fit_batch_size
         out = {"epochs": self._planned or params.get("epochs"), "steps_per_epoch": params.get("steps"),
-               "fits": self._fits, "window_steps": self.window.n_steps}
+               "fits": self._fits, "every_step": list(self.plan.every_step),
+               "every_n_steps": self.plan.sample.n_steps, "window_steps": self.plan.window.n_steps}
         if batch is not None:
             out["batch_size"] = batch
         return out
 
     def _retrace(self):
+        """A fresh train step with the recorder's ops in it (traced at its first call), guarded."""
         if self.model is not None:
             compat.retrace_train_step(self.model)
+            self._install_step(self.model.train_function)
+
+    def _install_step(self, step) -> None:
+        self._step_fn = step  # kept, so that the next fit of the same model can use it again
+        self.model.train_function = step
+        compat.guard_train_step(self.model, self._step_raised)
+
+    def _reusable_recorder(self, model, optimizer, variables, capacity):
+        """The recorder and traced step of this monitor's last fit, if this fit can run them as they are."""
+        kept, self._kept = self._kept, None
+        if kept is None:
+            return None
+        k_model, k_optimizer, recorder, step = kept
+        same = (k_model is model and k_optimizer is optimizer and recorder.capacity >= capacity
+                and [id(v) for v in recorder.variables] == [id(v) for v in variables])
+        return (recorder, step) if same else None
 
     def _flush_partial_window(self):
         partial = self._recorder.read_partial_window() if self._recorder else None
-        if partial is None:
-            return
-        length, means, peaks = partial
-        last = self._next_step + length - 1
-        self._next_step += length
-        # Weights are as they are now; the update of an unfinished window was not measured.
-        weights = {m: self._recorder.current_weight_values(m) for m in self._recorder.columns
-                   if METRICS.get(m) is not None and METRICS[m].source == "weight"}
-        values = {name: v[None] for name, v in {**means, **peaks, **weights}.items()}
-        self._log.add(rec.from_step_arrays(self.run, np.array([last]), self._epoch, self._meta, values))
+        if partial is not None:  # the open window ends at the last step flush() has read
+            self._add_records(*partial, self._next_step - 1)
 
     # probe batch and activation statistics
 
@@ -464,6 +521,10 @@ class GradientMonitor(keras.callbacks.Callback):
             return
         if self.probe is not None:
             self._probe_x = probe_inputs(self.probe)
+            return
+        rows = rows_of(self._fit["x"]) if self._fit is not None else None
+        if rows is not None:  # read on the host from the arrays fit was given: the train step is left alone
+            self._probe_x = rows
             return
         if getattr(model, "jit_compile", False) is True:
             warnings.warn(

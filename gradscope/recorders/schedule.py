@@ -1,12 +1,21 @@
-"""When a recorder records: every N-th step, or one record per window of N steps.
+"""What a recorder measures in the traced step, and when: the plan of a recording.
 
-The two are different promises, so they have different names everywhere:
+When: two different promises, with different names everywhere:
 
-* ``every_n_steps=N`` *samples*: steps 0, N, 2N, ... are recorded and the others are not
-  (the TF1 hook and session recorder);
+* ``every_n_steps=N`` *samples*: steps 0, N, 2N, ... are recorded and the others are not, and
+  cost nothing (no reduction runs on them);
 * ``window_steps=N`` *aggregates*: each record summarises N consecutive steps, ``grad_norm``
-  as their mean and ``grad_norm_max`` as their max, so no spike or NaN is hidden; weight and
-  update norms are those of the window's last step (the Keras monitor).
+  as their mean and ``grad_norm_max`` as their max, so no spike or NaN is hidden; the other
+  measured metrics are those of the window's last step. Every step is measured (a max needs
+  them all), so a window costs what recording every step costs; the records are N times fewer.
+
+What: ``every_step`` names the metrics reduced inside the traced step at each recorded step.
+The default is the gradient and the update (``grad_norm``; ``update_norm`` is always added:
+for plain SGD the update ``lr * g`` is the very tensor the gradient's norm is read from, so it
+costs nothing more). Weight norms move ~1e-4 relative per step: they are read on the host,
+exactly, at every epoch end and before the first step, and the update ratio of each step uses
+the weight norm interpolated between them. ``every_step="all"`` also measures the weight norm
+at every step.
 
 Example:
     >>> [step for step in range(7) if EveryNSteps(3).due(step)]
@@ -58,3 +67,46 @@ class Window:
     @property
     def aggregates(self) -> bool:
         return self.n_steps > 1
+
+
+ALL = "all"
+DEFAULT_EVERY_STEP = ("grad_norm",)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What is measured in the traced step (``every_step``), and when (sampling or windows).
+
+    Example:
+        >>> Plan.of(every_step="all").every_step
+        ('grad_norm', 'weight_norm', 'update_norm')
+        >>> Plan.of(every_n_steps=10, window_steps=10)
+        Traceback (most recent call last):
+        ...
+        ValueError: every_n_steps samples steps and window_steps aggregates them: choose one
+    """
+
+    every_step: tuple = DEFAULT_EVERY_STEP
+    sample: EveryNSteps = EveryNSteps(1)
+    window: Window = Window(1)
+
+    @classmethod
+    def of(cls, every_step=DEFAULT_EVERY_STEP, every_n_steps=1, window_steps=1) -> Plan:
+        from gradscope.vocabulary import MEASURED_METRICS
+
+        sample, window = EveryNSteps(every_n_steps), Window(window_steps)
+        if sample.n_steps > 1 and window.n_steps > 1:
+            raise ValueError("every_n_steps samples steps and window_steps aggregates them: choose one")
+        names = tuple(MEASURED_METRICS) if every_step == ALL else tuple(every_step)
+        unknown = [m for m in names if m not in MEASURED_METRICS]
+        if unknown or "grad_norm" not in names:
+            raise ValueError(f"every_step must name grad_norm and any of {MEASURED_METRICS}, or be 'all'; "
+                             f"got {every_step!r}")
+        return cls(tuple(m for m in MEASURED_METRICS if m in names), sample, window)
+
+    def with_measured(self, *metrics) -> Plan:
+        """The same plan also measuring ``metrics`` in the step (e.g. an update that cannot be derived)."""
+        from gradscope.vocabulary import MEASURED_METRICS
+
+        names = set(self.every_step) | set(metrics)
+        return Plan(tuple(m for m in MEASURED_METRICS if m in names), self.sample, self.window)

@@ -69,6 +69,7 @@ class _StepContext:
         self.deltas: dict[int, list] = {}
         self.before: list = []
         self.learning_rate = None
+        self.step = None  # the optimizer's step counter before the update
 
 
 # --- where the gradients come from ----------------------------------------------------------
@@ -217,6 +218,11 @@ class StepMeasures:
             self._after = [var.read_value() for var in self.recorder.tf_variables]
         return self._after
 
+    def small_weights_before(self, indexes) -> tf.Tensor:
+        """``sum(w**2)/2`` of the given variables before the step, stacked."""
+        l2 = REDUCTIONS["l2"]
+        return tf.stack([l2.graph(self.ctx.before[i]) for i in indexes])
+
     def reduced(self, metric: str, weights_before: bool = False) -> tf.Tensor:
         """A measured metric of every variable, in graph units, stacked (``weights_before``: weight
         metrics of the weights before the step)."""
@@ -240,29 +246,33 @@ class StepMeasures:
 
 
 class StepRecorder:
-    """Records per-variable norms of every step of one optimizer into a device ring.
+    """Records per-variable norms of the steps of one optimizer into a device ring.
 
     Args:
         variables: the trainable variables to record, in record order.
         capacity: rows kept on the device between two :meth:`read` calls.
-        window_steps: aggregate this many steps per row (1 = a row per step).
+        plan: what is measured in the step, and when (:class:`gradscope.recorders.schedule.Plan`).
         exact_copy: measure the update against a copy taken before each step, instead of
             capturing the optimizer's own updates (see :class:`CopiedUpdates`).
     """
 
-    def __init__(self, variables, capacity: int, window_steps: int = 1, exact_copy: bool = False):
+    def __init__(self, variables, capacity: int, plan=None, exact_copy: bool = False):
+        from gradscope.recorders.schedule import Plan
+
         self.variables = list(variables)
         self.tf_variables = [tf_variable(v) for v in self.variables]
         self.n_vars = len(self.variables)
         self._pos = {id(v): i for i, v in enumerate(self.tf_variables)}
-        self.rows = WindowRows(self.n_vars, window_steps) if window_steps > 1 else EveryStepRows(self.n_vars)
+        self.plan = plan or Plan()
+        self.capacity = capacity
         self.updates = CopiedUpdates() if exact_copy else CapturedUpdates()
         self.gradients = AllReducedGradients()
         self._local = threading.local()
         self._optimizer = None
         self._patched: list[str] = []
         self.error: Exception | None = None  # the first error of ours while tracing
-        self.ring = DeviceRing(self.rows.width, capacity)
+        self.rows = None
+        self.ring = None
 
     @property
     def columns(self) -> tuple:
@@ -271,19 +281,25 @@ class StepRecorder:
 
     # --- host side ---------------------------------------------------------------------------
 
-    def read(self):
-        """``(rows, {metric: (rows, variables) values}, window_lengths, lost)`` since the last read.
+    def read(self, first_step: int, next_step: int):
+        """The records of steps ``first_step .. next_step - 1``: ``(steps, {metric: (rows, variables)}, lost)``.
 
-        ``rows`` counts steps (or windows); ``lost`` counts rows that did not fit (the earliest;
-        the ring then grows so that the next period fits: re-trace the step).
+        ``steps`` are the recorded steps (with windows: each window's last step, and
+        ``window_lengths`` on the row layout say how many steps each holds); ``lost`` counts
+        rows that did not fit (the earliest; the ring then grows so that the next period fits:
+        re-trace the step).
         """
-        raw, lost = self.ring.take()
-        values = self.rows.values(raw, self.current_weight_values)
-        return len(raw), values, self.rows.window_lengths(raw), lost
+        start, stop, steps = self.rows.indexes(first_step, next_step)
+        raw, lost = self.ring.take(start, stop)
+        steps, values = self.rows.values(raw, self.current_weight_values, steps[lost:])
+        self.window_lengths = getattr(self.rows, "lengths", None)
+        return steps, values, lost
 
     def read_partial_window(self):
-        """With windows: the unfinished one as ``(length, {metric: mean}, {metric_max: max})``, or None."""
-        return self.rows.take_partial()
+        """With windows: the record of the window still open, as ``(steps, values)`` like :meth:`read`, or None."""
+        partial = self.rows.take_partial()
+        self.window_lengths = getattr(self.rows, "lengths", None)
+        return partial
 
     def current_weight_values(self, metric: str = "weight_norm") -> np.ndarray:
         """A weight metric of every variable now, computed on the host in float64 (the L2 norm for ``l2``)."""
@@ -301,12 +317,21 @@ class StepRecorder:
             raise RuntimeError("StepRecorder is already attached")
         compat.check_optimizer(optimizer)
         self._optimizer = optimizer
+        plain_sgd = is_plain_sgd(optimizer) and not self.updates.takes_copy
         if getattr(optimizer, "gradient_accumulation_steps", None) or not compat.has_all_reduce(optimizer):
             self.gradients = AppliedGradients()
-        elif is_plain_sgd(optimizer) and not self.updates.takes_copy:
+        elif plain_sgd:
             self.gradients = SgdUpdateGradients()
         else:
             self.gradients = AllReducedGradients()
+        # The update is measured in the step: for plain SGD it is the very reduction the gradient's
+        # norm is read from (lr * g), so it costs nothing more.
+        self.plan = self.plan.with_measured("update_norm")
+        if self.rows is None:
+            sizes = [int(np.prod(v.shape)) for v in self.variables]
+            layout = WindowRows if self.plan.window.aggregates else EveryStepRows
+            self.rows = layout(self.n_vars, self.plan, sizes)
+            self.ring = DeviceRing(self.rows.width, self.capacity)
         self.wrap("apply", self._make_apply(optimizer.apply))
         self.gradients.install(self, optimizer)
         self.updates.install(self, optimizer)
@@ -341,10 +366,13 @@ class StepRecorder:
                 opt = self._optimizer
                 tvars = list(trainable_variables) if trainable_variables is not None else compat.optimizer_variables(opt)
                 ctx = _StepContext()
+                ctx.step = tf_variable(self._optimizer.iterations).read_value()
                 if self.rows.takes_weights_before or self.updates.takes_copy:
                     # Read before the update: nothing waits for these reads, so their norms are
                     # computed alongside the forward and backward passes, not after the update.
-                    ctx.before = [var.read_value() for var in self.tf_variables]
+                    which = None if self.updates.takes_copy else self.rows.reads_before
+                    ctx.before = [var.read_value() if which is None or i in which else None
+                                  for i, var in enumerate(self.tf_variables)]
                 self.gradients.from_apply(self, ctx, grads, tvars)
             if ctx is None or self.error is not None:
                 return original(grads, trainable_variables)
@@ -355,7 +383,7 @@ class StepRecorder:
                 self._local.ctx = outer
             if is_primary_replica() and self.n_vars and self.error is None:
                 with self.guard():
-                    self.rows.write(StepMeasures(self, ctx), self.ring)
+                    self.rows.write(StepMeasures(self, ctx), self.ring, ctx.step)
             return result
 
         return apply

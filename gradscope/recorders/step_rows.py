@@ -1,13 +1,16 @@
 """How the Keras recorder lays out what it measures in a step: a device ring of named rows.
 
-A row holds, per measured metric (:data:`gradscope.vocabulary.MEASURED_METRICS`, in that
+A row holds, per measured metric of the plan (in :data:`gradscope.vocabulary.MEASURED_METRICS`
 order) and variable, the graph value of the metric's reduction (for the L2 norm:
-``sum(x**2)/2``, one ``L2Loss``), column-major (every variable's first metric, then the
-second, ...); the host finishes them (square roots) when it turns a block of rows back into
-named ``(rows, variables)`` arrays.
+``sum(x**2) / 2``, one ``L2Loss``), column-major (every variable's first metric, then the
+second, ...); the host finishes them (square roots) when it turns rows back into named
+``(rows, variables)`` arrays.
 
-* :class:`EveryStepRows`: one row per optimizer step.
-* :class:`WindowRows`: one row per window of N steps, aggregated in the graph.
+Rows are indexed by the optimizer's own step counter (``iterations``), so nothing but the row
+itself is written per step: no counter of ours, no read-modify-write.
+
+* :class:`EveryStepRows`: a row per recorded step (every step, or every N-th).
+* :class:`WindowRows`: the same rows, made into a record per window of N steps on the host.
 """
 
 from __future__ import annotations
@@ -16,21 +19,20 @@ import numpy as np
 import tensorflow as tf
 
 from gradscope.recorders.reductions import reduction_of
-from gradscope.vocabulary import MEASURED_METRICS, METRICS
+from gradscope.vocabulary import METRICS
 
 
 class DeviceRing:
-    """Rows of float32 kept in a device variable between two host reads.
+    """Rows of float32 kept in a device variable, at ``index % capacity``.
 
-    When more rows are written than it holds, the earliest are overwritten; :meth:`take` says
-    how many were lost and grows the ring so that the next period fits (the train step must
-    then be traced again, since it holds the old variable).
+    The host asks for the rows of a range of indexes; when the range is longer than the ring,
+    its earliest rows were overwritten: :meth:`take` says how many, and the ring grows so that
+    the next period fits (the train step must then be traced again, since it holds the old
+    variable).
     """
 
     def __init__(self, width: int, capacity: int):
         self.width = width
-        with tf.init_scope():
-            self._count = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="gradscope_count")
         self._allocate(capacity)
 
     def _allocate(self, capacity: int) -> None:
@@ -39,24 +41,22 @@ class DeviceRing:
             self._buf = tf.Variable(tf.zeros([self.capacity, self.width], tf.float32), trainable=False,
                                     name="gradscope_buffer")
 
-    def append(self, row) -> None:
-        """In the graph: write ``row`` (shape ``[width]``) at the next position."""
-        pos = tf.math.floormod(self._count.read_value(), self.capacity)
+    def put(self, index, row) -> None:
+        """In the graph: write ``row`` (shape ``[width]``) at ``index`` (an int64 tensor)."""
+        pos = tf.math.floormod(index, self.capacity)
         tf.raw_ops.ResourceScatterUpdate(resource=self._buf.handle, indices=pos, updates=row)
-        self._count.assign_add(1)
 
-    def take(self) -> tuple[np.ndarray, int]:
-        """``(rows in order as float64, lost)`` written since the last take; the ring is then empty."""
-        n = int(self._count.numpy())
+    def take(self, start: int, stop: int) -> tuple[np.ndarray, int]:
+        """``(rows start..stop-1 as float64, lost)``; the earliest ``lost`` of them were overwritten."""
+        n = max(stop - start, 0)
         k = min(n, self.capacity)
-        raw = self._buf[:k].numpy().astype(np.float64)
-        self._count.assign(0)
-        lost = max(n - self.capacity, 0)
-        if lost:  # the oldest rows were overwritten; put the rest in order
-            start = n % self.capacity
-            raw = np.concatenate([raw[start:], raw[:start]])
+        if k == 0:
+            return np.zeros((0, self.width)), 0
+        rows = self._buf.numpy()[np.arange(stop - k, stop) % self.capacity].astype(np.float64)
+        lost = n - k
+        if lost:
             self._allocate(n)
-        return raw, lost
+        return rows, lost
 
 
 def _blocks(raw: np.ndarray, columns, n_vars: int) -> dict[str, np.ndarray]:
@@ -64,43 +64,80 @@ def _blocks(raw: np.ndarray, columns, n_vars: int) -> dict[str, np.ndarray]:
     return {name: raw[:, j * n_vars:(j + 1) * n_vars] for j, name in enumerate(columns)}
 
 
-class EveryStepRows:
-    """One row per step: every measured metric of every variable.
+#: Variables of at most this many values (biases, norms' scales, small heads) have their weight
+#: norm measured at every step even when the plan leaves weights to the host: it costs nothing,
+#: and their norms, often growing from zero, are what interpolation would get wrong.
+SMALL_VARIABLE = 4096
+SMALL_WEIGHTS = "_small_weight_norm"
 
-    Weight metrics are taken from the weights *before* the step (read before the update, so
-    that their reductions run alongside the forward and backward passes); :meth:`values`
-    shifts them by one row, so that each step reports the weights after it.
+
+class EveryStepRows:
+    """A row per recorded step: the plan's every-step metrics of every variable.
+
+    With ``every_n_steps=1``, weight metrics are taken from the weights *before* the step (read
+    before the update, so that their reductions run alongside the forward and backward passes)
+    and :meth:`values` shifts them by one row, so that each step reports the weights after it.
+    When the plan leaves weights to the host, the small variables' weight norms are still
+    measured (under :data:`SMALL_WEIGHTS`). With sampling, nothing is computed on the steps in
+    between (a ``cond`` skips them), and weights are read after the sampled step.
     """
 
-    takes_weights_before = True
-
-    def __init__(self, n_vars: int):
+    def __init__(self, n_vars: int, plan, sizes=()):
         self.n_vars = n_vars
-        self.columns = tuple(MEASURED_METRICS)
-        self.width = n_vars * len(self.columns)
+        self.columns = tuple(plan.every_step)
+        self.every = plan.sample.n_steps
+        weights_measured = any(METRICS[m].source == "weight" for m in self.columns)
+        self.small = [i for i, size in enumerate(sizes) if size <= SMALL_VARIABLE] \
+            if self.every == 1 and not weights_measured else []
+        self.width = n_vars * len(self.columns) + len(self.small)
+        self.takes_weights_before = self.every == 1 and (weights_measured or bool(self.small))
+        self.reads_before = None if weights_measured else self.small  # None: every variable
 
-    def write(self, measured, ring: DeviceRing) -> None:
-        """In the graph: append the row of one step, from a :class:`~gradscope.recorders.step_recorder.StepMeasures`."""
-        ring.append(tf.concat([measured.reduced(name, weights_before=True) for name in self.columns], 0))
+    def write(self, measured, ring: DeviceRing, step) -> None:
+        """In the graph: the row of one step (``step``: the optimizer's step counter before the update)."""
+        if self.every == 1:
+            parts = [measured.reduced(m, weights_before=True) for m in self.columns]
+            if self.small:
+                parts.append(measured.small_weights_before(self.small))
+            ring.put(step, tf.concat(parts, 0))
+            return
 
-    def values(self, raw: np.ndarray, weight_values) -> dict[str, np.ndarray]:
-        """The metrics of each step from a block of rows.
+        def record():
+            ring.put(step // self.every, tf.concat([measured.reduced(m) for m in self.columns], 0))
+            return tf.constant(True)
+
+        tf.cond(tf.equal(tf.math.floormod(step, self.every), 0), record, lambda: tf.constant(False))
+
+    def indexes(self, first_step: int, next_step: int) -> tuple[int, int, np.ndarray]:
+        """Ring indexes and recorded steps of the steps ``first_step .. next_step - 1``."""
+        steps = np.arange(first_step, next_step, dtype=np.int64)
+        steps = steps[steps % self.every == 0]
+        if not len(steps):
+            return 0, 0, steps
+        return int(steps[0] // self.every), int(steps[-1] // self.every) + 1, steps
+
+    def values(self, raw: np.ndarray, weight_values, steps: np.ndarray):
+        """``(steps, {metric: (rows, variables)})``: the metrics of each recorded step from its rows.
 
         Args:
             weight_values: ``weight_values(metric)``: the metric of the variables as they are now.
         """
         values = {name: reduction_of(name).host(block) for name, block in _blocks(raw, self.columns, self.n_vars).items()}
-        for name in self.columns:
-            if METRICS[name].source == "weight" and len(raw):
-                # Rows hold the weights before each step; after step k they are those before
-                # k+1, and after the last step they are the variables as they are now.
-                w = values[name]
-                w[:-1] = w[1:].copy()
-                w[-1] = weight_values(name)
-        return values
-
-    def window_lengths(self, raw: np.ndarray) -> np.ndarray:
-        return np.ones(len(raw), np.int64)
+        if self.small:
+            small = reduction_of("weight_norm").host(raw[:, self.n_vars * len(self.columns):])
+            if len(raw):  # weights before each step -> after it (the last: as they are now)
+                small[:-1] = small[1:].copy()
+                small[-1] = weight_values("weight_norm")[self.small]
+            values[SMALL_WEIGHTS] = small
+        if self.takes_weights_before and len(raw):
+            for name in self.columns:
+                if METRICS[name].source == "weight" and name in values:
+                    # Rows hold the weights before each step; after step k they are those before
+                    # k+1, and after the last step they are the variables as they are now.
+                    w = values[name]
+                    w[:-1] = w[1:].copy()
+                    w[-1] = weight_values(name)
+        return steps, values
 
     def take_partial(self):
         """No window is ever unfinished."""
@@ -108,75 +145,73 @@ class EveryStepRows:
 
 
 class WindowRows:
-    """One row per window of ``n_steps`` steps.
+    """A record per window of ``n_steps`` steps of the optimizer's step counter, made on the host.
 
-    Gradient metrics are aggregated over the window's steps: their mean under the metric's name
-    and their max under ``<name>_max`` (so no spike or NaN is hidden); the other metrics are
-    those of the window's last step. Accumulators live in device variables; a row is written
-    when a window closes, and :meth:`take_partial` reads (and resets) an unfinished one.
+    The device holds exactly what :class:`EveryStepRows` holds for every step (so a window costs
+    no more in the step than recording every step, and no accumulator, counter or ``cond`` of
+    its own); the host turns the steps into windows when it reads them: gradient metrics as the
+    mean of the window's steps under the metric's name and their max under ``<name>_max`` (so no
+    spike or NaN is hidden), every other metric as that of the window's last step. Steps of a
+    window still open when the rows are read wait on the host for the next read;
+    :meth:`take_partial` makes a record of them.
     """
 
-    takes_weights_before = False
+    def __init__(self, n_vars: int, plan, sizes=()):
+        from gradscope.recorders.schedule import EveryNSteps, Plan
 
-    def __init__(self, n_vars: int, n_steps: int):
         self.n_vars = n_vars
-        self.n_steps = n_steps
-        self.aggregated = tuple(m for m in MEASURED_METRICS if METRICS[m].source == "grad")
-        self.at_end = tuple(m for m in MEASURED_METRICS if m not in self.aggregated)
-        self.columns = (*self.aggregated, *(f"{m}_max" for m in self.aggregated), *self.at_end)
-        self.width = n_vars * len(self.columns) + 1  # + the window's length
-        n = max(n_vars, 1) * len(self.aggregated)
-        with tf.init_scope():
-            self._sum = tf.Variable(tf.zeros([n]), trainable=False, name="gradscope_acc_sum")
-            self._max = tf.Variable(tf.fill([n], -np.inf), trainable=False, name="gradscope_acc_max")
-            self._n = tf.Variable(tf.constant(0, tf.int64), trainable=False, name="gradscope_acc_n")
-            self._index = tf.range(n)
+        self.n_steps = plan.window.n_steps
+        self.per_step = EveryStepRows(n_vars, Plan(plan.every_step, EveryNSteps(1)), sizes)
+        self.width = self.per_step.width
+        self.small = self.per_step.small
+        self.takes_weights_before = self.per_step.takes_weights_before
+        self.reads_before = self.per_step.reads_before
+        self.aggregated = tuple(m for m in plan.every_step if METRICS[m].source == "grad")
+        self.columns = (*self.aggregated, *(f"{m}_max" for m in self.aggregated),
+                        *(m for m in plan.every_step if m not in self.aggregated))
+        self.lengths = np.zeros(0, np.int64)  # steps in each window of the last read
+        self._open_steps = np.zeros(0, np.int64)  # steps read whose window has not closed yet
+        self._open_values: dict[str, np.ndarray] = {}
 
-    def write(self, measured, ring: DeviceRing) -> None:
-        """In the graph: add this step to the window, and append a row when the window closes."""
-        g = tf.concat([reduction_of(m).graph_finish(measured.reduced(m)) for m in self.aggregated], 0)
-        new_sum = self._sum.assign_add(g)
-        tf.raw_ops.ResourceScatterMax(resource=self._max.handle, indices=self._index, updates=g)
-        count = self._n.assign_add(1)
-        window_end = tf.equal(tf.math.floormod(count, self.n_steps), 0)
+    def write(self, measured, ring: DeviceRing, step) -> None:
+        """In the graph: the step's row, as for every step."""
+        self.per_step.write(measured, ring, step)
 
-        def close_window():
-            at_end = [measured.reduced(m) for m in self.at_end]
-            peak = self._max.read_value()
-            ring.append(tf.concat([new_sum, peak, *at_end, tf.cast(tf.reshape(count, [1]), tf.float32)], 0))
-            self._reset()
-            return tf.constant(True)
+    def indexes(self, first_step: int, next_step: int) -> tuple[int, int, np.ndarray]:
+        """Ring indexes and steps of the steps ``first_step .. next_step - 1`` (every step is kept)."""
+        return self.per_step.indexes(first_step, next_step)
 
-        tf.cond(window_end, close_window, lambda: tf.constant(False))
+    def values(self, raw: np.ndarray, weight_values, steps: np.ndarray):
+        """``(window_last_steps, {metric: (windows, variables)})`` of the windows that closed by
+        the last of ``steps``; the steps of an open window wait for the next call."""
+        values = self.per_step.values(raw, weight_values, steps)[1]
+        steps = np.concatenate([self._open_steps, np.asarray(steps, np.int64)])
+        values = {k: np.concatenate([self._open_values[k], v]) if k in self._open_values else v
+                  for k, v in values.items()}
+        closed = int(np.searchsorted(steps, (steps[-1] + 1) // self.n_steps * self.n_steps)) if len(steps) else 0
+        self._open_steps = steps[closed:]
+        self._open_values = {k: v[closed:] for k, v in values.items()}
+        return self._windows(steps[:closed], {k: v[:closed] for k, v in values.items()})
 
-    def _reset(self):
-        self._sum.assign(tf.zeros_like(self._sum))
-        self._max.assign(tf.fill(tf.shape(self._max), -np.inf))
-        self._n.assign(0)
-
-    def values(self, raw: np.ndarray, weight_values=None) -> dict[str, np.ndarray]:
-        """The metrics of each window from a block of rows (aggregated metrics as the window's mean)."""
-        blocks = _blocks(raw[:, :-1], self.columns, self.n_vars)
-        window = raw[:, -1][:, None]
-        values = {}
-        for m in self.aggregated:
-            values[m] = blocks[m] / window  # a plain sum of finished values -> their mean
-            values[f"{m}_max"] = blocks[f"{m}_max"]  # a plain max
-        for m in self.at_end:
-            values[m] = reduction_of(m).host(blocks[m])
-        return {name: values[name] for name in self.columns}
-
-    def window_lengths(self, raw: np.ndarray) -> np.ndarray:
-        return raw[:, -1].astype(np.int64)
+    def _windows(self, steps: np.ndarray, values: dict):
+        if not len(steps):
+            self.lengths = np.zeros(0, np.int64)
+            return steps, {k: v[:0] for k, v in values.items()}
+        window = steps // self.n_steps
+        starts = np.flatnonzero(np.r_[True, window[1:] != window[:-1]])
+        ends = np.r_[starts[1:], len(steps)] - 1
+        self.lengths = ends - starts + 1
+        out = {}
+        for m, v in values.items():
+            if m in self.aggregated:
+                out[m] = np.add.reduceat(v, starts, axis=0) / self.lengths[:, None]
+                out[f"{m}_max"] = np.maximum.reduceat(v, starts, axis=0)  # NaN stays NaN
+            else:
+                out[m] = v[ends]
+        return steps[ends], out
 
     def take_partial(self):
-        """The unfinished window as ``(length, {metric: mean}, {metric_max: max})``, or None; then reset."""
-        n = int(self._n.numpy())
-        if n == 0:
-            return None
-        total, peak = self._sum.numpy().astype(np.float64), self._max.numpy().astype(np.float64)
-        self._reset()
-        k = max(self.n_vars, 1)
-        means = {m: total[j * k:(j + 1) * k] / n for j, m in enumerate(self.aggregated)}
-        peaks = {f"{m}_max": peak[j * k:(j + 1) * k] for j, m in enumerate(self.aggregated)}
-        return n, means, peaks
+        """The open window's record as ``(last_steps, values)`` (empty when none is open); then forgotten."""
+        steps, values = self._open_steps, self._open_values
+        self._open_steps, self._open_values = np.zeros(0, np.int64), {}
+        return self._windows(steps, values) if len(steps) else None

@@ -4,7 +4,8 @@ The train op that ``optimizer.minimize(loss)`` returns groups one *apply* op per
 (``ResourceApplyGradientDescent``, ``ResourceApplyAdam``, ...), and each apply op takes the
 gradient tensor as an input. :func:`build_step_stats` finds those ops and adds to the graph,
 for each variable, the norm of that very gradient tensor (no second ``tf.gradients``), the
-norm of the variable after the train op ran, and the norm of the change the train op made.
+norm of the change the train op made (for gradient descent, read off the gradient's), and
+the norm of the variable after the train op ran (fetched only on the steps that read it).
 
 Layers are named after the variable scope (``dense_0/kernel`` -> layer ``dense_0``); variables
 outside any scope (``tf.get_variable('weight2', ...)``) are grouped by depth and named after
@@ -20,8 +21,10 @@ from dataclasses import dataclass, field
 
 import tensorflow as tf
 
-from gradscope.recorders.reductions import reduction_of
-from gradscope.vocabulary import MEASURED_METRICS, METRICS
+from gradscope.recorders.reductions import REDUCTIONS, reduction_of
+from gradscope.recorders.schedule import DEFAULT_EVERY_STEP, Plan
+from gradscope.recorders.step_rows import SMALL_VARIABLE
+from gradscope.vocabulary import METRICS
 
 _APPLY = re.compile(r"^(Resource)?(Sparse)?Apply[A-Z]\w*$")
 _LAYER_OPS = {"MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Conv2D", "Conv3D",
@@ -35,10 +38,10 @@ class StepStats:
     """Graph tensors that measure one train step, and what each row of them means.
 
     Attributes:
-        stats: float32 tensor of shape ``(n_variables, len(columns))``, one column per measured
-            metric (weights as they are after the train op). Fetch it in the same ``run`` as
-            the train op.
-        columns: the metric of each column (:data:`gradscope.vocabulary.MEASURED_METRICS`).
+        stats: float32 tensor of shape ``(n_variables, len(columns))``, one column per metric
+            measured at every recorded step. Fetch it in the same ``run`` as the train op.
+        columns: the metric of each column (in :data:`gradscope.vocabulary.MEASURED_METRICS` order).
+        weights: the weight norms after the train op, fetched on the steps that read them.
         variables: the variables, in row order.
         meta: ``(layer, depth, variable)`` for each row.
         update_rule: per variable, how the update is measured (``lr*grad`` or ``difference``).
@@ -49,6 +52,9 @@ class StepStats:
     variables: list
     meta: list
     update_rule: list = field(default_factory=list)
+    weights: tf.Tensor | None = None  # (n_variables,) weight norms after the train op, fetched now and then
+    small: list = field(default_factory=list)  # rows of the small variables ...
+    small_weights: tf.Tensor | None = None     # ... whose weight norms are fetched at every recorded step
 
 
 def _is_backward(name: str) -> bool:
@@ -166,12 +172,14 @@ def _role(graph, var) -> str | None:
     return None
 
 
-def build_step_stats(train_op, graph=None) -> StepStats:
+def build_step_stats(train_op, graph=None, every_step=DEFAULT_EVERY_STEP) -> StepStats:
     """Add the norm tensors of one train step to the graph.
 
     Args:
         train_op: what ``optimizer.minimize(...)`` (or ``apply_gradients``) returned.
         graph: the graph (default: the train op's).
+        every_step: the metrics measured at every recorded step (the update is always among
+            them; ``"all"`` adds the weight norms), as for the Keras monitor.
 
     Raises:
         ValueError: if no optimizer apply op can be found behind ``train_op``.
@@ -206,8 +214,9 @@ def build_step_stats(train_op, graph=None) -> StepStats:
         variables = [variables[i] for i in by_depth]
         meta = [meta[i] for i in by_depth]
 
-        columns = tuple(MEASURED_METRICS)
+        columns = Plan.of(every_step=every_step).with_measured("update_norm").every_step
         reduced = {name: [] for name in columns}
+        weights = []
         rules = []
         with tf.name_scope("gradscope"):
             for var, op, grad, indices in rows:
@@ -222,6 +231,7 @@ def build_step_stats(train_op, graph=None) -> StepStats:
                 rules.append("lr*grad" if alpha is not None else "difference")
                 with tf.control_dependencies([train_op]):
                     after = tf.identity(var.read_value() if hasattr(var, "read_value") else var)
+                weights.append(REDUCTIONS["l2"].graph(after))
                 of_grad = {}
                 for name in columns:
                     source, reduction = METRICS[name].source, reduction_of(name)
@@ -238,4 +248,9 @@ def build_step_stats(train_op, graph=None) -> StepStats:
                         value = reduction.graph(after - before)
                     reduced[name].append(value)
             stats = tf.stack([reduction_of(name).graph_finish(tf.stack(reduced[name])) for name in columns], axis=1)
-    return StepStats(stats=stats, columns=columns, variables=variables, meta=meta, update_rule=rules)
+            weight_norms = REDUCTIONS["l2"].graph_finish(tf.stack(weights))
+            small = [i for i, v in enumerate(variables) if v.shape.num_elements() is not None
+                     and v.shape.num_elements() <= SMALL_VARIABLE] if "weight_norm" not in columns else []
+            small_weights = REDUCTIONS["l2"].graph_finish(tf.stack([weights[i] for i in small])) if small else None
+    return StepStats(stats=stats, columns=columns, variables=variables, meta=meta, update_rule=rules,
+                     weights=weight_norms, small=small, small_weights=small_weights)

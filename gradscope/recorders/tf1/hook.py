@@ -5,11 +5,12 @@ from __future__ import annotations
 import tensorflow as tf
 
 from gradscope.recorders.tf1.fetched_steps import FetchedSteps
+from gradscope.recorders.schedule import DEFAULT_EVERY_STEP
 from gradscope.recorders.tf1.graph import build_step_stats
 
 
 class GradientNormHook(tf.compat.v1.train.SessionRunHook):
-    """Records per-variable gradient, weight and update norms, like ``LoggingTensorHook``.
+    """Records per-variable gradient and update norms (weight norms now and then), like ``LoggingTensorHook``.
 
     The norm tensors are built in :meth:`begin` (before the graph is finalized) from the
     gradients the train op applies; :meth:`before_run` asks for them only on recorded steps
@@ -22,6 +23,7 @@ class GradientNormHook(tf.compat.v1.train.SessionRunHook):
         loss: a scalar tensor to record as ``loss`` on recorded steps.
         every_n_steps: record every N-th ``run`` call.
         steps_per_epoch: fills the ``epoch`` column.
+        every_step: as for :class:`gradscope.SessionRecorder`.
 
     Example:
         >>> import numpy as np
@@ -41,8 +43,9 @@ class GradientNormHook(tf.compat.v1.train.SessionRunHook):
     """
 
     def __init__(self, train_op=None, run="run", run_dir=None, config=None, writer=None, loss=None,
-                 every_n_steps=1, steps_per_epoch=None):
+                 every_n_steps=1, steps_per_epoch=None, every_step=DEFAULT_EVERY_STEP):
         self._train_op = train_op
+        self._every_step = every_step
         self._loss = loss
         self._options = dict(run=run, run_dir=run_dir, config=config, writer=writer,
                              every_n_steps=every_n_steps, steps_per_epoch=steps_per_epoch)
@@ -57,7 +60,7 @@ class GradientNormHook(tf.compat.v1.train.SessionRunHook):
                 raise ValueError("GradientNormHook needs train_op= (the graph has no TRAIN_OP collection)")
             train_op = ops[0]
         if self.log is None:
-            self.log = FetchedSteps(build_step_stats(train_op), **self._options)
+            self.log = FetchedSteps(build_step_stats(train_op, every_step=self._every_step), **self._options)
         self._global_step = tf.compat.v1.train.get_global_step()
 
     def after_create_session(self, session, coord):
@@ -68,14 +71,12 @@ class GradientNormHook(tf.compat.v1.train.SessionRunHook):
         self._asked = self.log.due()
         if not self._asked:
             return None
-        fetches = {"stats": self.log.stats.stats}
-        if self._loss is not None:
-            fetches["loss"] = self._loss
-        return tf.compat.v1.train.SessionRunArgs(fetches)
+        return tf.compat.v1.train.SessionRunArgs(self.log.fetches(self._loss))
 
     def after_run(self, run_context, run_values):
         if self._asked:
-            self.log.add(run_values.results["stats"], run_values.results.get("loss"))
+            results = run_values.results
+            self.log.add(results["stats"], results.get("loss"), results.get("weights"), results.get("small"))
         self.log.step += 1
 
     def end(self, session):

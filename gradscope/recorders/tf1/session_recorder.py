@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from gradscope.recorders.tf1.fetched_steps import FetchedSteps
+from gradscope.recorders.schedule import DEFAULT_EVERY_STEP
 from gradscope.recorders.tf1.graph import build_step_stats
 
 
 class SessionRecorder:
-    """Records per-variable gradient, weight and update norms of a ``sess.run`` loop.
+    """Records per-variable gradient and update norms (and weight norms now and then) of a ``sess.run`` loop.
 
     Three lines change in a classic loop: create the recorder after ``minimize``, call
     ``recorder.run(sess, ...)`` where the loop called ``sess.run(...)``, and ``close()`` it at
@@ -20,6 +21,10 @@ class SessionRecorder:
         loss: a scalar tensor to record as ``loss`` on recorded steps (optional).
         every_n_steps: record every N-th step.
         steps_per_epoch: fills the ``epoch`` column (otherwise 0).
+        every_step: measured at every recorded step: ``("grad_norm",)`` (default; the update
+            too) or ``"all"`` (weight norms too). By default the weight norms are read on the
+            first recorded step and every 100 recorded steps, and each step's ``update_ratio``
+            uses the norm interpolated between readings.
 
     Example:
         >>> import numpy as np, tensorflow as tf
@@ -42,8 +47,8 @@ class SessionRecorder:
     """
 
     def __init__(self, train_op, run="run", run_dir=None, config=None, writer=None, loss=None,
-                 every_n_steps=1, steps_per_epoch=None, first_step=0):
-        self.stats = build_step_stats(train_op)
+                 every_n_steps=1, steps_per_epoch=None, first_step=0, every_step=DEFAULT_EVERY_STEP):
+        self.stats = build_step_stats(train_op, every_step=every_step)
         self.loss = loss
         self.log = FetchedSteps(self.stats, run=run, run_dir=run_dir, config=config, writer=writer,
                            every_n_steps=every_n_steps, steps_per_epoch=steps_per_epoch)
@@ -54,12 +59,9 @@ class SessionRecorder:
         if not self.log.due():
             out = sess.run(fetches, feed_dict=feed_dict, options=options, run_metadata=run_metadata)
         else:
-            extra = {"stats": self.stats.stats}
-            if self.loss is not None:
-                extra["loss"] = self.loss
-            out, got = sess.run((fetches, extra), feed_dict=feed_dict, options=options,
+            out, got = sess.run((fetches, self.log.fetches(self.loss)), feed_dict=feed_dict, options=options,
                                 run_metadata=run_metadata)
-            self.log.add(got["stats"], got.get("loss"))
+            self.log.add(got["stats"], got.get("loss"), got.get("weights"), got.get("small"))
         self.log.step += 1
         return out
 
