@@ -156,8 +156,10 @@ def validate(df: pd.DataFrame) -> None:
     if list(df.columns) != COLUMNS:
         raise GradscopeError(f"records have the columns {list(df.columns)}; expected {COLUMNS}")
     for col, dtype in _DTYPES.items():
-        if dtype == str:
-            if len(df) and not df[col].map(lambda x: isinstance(x, str)).all():
+        if dtype == str:  # strings, or (read back from a run, with pandas 3) categories that are strings
+            column = df[col]
+            names = pd.Series(column.cat.categories) if isinstance(column.dtype, pd.CategoricalDtype) else column
+            if len(names) and not names.map(lambda x: isinstance(x, str)).all():
                 raise GradscopeError(f"records column {col!r} must hold strings")
         elif str(df[col].dtype) != dtype:
             raise GradscopeError(f"records column {col!r} has dtype {df[col].dtype}; expected {dtype}")

@@ -5,6 +5,8 @@ import sys
 
 import pandas as pd
 import pytest
+
+from gradscope.storage import load_run
 from click.testing import CliRunner
 
 from gradscope.cli import main
@@ -31,7 +33,7 @@ def test_analyze_writes_run_dir_and_report(tmp_path, tiny_npz):
     assert round(acc * 100) == pytest.approx(acc * 100)  # measured on the 100 test images
     assert re.search(rf"^sigmoid-normal +{acc:.4f} ", r.output, re.M)  # the table prints what was stored
     assert all({"kind", "layers", "severity", "evidence", "recommendation"} <= set(f) for f in meta["diagnosis"])
-    records = pd.read_csv(run_dir / "records.csv")
+    records = load_run(run_dir).records
     kernels = records[(records.metric == "grad_norm") & (records.variable == "kernel")]
     assert kernels.groupby("step").size().tolist() == [3] * 8  # 3 Dense layers, 4 steps x 2 epochs
     html = (out / "report.html").read_text()
@@ -54,8 +56,8 @@ def test_same_seed_same_numbers(tmp_path, tiny_npz):
     for name in ("a", "b"):
         out = tmp_path / name
         assert _run(["analyze", "--act", "relu", "--init", "he", "--data", str(tiny_npz), "--out", str(out), *TINY]).exit_code == 0
-        paths.append(out / "runs" / "relu-he" / "records.csv")
-    pd.testing.assert_frame_equal(pd.read_csv(paths[0]), pd.read_csv(paths[1]))
+        paths.append(out / "runs" / "relu-he")
+    pd.testing.assert_frame_equal(load_run(paths[0]).records, load_run(paths[1]).records)
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ FAULTS = {
     "naming the layers at train begin": ("gradscope.recorders.monitor.layer_table", {}),
     "keeping the probe batch": ("gradscope.recorders.monitor.rows_of", {}),
     "the activation statistics": ("gradscope.recorders.monitor.activation_records", {}),
-    "appending records to the run directory": ("gradscope.storage.records_csv.append", {}),
+    "appending records to the run directory": ("gradscope.storage.records_parquet.write_part", {}),
 }
 
 

@@ -47,15 +47,35 @@ def test_runs_with_one_name_in_two_folders_are_kept_apart(two_outputs):
     assert r.exit_code == 0 and sorted(json.loads(r.output)) == ["a/sigmoid-normal", "b/sigmoid-normal", "relu-normal"]
 
 
+def _as_csv(d):
+    """Turn a run directory into what earlier versions wrote: one records.csv instead of Parquet parts."""
+    import shutil
+
+    from gradscope.storage import records_csv
+
+    records = load_run(d).records
+    shutil.rmtree(d / "records")
+    records_csv.start(d / "records.csv")
+    records_csv.append(d / "records.csv", records)
+    return d
+
+
+def _parts(d):
+    return sorted((d / "records").glob("part-*.parquet"))
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "run.json").write_text("{not json"), "cannot read {d}/run.json"),
     (lambda d: (d / "run.json").write_text('{"run": "x"}'), "{d}/run.json is not a gradscope run.json"),
-    (lambda d: (d / "records.csv").unlink(), "{d}/records.csv is missing, but run.json says"),
-    (lambda d: (d / "records.csv").write_text("\n".join((d / "records.csv").read_text().splitlines()[:40]) + "\n"),
+    (lambda d: __import__("shutil").rmtree(d / "records"), "{d}/records is missing, but run.json says"),
+    (lambda d: _parts(d)[-1].unlink(), "{d}/records holds "),
+    (lambda d: _parts(d)[0].write_bytes(b"PAR1 not really"), "cannot read {d}/records/part-000000.parquet"),
+    # runs written by earlier versions, as one CSV file
+    (lambda d: (_as_csv(d) / "records.csv").write_text("\n".join((d / "records.csv").read_text().splitlines()[:40]) + "\n"),
      "{d}/records.csv holds 39 records but run.json says"),
-    (lambda d: (d / "records.csv").write_text((d / "records.csv").read_text().replace(",grad_norm,", ",grad_norm,x", 1)),
+    (lambda d: (_as_csv(d) / "records.csv").write_text((d / "records.csv").read_text().replace(",grad_norm,", ",grad_norm,x", 1)),
      "{d}/records.csv, line 8: column 'value' holds 'x"),  # after the header and 6 weight_norm_initial rows
-    (lambda d: (d / "records.csv").write_text((d / "records.csv").read_text().replace("sigmoid-normal,0,0,", "sigmoid-normal,zero,0,", 1)),
+    (lambda d: (_as_csv(d) / "records.csv").write_text((d / "records.csv").read_text().replace("sigmoid-normal,0,0,", "sigmoid-normal,zero,0,", 1)),
      "{d}/records.csv, line 2: column 'step' holds 'zero', not a whole number"),
 ])
 def test_a_broken_run_is_skipped_with_one_line_and_the_others_are_rendered(two_outputs, tmp_path, damage, message):
@@ -76,7 +96,7 @@ def test_a_broken_run_is_skipped_with_one_line_and_the_others_are_rendered(two_o
 
 def test_a_last_line_cut_short_is_left_out_and_noted(two_outputs, tmp_path):
     out = _copy(two_outputs / "a", tmp_path / "a")
-    records = out / "runs" / "relu-normal" / "records.csv"
+    records = _as_csv(out / "runs" / "relu-normal") / "records.csv"  # as earlier versions appended it
     text = records.read_text()
     records.write_text(text + text.splitlines()[1][:12])  # a kill in the middle of an append
     run = load_run(records.parent)
@@ -85,6 +105,28 @@ def test_a_last_line_cut_short_is_left_out_and_noted(two_outputs, tmp_path):
                          "writing it); left out"]
     r = CliRunner().invoke(main, ["report", str(out)])
     assert r.exit_code == 0 and f"note: {records}, line" in r.output
+
+
+def test_a_run_of_an_earlier_version_reads_as_it_was_written(two_outputs, tmp_path):
+    import pandas as pd
+
+    out = _copy(two_outputs / "a", tmp_path / "a")
+    d = out / "runs" / "relu-normal"
+    parquet = load_run(d).records
+    old = load_run(_as_csv(d)).records
+    names = ["run", "layer", "variable", "metric"]  # (kept categorical in memory from Parquet, with pandas 3)
+    pd.testing.assert_frame_equal(old.astype({c: str for c in names}), parquet.astype({c: str for c in names}),
+                                  check_exact=False, rtol=1e-7)  # Parquet keeps float32 values
+    assert findings_of(load_run(d)) == findings_of(load_run(out / "runs" / "relu-normal"))
+
+
+def test_a_part_left_half_written_by_a_kill_is_not_read(two_outputs, tmp_path):
+    out = _copy(two_outputs / "a", tmp_path / "a")
+    d = out / "runs" / "relu-normal"
+    whole = load_run(d).records
+    last = _parts(d)[-1]
+    (d / "records" / f".{last.name}.1234.tmp").write_bytes(last.read_bytes()[:100])  # killed while writing
+    assert len(load_run(d).records) == len(whole)
 
 
 def test_nothing_readable_is_an_error(tmp_path):

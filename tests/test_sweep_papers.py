@@ -26,13 +26,13 @@ def test_sweep_trains_each_depth_and_resumes(tmp_path, tiny_npz):
     # an interrupted sweep: one run never finished, one never started
     (out / "runs" / "sigmoid-he-d3" / "run.json").write_text(
         (out / "runs" / "sigmoid-he-d3" / "run.json").read_text().replace('"complete"', '"interrupted"'))
-    stamp = (out / "runs" / "relu-he-d1" / "records.csv").stat().st_mtime_ns
+    stamp = (out / "runs" / "relu-he-d1" / "records" / "part-000000.parquet").stat().st_mtime_ns
     r = CliRunner().invoke(main, args[:2] + ["1,3,4"] + args[3:], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     assert "relu-he-d1: already complete, kept" in r.output
     assert "sigmoid-he-d3: 784-8-8-8-10" in r.output  # retrained
     assert (out / "runs" / "relu-he-d4").is_dir()
-    assert (out / "runs" / "relu-he-d1" / "records.csv").stat().st_mtime_ns == stamp
+    assert (out / "runs" / "relu-he-d1" / "records" / "part-000000.parquet").stat().st_mtime_ns == stamp
 
 
 def test_sweep_rejects_bad_depths(tmp_path):

@@ -11,6 +11,8 @@ import sys
 
 import numpy as np
 import pytest
+
+from gradscope.storage import load_run
 import tensorflow as tf
 from click.testing import CliRunner
 
@@ -166,7 +168,7 @@ def test_keras_and_tf1_runs_side_by_side_in_one_invocation(tmp_path, tiny_npz):
     assert meta["config"]["framework"] == "tf1" and meta["status"] == "complete"
     import pandas as pd
 
-    rec = pd.read_csv(out / "tf1" / "runs" / "relu-he" / "records.csv")
+    rec = load_run(out / "tf1" / "runs" / "relu-he").records
     kernels = rec[(rec.metric == "grad_norm") & (rec.variable == "kernel")]
     assert kernels.drop_duplicates("layer").layer.tolist() == ["dense_0", "dense_1", "output"]
     assert kernels.groupby("step").size().tolist() == [3] * 8  # 200 images / 50, 2 epochs
@@ -195,7 +197,7 @@ def test_the_documented_seed_example_runs(tmp_path, tiny_npz):
     assert meta["status"] == "complete"  # finished by the exit hook: the example never calls close()
     import pandas as pd
 
-    rec = pd.read_csv(tmp_path / "ex" / "runs" / "seed-tf1" / "records.csv")
+    rec = load_run(tmp_path / "ex" / "runs" / "seed-tf1").records
     layers = rec[rec.metric == "grad_norm"].drop_duplicates(["layer", "variable"])
     assert layers[["layer", "depth"]].drop_duplicates().values.tolist() == [
         ["weight2", 0], ["weight3", 1], ["weight4", 2], ["weight5", 3]]

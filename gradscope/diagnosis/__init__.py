@@ -32,7 +32,7 @@ from gradscope.diagnosis.finding import SEVERITIES, Finding, Findings, format_fi
 from gradscope.diagnosis.rules import KINDS, RULES
 from gradscope.diagnosis.settings import DEFAULT_SETTINGS, DiagnosisSettings
 from gradscope.diagnosis.timeline import Timeline
-from gradscope.storage.run_dir import RECORDS_CSV
+from gradscope.storage.run_dir import has_records
 
 __all__ = ["diagnose", "judge", "findings_of", "verdict", "Finding", "Findings", "format_finding",
            "DiagnosisSettings", "RunFacts", "facts_of", "Timeline", "KINDS", "RULES", "INCOMPLETE"]
@@ -85,7 +85,7 @@ def findings_of(run, settings: DiagnosisSettings | None = None) -> list[dict]:
     (:data:`INCOMPLETE`), so that missing epochs never read as "healthy" or "stalled".
     """
     stored = run.meta.get("diagnosis")
-    if not len(run.records) and stored and not (run.path and (run.path / RECORDS_CSV).exists()):
+    if not len(run.records) and stored and not (run.path and has_records(run.path)):
         return list(stored)  # records not kept (e.g. a committed example): what was found when it ended
     complete = run.status == "complete"
     findings = [f.to_dict() for f in diagnose(run.records, settings=settings, complete=complete,

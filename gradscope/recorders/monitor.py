@@ -29,6 +29,8 @@ from gradscope.termination import SigtermGuard, is_interrupt
 from gradscope.vocabulary import METRICS
 
 DEFAULT_BUFFER_STEPS = 1024
+#: At most this many records are built and written at once (a part of the run directory each).
+RECORDS_PER_BATCH = 1_000_000
 DEFAULT_FIT_BATCH_SIZE = 32  # what Keras' fit uses for arrays when batch_size is None
 
 
@@ -219,10 +221,11 @@ class GradientMonitor(keras.callbacks.Callback):
             update["tags"] = dict(tags)
         self.writer.update(**update)
 
-    def flush(self) -> pd.DataFrame:
-        """Bring the steps recorded since the last epoch end to the host (and to ``run_dir``)."""
+    def flush(self) -> int:
+        """Bring the steps recorded since the last epoch end to the host (and to ``run_dir``);
+        returns how many records that made."""
         if self._recorder is None:
-            return rec.empty()
+            return 0
         now = int(compat.innermost_optimizer(self.model.optimizer).iterations.numpy())
         steps, values, lost = self._recorder.read(self._next_step, now)
         self._next_step = now
@@ -236,11 +239,12 @@ class GradientMonitor(keras.callbacks.Callback):
             self._retrace()
         return self._add_records(steps, values, now - 1)
 
-    def _add_records(self, steps, values, after_step: int) -> pd.DataFrame:
-        """Records of the steps read (weights are read now, after ``after_step``)."""
+    def _add_records(self, steps, values, after_step: int) -> int:
+        """Hand the records of the steps read to the log (weights are read now, after ``after_step``),
+        at most :data:`RECORDS_PER_BATCH` records a batch; returns how many."""
         if not len(steps):
-            return rec.empty()
-        frames = []
+            return 0
+        weight_reading = None
         if "weight_norm" not in values:
             # Weights are read here, exactly; each step's update ratio uses the weight norm
             # interpolated between the last exact reading and this one (they move ~1e-4 per step).
@@ -253,17 +257,23 @@ class GradientMonitor(keras.callbacks.Callback):
             if "update_norm" in values:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     values["update_ratio"] = values["update_norm"] / interpolated
-            frames.append(rec.from_step_arrays(self.run, steps, self._epoch, self._meta, values))
             if not read_before:
-                frames.append(rec.from_step_arrays(self.run, np.array([after_step]), self._epoch, self._meta,
-                                                   {"weight_norm": weights[None]}))
-        else:
-            frames.append(rec.from_step_arrays(self.run, steps, self._epoch, self._meta, values))
-        frame = rec.concat(frames)
-        self._log.add(frame)
-        if self._online is not None:
-            self._unjudged.append(frame)
-        return frame
+                weight_reading = rec.from_step_arrays(self.run, np.array([after_step]), self._epoch, self._meta,
+                                                      {"weight_norm": weights[None]})
+        per_step = max(len(self._meta) * (len(values) + ("update_ratio" not in values)), 1)
+        rows = max(RECORDS_PER_BATCH // per_step, 1)
+        added = 0
+        for start in range(0, len(steps), rows):  # a long epoch: several batches, never one huge frame
+            part = slice(start, start + rows)
+            frame = rec.from_step_arrays(self.run, steps[part], self._epoch, self._meta,
+                                         {name: v[part] for name, v in values.items()})
+            if start + rows >= len(steps) and weight_reading is not None:
+                frame = rec.concat([frame, weight_reading])
+            self._log.add(frame)
+            if self._online is not None:
+                self._unjudged.append(frame)
+            added += len(frame)
+        return added
 
     def close(self, status: str = "interrupted", error: str | None = None):
         """Flush everything still on the device and restore the optimizer and model.
@@ -314,7 +324,7 @@ class GradientMonitor(keras.callbacks.Callback):
 
         try:
             facts = facts_of(self.writer.meta if self.writer is not None else {"config": self.config})
-            return [f.to_dict() for f in diagnose(self.records, facts=facts)]
+            return [f.to_dict() for f in diagnose(self._log.read(), facts=facts)]  # (not kept in memory)
         except Exception:  # the run's records are on disk: readers diagnose them again
             return []
 
@@ -378,11 +388,8 @@ class GradientMonitor(keras.callbacks.Callback):
 
     @_guarded
     def on_epoch_end(self, epoch, logs=None):
-        frame = self.flush()
-        if len(frame):
-            last_step = int(frame["step"].max())
-        else:
-            last_step = max(int(compat.innermost_optimizer(self.model.optimizer).iterations.numpy()) - 1, 0)
+        self.flush()
+        last_step = max(self._next_step - 1, 0)  # the epoch's last step (flush has read up to it)
         epoch = self._epoch
         logs_frame = rec.from_logs(self.run, last_step, epoch, logs or {})
         acts_frame = self._activation_records(last_step, epoch)

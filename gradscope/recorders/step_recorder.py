@@ -53,12 +53,19 @@ def is_plain_sgd(optimizer) -> bool:
 
 
 def is_primary_replica() -> bool:
-    """True outside ``tf.distribute`` and on its first replica (which writes the records)."""
+    """True outside ``tf.distribute`` and on the first replica of this process, which writes the
+    process's ring (with several workers, each worker's first replica writes its own)."""
     ctx = tf.distribute.get_replica_context()
     if ctx is None:
         return True
     rid = tf.get_static_value(ctx.replica_id_in_sync_group)
-    return rid is None or int(rid) == 0
+    if rid is None:
+        return True
+    try:
+        local = len(ctx.strategy.extended.worker_devices)  # replicas of this worker; ids run worker by worker
+    except Exception:
+        local = 0
+    return int(rid) % local == 0 if local else int(rid) == 0
 
 
 class _StepContext:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import warnings
 
 import matplotlib
 
@@ -19,7 +20,7 @@ import seaborn as sns  # noqa: E402
 
 PALETTE = "colorblind"
 LAYER_MAP = "viridis"
-MAX_POINTS = 1500  # per line: longer series are thinned for drawing (records keep every step)
+MAX_POINTS = 1500  # per line: longer series are drawn as buckets (records keep every step)
 
 
 def run_colors(names) -> dict:
@@ -54,11 +55,36 @@ def grid(n, width=6.0, height=3.4, sharey=True):
 
 
 def thin(series: pd.Series) -> pd.Series:
-    """At most MAX_POINTS points of a series, evenly spaced, for drawing."""
+    """At most MAX_POINTS points of a series, evenly spaced, for drawing (short per-epoch series)."""
     if len(series) <= MAX_POINTS:
         return series
     step = int(np.ceil(len(series) / MAX_POINTS))
     return series.iloc[::step]
+
+
+def envelope(series: pd.Series, max_points: int = MAX_POINTS):
+    """A long series for the eye: ``(x, mean, low, high)`` of at most ``max_points`` buckets of
+    consecutive points (``low``/``high`` are None when the series is short enough to draw whole).
+
+    The bucket's min and max keep every spike visible; NaN points are left out of the bucket's
+    numbers (the figures mark non-finite steps from the full data).
+
+    Example:
+        >>> x, mean, low, high = envelope(pd.Series([1.0, 1.0, 9.0, 1.0, 1.0, 1.0]), max_points=3)
+        >>> x.tolist(), mean.tolist(), low.tolist(), high.tolist()
+        ([0, 2, 4], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0], [1.0, 9.0, 1.0])
+    """
+    n = len(series)
+    if n <= max_points:
+        return series.index.to_numpy(), series.to_numpy(dtype=float), None, None
+    k = int(np.ceil(n / max_points))
+    values = np.full(-(-n // k) * k, np.nan)
+    values[:n] = series.to_numpy(dtype=float)
+    buckets = values.reshape(-1, k)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN buckets stay NaN
+        mean, low, high = np.nanmean(buckets, 1), np.nanmin(buckets, 1), np.nanmax(buckets, 1)
+    return series.index.to_numpy()[::k], mean, low, high
 
 
 def positive(series: pd.Series) -> pd.Series:

@@ -4,10 +4,12 @@ Layout of one ``gradscope analyze`` invocation::
 
     <out>/report.html
     <out>/runs/<run>/run.json
-    <out>/runs/<run>/records.csv    # appended while training
+    <out>/runs/<run>/records/part-000000.parquet   # one part per flush, each written whole
     <out>/runs/<run>/.lock          # held by the one process writing the run
 
-Records are appended at every epoch end, so a run that is killed keeps what it recorded.
+Records are written at every epoch end (a Parquet part each, renamed into place when whole:
+:mod:`gradscope.storage.records_parquet`), so a run that is killed keeps what it recorded and
+never a torn file. Runs written by earlier versions as one ``records.csv`` still load.
 ``run.json`` says ``"status": "running"`` until the run finishes, and carries the writing
 process and a heartbeat, so that a reader can tell a run still training from one whose process
 died (:attr:`Run.status` is then ``interrupted``).
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +28,13 @@ import pandas as pd
 
 from gradscope import records as rec
 from gradscope.errors import GradscopeError
-from gradscope.storage import records_csv
+from gradscope.storage import records_csv, records_parquet
 from gradscope.storage.lock import LOCK_FILE, RunLock
 from gradscope.storage.process import HEARTBEAT_SECONDS, is_alive, now_iso, this_process
 
 RUN_JSON = "run.json"
 RECORDS_CSV = "records.csv"
+RECORDS_DIR = records_parquet.PARTS_DIR
 RUNS_DIR = "runs"
 STATUSES = ("running", "complete", "interrupted", "failed")
 
@@ -83,9 +87,11 @@ class RunWriter:
     def __init__(self, path, config: dict, name: str | None = None, heartbeat_seconds: float = HEARTBEAT_SECONDS):
         self.path = Path(path)
         self._lock = RunLock(self.path)
-        self.records_path = self.path / RECORDS_CSV
+        self.records_path = self.path / RECORDS_DIR
+        if (self.path / RECORDS_CSV).exists():  # an earlier run of this name, as earlier versions wrote it
+            (self.path / RECORDS_CSV).unlink()
         if self.records_path.exists():
-            self.records_path.unlink()
+            shutil.rmtree(self.records_path)
         self._meta_lock = threading.Lock()
         self.meta = {
             "run": name or self.path.name,
@@ -97,10 +103,10 @@ class RunWriter:
             "process": this_process(),
             "started": now_iso(),
             "heartbeat": now_iso(),
-            "records": {"file": RECORDS_CSV, "rows": 0},
+            "records": {"format": "parquet", "folder": RECORDS_DIR, "rows": 0, "parts": 0},
         }
         self._write_meta()
-        records_csv.start(self.records_path)
+        self.records_path.mkdir(parents=True, exist_ok=True)
         self._heartbeat_seconds = heartbeat_seconds
         self._stop = None
         self._start_heartbeat()
@@ -134,13 +140,19 @@ class RunWriter:
     # --- while running ------------------------------------------------------------------------
 
     def append(self, records: pd.DataFrame) -> None:
-        """Append records to the records file (flushed to disk), and count them in ``run.json``."""
+        """Write records as the next part (whole, then renamed into place), and count them in ``run.json``."""
         if not len(records):
             return
-        records_csv.append(self.records_path, records)
-        self.meta["records"]["rows"] += len(records)
+        counts = self.meta["records"]
+        records_parquet.write_part(self.records_path, counts["parts"], records)
+        counts["parts"] += 1
+        counts["rows"] += len(records)
         self.meta["heartbeat"] = now_iso()
         self._write_meta()
+
+    def read(self, columns=None, metrics=None) -> pd.DataFrame:
+        """The records written so far (only ``columns``, only the rows of ``metrics``, when given)."""
+        return records_parquet.read(self.records_path, columns=columns, metrics=metrics)
 
     def update(self, **sections) -> None:
         """Merge ``sections`` (e.g. ``timings={...}``) into ``run.json`` and write it."""
@@ -258,20 +270,24 @@ def load_run(path) -> Run:
         raise GradscopeError(f"cannot read {meta_path}: {exc}") from None
     if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
         raise GradscopeError(f"{meta_path} is not a gradscope run.json (it has no 'config' object)")
-    records_path = path / RECORDS_CSV
     written = (meta.get("records") or {}).get("rows")
     notes = []
-    if records_path.is_file():
-        records, notes = records_csv.read(records_path)
-        if written is not None and len(records) < int(written):
-            raise GradscopeError(
-                f"{records_path} holds {len(records)} records but {RUN_JSON} says {written} were written: "
-                "the file was cut short (copied while being written, or damaged)"
-            )
+    parts_path, csv_path = path / RECORDS_DIR, path / RECORDS_CSV
+    if parts_path.is_dir():
+        records = records_parquet.read(parts_path)
+        records_path = parts_path
+    elif csv_path.is_file():  # written by an earlier version
+        records, notes = records_csv.read(csv_path)
+        records_path = csv_path
     elif written:
-        raise GradscopeError(f"{records_path} is missing, but {RUN_JSON} says {written} records were written")
+        raise GradscopeError(f"{parts_path} is missing, but {RUN_JSON} says {written} records were written")
     else:
-        records = rec.empty()
+        records, records_path = rec.empty(), None
+    if records_path is not None and written is not None and len(records) < int(written):
+        raise GradscopeError(
+            f"{records_path} holds {len(records)} records but {RUN_JSON} says {written} were written: "
+            "records were lost (copied while being written, or damaged)"
+        )
     return Run(path=path, meta=meta, records=records, notes=notes)
 
 
@@ -319,4 +335,11 @@ def find_runs(paths, skipped: list | None = None) -> list[Run]:
     return runs
 
 
-__all__ = ["RunWriter", "Run", "load_run", "find_runs", "RUN_JSON", "RECORDS_CSV", "RUNS_DIR", "LOCK_FILE", "STATUSES"]
+__all__ = ["RunWriter", "Run", "load_run", "find_runs", "RUN_JSON", "RECORDS_CSV", "RECORDS_DIR", "RUNS_DIR",
+           "LOCK_FILE", "STATUSES", "has_records"]
+
+
+def has_records(path) -> bool:
+    """Whether a run directory keeps its records (as parts, or as an earlier version's CSV)."""
+    path = Path(path)
+    return (path / RECORDS_DIR).is_dir() or (path / RECORDS_CSV).is_file()

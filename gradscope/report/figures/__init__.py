@@ -36,7 +36,8 @@ FIGURES = (
                lambda views, colors: depth.depth_profiles(views)),
     FigureSpec("gradient-flow", "Gradient flow",
                "Per-layer kernel gradient L2 norm over optimizer steps, one panel per run on a shared "
-               "log-scale y-axis (dark: input-side layers; light: output side).",
+               "log-scale y-axis (dark: input-side layers; light: output side). In long runs a line is the mean "
+               "of buckets of steps and the band their min-max, so spikes still show.",
                lambda views, colors: steps.gradient_flow(views)),
     FigureSpec("layer-bars", "Gradient per layer",
                "Kernel gradient L2 norm of each layer, input to output, at the first and last finite "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradscope.report.style import grid, layer_colors, layout, positive, thin
+from gradscope.report.style import envelope, grid, layer_colors, layout, positive
 
 
 def _mark_non_finite(ax, table):
@@ -32,8 +32,10 @@ def over_steps(views, metric, title, ylabel):
     limits = _shared_limits(tables)
     for ax, view, table in zip(axes, views, tables):
         for color, (layer, series) in zip(layer_colors(table.shape[1]), table.items()):
-            s = thin(positive(series))
-            ax.plot(s.index, s.to_numpy(), color=color, lw=1.1, label=layer)
+            x, mean, low, high = envelope(positive(series))
+            ax.plot(x, mean, color=color, lw=1.1, label=layer)
+            if high is not None:  # a long run: each point is a bucket of steps, its range shaded
+                ax.fill_between(x, low, high, color=color, alpha=0.25, lw=0)
         ax.set_yscale("log")
         if limits:
             ax.set_ylim(*limits)
