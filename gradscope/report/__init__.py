@@ -1,6 +1,17 @@
-"""HTML and text reports of saved runs: compute one view per run, structure, draw. No TensorFlow."""
+"""HTML and text reports of saved runs: compute one view per run, structure, draw. No TensorFlow.
 
-from gradscope.report.render import render_report, write_report
-from gradscope.report.view import RunView, views_of
+Imported lazily: ``gradscope diagnose`` reads :mod:`gradscope.report.text` without loading the
+drawing stack (matplotlib, seaborn).
+"""
 
-__all__ = ["render_report", "write_report", "RunView", "views_of"]
+import importlib
+
+_EXPORTS = {"render_report": "render", "write_report": "render", "RunView": "view", "views_of": "view"}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"gradscope.report.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'gradscope.report' has no attribute {name!r}")
