@@ -165,8 +165,9 @@ def frame_of(tables, columns=None) -> pd.DataFrame:
                 known = categories[name]
                 local = np.array([known.setdefault(v, len(known)) for v in column.dictionary.to_pylist()],
                                  dtype=np.int32)
-                codes = column.indices.to_numpy(zero_copy_only=False)
-                pieces[name].append(local[codes] if len(local) else codes.astype(np.int32))
+                codes = column.indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False)
+                same = len(local) and np.array_equal(local, np.arange(len(local)))  # (most parts: no remapping)
+                pieces[name].append(codes if same or not len(local) else local[codes])
             else:
                 pieces[name].append(column.to_numpy(zero_copy_only=False).astype(
                     "float64" if name == "value" else "int64"))
@@ -181,7 +182,9 @@ def frame_of(tables, columns=None) -> pd.DataFrame:
             rank = np.empty(len(found), np.int32)
             rank[order] = np.arange(len(found), dtype=np.int32)
             names = pd.Index([found[i] for i in order], dtype=str)
-            values = pd.Categorical.from_codes(rank[values], categories=names) if len(names) else \
+            if not np.array_equal(rank, np.arange(len(rank))):
+                values = rank[values]
+            values = pd.Categorical.from_codes(values, categories=names) if len(names) else \
                 pd.Categorical([], categories=names)
             if not CATEGORICAL_NAMES:
                 values = np.asarray(values.astype(str), dtype=object)

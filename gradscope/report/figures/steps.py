@@ -49,7 +49,8 @@ def over_steps(views, metric, title, ylabel):
         ax.grid(True, which="major", alpha=0.3)
         if table.shape[1]:
             _mark_non_finite(ax, table)
-            ax.legend(title="layer (input first)", fontsize=7, title_fontsize=7, loc="best")
+            if len(views) <= 6 or ax is axes[0]:  # a sweep: layer colours mean depth in every panel, one legend
+                ax.legend(title="layer (input first)", fontsize=7, title_fontsize=7, loc="best")
         else:
             ax.text(0.5, 0.5, "no steps recorded", transform=ax.transAxes, ha="center")
     fig.suptitle(title)
