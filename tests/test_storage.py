@@ -45,3 +45,9 @@ def test_find_runs_in_output_folder(tmp_path):
     for name in ("b", "a"):
         RunWriter(tmp_path / "runs" / name, {}).finish()
     assert [r.name for r in find_runs([tmp_path])] == ["a", "b"]
+
+
+def test_runs_of_a_sweep_come_in_natural_order(tmp_path):
+    for name in ("relu-he-d10", "relu-he-d2", "relu-he-d4", "relu-he-d1"):
+        RunWriter(tmp_path / "runs" / name, {}, heartbeat_seconds=0).finish()
+    assert [r.name for r in find_runs([tmp_path])] == ["relu-he-d1", "relu-he-d2", "relu-he-d4", "relu-he-d10"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import threading
 from dataclasses import dataclass, field
@@ -291,10 +292,20 @@ def load_run(path) -> Run:
     return Run(path=path, meta=meta, records=records, notes=notes)
 
 
+def natural_key(name: str) -> tuple:
+    """Sort key that orders numbers inside names by value.
+
+    Example:
+        >>> sorted(["relu-d10", "relu-d2", "relu-d4", "elu-d3"], key=natural_key)
+        ['elu-d3', 'relu-d2', 'relu-d4', 'relu-d10']
+    """
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name))
+
+
 def _run_dirs(p: Path) -> list[Path]:
     if (p / RUN_JSON).is_file():
         return [p]
-    children = sorted(d for d in (p / RUNS_DIR).glob("*") if (d / RUN_JSON).is_file())
+    children = sorted((d for d in (p / RUNS_DIR).glob("*") if (d / RUN_JSON).is_file()), key=lambda d: natural_key(d.name))
     if not children:
         raise GradscopeError(
             f"{p} is not a gradscope output folder: it has no {RUNS_DIR}/<run>/{RUN_JSON}. "
