@@ -196,3 +196,27 @@ def fmt(x, digits: int = 3) -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return f"{x:.{digits}g}"
+
+
+def times(x) -> str:
+    """A factor as people write it: ``102x``, ``1.5x``, ``14,000x``, ``3.4e+06x`` (``∞x`` when unbounded).
+
+    Example:
+        >>> [times(v) for v in (1.04, 11.3, 102.4, 14012, 3.4e6, float("inf"), float("nan"))]
+        ['1.0x', '11x', '102x', '14,000x', '3.4e+06x', '∞x', 'nan']
+    """
+    if x is None:
+        return "-"
+    x = float(x)
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "∞x" if x > 0 else "-∞x"
+    if abs(x) < 1:
+        return f"{x:.2g}x"
+    if abs(x) < 10:
+        return f"{x:.1f}x"
+    if abs(x) < 1e6:  # whole numbers, three significant digits
+        digits = len(str(int(abs(x))))
+        return f"{round(x, min(0, 3 - digits)):,.0f}x"
+    return f"{x:.2g}x"

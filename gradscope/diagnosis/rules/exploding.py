@@ -8,7 +8,7 @@ from gradscope.diagnosis.causes import trace_non_finite, why_exploding
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.diagnosis.timeline import episodes, history, history_text
-from gradscope.vocabulary import fmt
+from gradscope.vocabulary import fmt, times
 
 
 def check(t, facts, settings):
@@ -33,12 +33,12 @@ def check(t, facts, settings):
     if found:
         worst = max(found, key=lambda e: max(e.detail.values()))
         layers = [layer for layer in t.layers if any(layer in e.detail for e in found)]
-        reasons.append(f"single steps change {', '.join(layers)} by up to {fmt(max(worst.detail.values()))}x their own "
+        reasons.append(f"single steps change {', '.join(layers)} by up to {times(max(worst.detail.values()))} their own "
                        f"norm ({history_text(history(t, found))})")
     if exploded:
         reasons.append(f"a gradient norm went beyond float32's range and values became NaN/inf at step {trace['step']}"
                        if trace["inf_gradient"] else
-                       f"norms grew {fmt(trace['grad_growth'])}x until values became NaN/inf at step {trace['step']}")
+                       f"norms grew {times(trace['grad_growth'])} until values became NaN/inf at step {trace['step']}")
     if rising:
         reasons.append(f"the loss rose from {fmt(loss[0])} to {fmt(loss[-1])}")
     return Finding(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gradscope.diagnosis.causes import output_fix, output_mismatch, trace_non_finite, why_exploding
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
-from gradscope.vocabulary import fmt
+from gradscope.vocabulary import times
 
 
 def check(t, facts, settings):
@@ -16,7 +16,7 @@ def check(t, facts, settings):
              else "the loss")
     if trace["cause"] == "explosion":
         grew = ("a gradient became inf" if trace["inf_gradient"] else
-                f"gradients grew {fmt(trace['grad_growth'])}x and weights {fmt(trace['weight_growth'])}x before")
+                f"gradients grew {times(trace['grad_growth'])} and weights {times(trace['weight_growth'])} before")
         summary = f"values became NaN/inf at step {trace['step']} ({where} first), after norms exploded: {grew}"
         why = why_exploding(facts, settings)
         fix = ("Lower the learning rate, clip gradients (clipnorm=1.0), and use He (ReLU) or Xavier (tanh/sigmoid) "
@@ -24,7 +24,7 @@ def check(t, facts, settings):
     else:
         mismatch = output_mismatch(facts)
         summary = (f"values became NaN/inf at step {trace['step']} ({where} first) while gradients and weights stayed "
-                   f"in range (largest growth {fmt(trace['grad_growth'])}x and {fmt(trace['weight_growth'])}x): the loss "
+                   f"in range (largest growth {times(trace['grad_growth'])} and {times(trace['weight_growth'])}): the loss "
                    "itself went non-finite, not the gradients")
         why = mismatch or "the loss (or an op in the model) produced NaN/inf from finite values: log(0), 0/0, sqrt of a negative"
         fix = (output_fix(facts) if mismatch else

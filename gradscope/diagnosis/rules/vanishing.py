@@ -8,7 +8,7 @@ from gradscope.diagnosis.causes import vanishing_remedy, why_vanishing
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.diagnosis.timeline import decay_per_layer, episodes, history, history_text
-from gradscope.vocabulary import fmt
+from gradscope.vocabulary import fmt, times
 
 
 def check(t, facts, settings):
@@ -32,9 +32,9 @@ def check(t, facts, settings):
     first_grad = float(w.grad_first.iloc[0]) if len(w.grad_first) else math.nan
     when = history_text(history(t, found))
     if ratio > 0:
-        summary = (f"the input layer learns {fmt(1 / ratio, 2)}x more slowly than the output layer "
+        summary = (f"the input layer learns {times(1 / ratio)} more slowly than the output layer "
                    f"(update_ratio {fmt(float(speed.iloc[0]))} vs {fmt(float(speed.iloc[-1]))} per step)"
-                   + (f", shrinking {fmt(1 / decay, 2)}x per layer toward the input" if math.isfinite(decay) and decay < 1 else "")
+                   + (f", shrinking {times(1 / decay)} per layer toward the input" if math.isfinite(decay) and decay < 1 else "")
                    + (f", although its gradient norm is {fmt(first_grad)}" if first_grad > settings.mention_grad_above else "")
                    + f"; {when}")
     else:
