@@ -205,11 +205,9 @@ def times(x) -> str:
         >>> [times(v) for v in (1.04, 11.3, 102.4, 14012, 3.4e6, float("inf"), float("nan"))]
         ['1.0x', '11x', '102x', '14,000x', '3.4e+06x', '∞x', 'nan']
     """
-    if x is None:
-        return "-"
+    if x is None or math.isnan(float(x)):
+        return fmt(x)
     x = float(x)
-    if math.isnan(x):
-        return "nan"
     if math.isinf(x):
         return "∞x" if x > 0 else "-∞x"
     if abs(x) < 1:

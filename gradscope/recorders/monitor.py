@@ -26,7 +26,6 @@ from gradscope.recorders.tensorboard_export import TensorBoardExport
 from gradscope.errors import describe_exception
 from gradscope.storage import RunWriter
 from gradscope.termination import SigtermGuard, is_interrupt
-from gradscope.vocabulary import METRICS
 
 DEFAULT_BUFFER_STEPS = 1024
 #: At most this many records are built and written at once (a part of the run directory each).

@@ -281,32 +281,23 @@ class StepRecorder:
         self.rows = None
         self.ring = None
 
-    @property
-    def columns(self) -> tuple:
-        """The metrics each row holds, in order."""
-        return self.rows.columns
-
     # --- host side ---------------------------------------------------------------------------
 
     def read(self, first_step: int, next_step: int):
         """The records of steps ``first_step .. next_step - 1``: ``(steps, {metric: (rows, variables)}, lost)``.
 
-        ``steps`` are the recorded steps (with windows: each window's last step, and
-        ``window_lengths`` on the row layout say how many steps each holds); ``lost`` counts
+        ``steps`` are the recorded steps (with windows: each window's last step); ``lost`` counts
         rows that did not fit (the earliest; the ring then grows so that the next period fits:
         re-trace the step).
         """
         start, stop, steps = self.rows.indexes(first_step, next_step)
         raw, lost = self.ring.take(start, stop)
         steps, values = self.rows.values(raw, self.current_weight_values, steps[lost:])
-        self.window_lengths = getattr(self.rows, "lengths", None)
         return steps, values, lost
 
     def read_partial_window(self):
         """With windows: the record of the window still open, as ``(steps, values)`` like :meth:`read`, or None."""
-        partial = self.rows.take_partial()
-        self.window_lengths = getattr(self.rows, "lengths", None)
-        return partial
+        return self.rows.take_partial()
 
     def current_weight_values(self, metric: str = "weight_norm") -> np.ndarray:
         """A weight metric of every variable now, computed on the host in float64 (the L2 norm for ``l2``)."""

@@ -167,9 +167,6 @@ class WindowRows:
         self.takes_weights_before = self.per_step.takes_weights_before
         self.reads_before = self.per_step.reads_before
         self.aggregated = tuple(m for m in plan.every_step if METRICS[m].source == "grad")
-        self.columns = (*self.aggregated, *(f"{m}_max" for m in self.aggregated),
-                        *(m for m in plan.every_step if m not in self.aggregated))
-        self.lengths = np.zeros(0, np.int64)  # steps in each window of the last read
         self._open_steps = np.zeros(0, np.int64)  # steps read whose window has not closed yet
         self._open_values: dict[str, np.ndarray] = {}
 
@@ -195,23 +192,22 @@ class WindowRows:
 
     def _windows(self, steps: np.ndarray, values: dict):
         if not len(steps):
-            self.lengths = np.zeros(0, np.int64)
             return steps, {k: v[:0] for k, v in values.items()}
         window = steps // self.n_steps
         starts = np.flatnonzero(np.r_[True, window[1:] != window[:-1]])
         ends = np.r_[starts[1:], len(steps)] - 1
-        self.lengths = ends - starts + 1
+        lengths = ends - starts + 1
         out = {}
         for m, v in values.items():
             if m in self.aggregated:
-                out[m] = np.add.reduceat(v, starts, axis=0) / self.lengths[:, None]
+                out[m] = np.add.reduceat(v, starts, axis=0) / lengths[:, None]
                 out[f"{m}_max"] = np.maximum.reduceat(v, starts, axis=0)  # NaN stays NaN
             else:
                 out[m] = v[ends]
         return steps[ends], out
 
     def take_partial(self):
-        """The open window's record as ``(last_steps, values)`` (empty when none is open); then forgotten."""
+        """The open window's record as ``(last_steps, values)``, or None when none is open; then forgotten."""
         steps, values = self._open_steps, self._open_values
         self._open_steps, self._open_values = np.zeros(0, np.int64), {}
         return self._windows(steps, values) if len(steps) else None

@@ -21,8 +21,6 @@ Example:
     [[3, 'accuracy', nan], [3, 'loss', 2.5], [7, 'loss', 1.5]]
     >>> read(folder, metrics=["loss"], columns=["step", "value"]).values.tolist()
     [[3.0, 2.5], [7.0, 1.5]]
-    >>> rows(folder)
-    3
 """
 
 from __future__ import annotations
@@ -85,37 +83,6 @@ def write_part(folder: Path, index: int, records: pd.DataFrame) -> Path:
 def parts(folder: Path) -> list[Path]:
     """The whole parts of ``folder``, in order (temporary files left by a killed writer are not parts)."""
     return sorted(p for p in Path(folder).glob("part-*.parquet") if not p.name.startswith("."))
-
-
-def rows(folder: Path) -> int:
-    """How many records the parts hold (from their footers; nothing else is read)."""
-    import pyarrow.parquet as pq
-
-    try:
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in parts(folder))
-    except Exception as exc:
-        raise GradscopeError(f"cannot read the records in {folder}: {exc}") from None
-
-
-def read_table(folder: Path, columns=None, metrics=None):
-    """The records of ``folder`` as one Arrow table: only ``columns`` (default all), only the rows
-    of ``metrics`` (default all), each part read once."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    wanted = list(columns) if columns else list(rec.COLUMNS)
-    read_columns = wanted + (["metric"] if metrics is not None and "metric" not in wanted else [])
-    filters = [("metric", "in", list(metrics))] if metrics is not None else None
-    tables = []
-    for p in parts(folder):
-        try:
-            tables.append(pq.read_table(p, columns=read_columns, filters=filters))
-        except Exception as exc:
-            raise GradscopeError(f"cannot read {p}: {exc}") from None
-    if not tables:
-        return _schema().empty_table().select(wanted)
-    table = pa.concat_tables(tables, promote_options="permissive")
-    return table.select(wanted)
 
 
 #: pandas 3 groups and pivots categorical columns by the values present (``observed=True``), so
