@@ -19,7 +19,6 @@ No training: the models are only built (for their variables' sizes).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path

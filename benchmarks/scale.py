@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource  # noqa: F401  (used in the child's code)
 import shutil
 import subprocess
 import sys

@@ -166,8 +166,6 @@ def test_keras_and_tf1_runs_side_by_side_in_one_invocation(tmp_path, tiny_npz):
     assert tf.executing_eagerly()  # TF1 graph code did not switch eager execution off
     meta = json.loads((out / "tf1" / "runs" / "relu-he" / "run.json").read_text())
     assert meta["config"]["framework"] == "tf1" and meta["status"] == "complete"
-    import pandas as pd
-
     rec = load_run(out / "tf1" / "runs" / "relu-he").records
     kernels = rec[(rec.metric == "grad_norm") & (rec.variable == "kernel")]
     assert kernels.drop_duplicates("layer").layer.tolist() == ["dense_0", "dense_1", "output"]
@@ -195,8 +193,6 @@ def test_the_documented_seed_example_runs(tmp_path, tiny_npz):
     assert "test accuracy" in proc.stdout
     meta = json.loads((tmp_path / "ex" / "runs" / "seed-tf1" / "run.json").read_text())
     assert meta["status"] == "complete"  # finished by the exit hook: the example never calls close()
-    import pandas as pd
-
     rec = load_run(tmp_path / "ex" / "runs" / "seed-tf1").records
     layers = rec[rec.metric == "grad_norm"].drop_duplicates(["layer", "variable"])
     assert layers[["layer", "depth"]].drop_duplicates().values.tolist() == [
