@@ -15,6 +15,7 @@ from pathlib import Path
 from gradscope import __version__
 from gradscope.diagnosis import nothing_found
 from gradscope.report.describe import describe
+from gradscope.report.evidence import evidence_rows
 from gradscope.report.figures import FIGURES, PAPER_FIGURES
 from gradscope.report.seed_references import reference_for
 from gradscope.report.style import run_colors, to_data_uri
@@ -34,6 +35,7 @@ def _row(view: RunView) -> dict:
     n_train, n_test = data.get("n_train"), data.get("n_test")
     return {
         "name": view.name,
+        "label": view.label,
         "status": view.status,
         "status_note": view.run.progress_note,
         "framework": cfg.get("framework", "keras"),
@@ -63,12 +65,12 @@ def _row(view: RunView) -> dict:
 
 
 def _figures(views) -> list[dict]:
-    colors = run_colors([v.name for v in views])
+    colors = run_colors(views)
     out = []
     for spec in FIGURES:
         fig = spec.draw(views, colors)
         if fig is not None:
-            out.append({"id": spec.id, "title": spec.title, "src": to_data_uri(fig), "alt": spec.caption})
+            out.append({"id": spec.id, "title": spec.title, "src": to_data_uri(fig), "alt": spec.caption_for(views)})
     return out
 
 
@@ -90,6 +92,7 @@ def render_report(runs, title="gradscope report", command=None, paper=None) -> s
         loader=jinja2.PackageLoader("gradscope.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
+    env.filters["evidence_rows"] = evidence_rows
     template = env.get_template("report.html.j2")
     views = [r if isinstance(r, RunView) else RunView(r) for r in runs]
     rows = [_row(view) for view in views]

@@ -34,7 +34,7 @@ def reference_for(config: dict):
         ...                "optimizer": "sgd", "lr": 0.1, "full_batch": True, "epochs": 3000})[0]
         0.9698
     """
-    if list(config.get("hidden", [])) != list(SEED_HIDDEN):
+    if list(config.get("hidden") or []) != list(SEED_HIDDEN):
         return None
     normalized = {**config, "init": keras_init_name(config.get("init")) if config.get("init") == "xavier"
                   else config.get("init")}

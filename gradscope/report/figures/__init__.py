@@ -17,12 +17,25 @@ from gradscope.report.figures import activations, curves, depth, layers, paper, 
 
 @dataclass(frozen=True)
 class FigureSpec:
-    """One figure of the report: ``draw(views, colors)`` -> Figure or None."""
+    """One figure of the report: ``draw(views, colors)`` -> Figure or None.
+
+    ``caption`` is the text under the figure, or a function of the views returning it (so it
+    says only what the figure shows).
+    """
 
     id: str
     title: str
-    caption: str
+    caption: str | Callable
     draw: Callable
+
+    def caption_for(self, views) -> str:
+        return self.caption(views) if callable(self.caption) else self.caption
+
+
+def _bars_words(views) -> str:
+    if layers.grouped(views):
+        return "one colour per run."
+    return "one panel per run over its own layers, the first step hollow and the last filled."
 
 
 FIGURES = (
@@ -35,17 +48,19 @@ FIGURES = (
                "activation/init (log scale).",
                lambda views, colors: depth.depth_profiles(views)),
     FigureSpec("gradient-flow", "Gradient flow",
-               "Per-layer kernel gradient L2 norm over optimizer steps, one panel per run on a shared "
-               "log-scale y-axis (dark: input-side layers; light: output side). In long runs a line is the mean "
-               "of buckets of steps and the band their min-max, so spikes still show.",
+               "Per-layer kernel gradient L2 norm over optimizer steps, one panel per run over its own layers "
+               "(dark: input side; light: output side), on a shared log scale unless a run is orders of "
+               "magnitude away (its title then says \"own y-range\"); where values stop being finite, or fall "
+               "off the scale, is written under the run's title. In long runs a line is the mean of buckets of "
+               "steps and the band their min-max, so spikes still show.",
                lambda views, colors: steps.gradient_flow(views)),
     FigureSpec("layer-bars", "Gradient per layer",
-               "Kernel gradient L2 norm of each layer, input to output, at the first and last finite "
-               "recorded step, one colour per run (log scale).",
+               lambda views: "Kernel gradient L2 norm of each layer, input to output, at the first and last "
+               "finite recorded step (log scale); " + _bars_words(views),
                lambda views, colors: layers.layer_bars(views, colors)),
     FigureSpec("layer-bars-relative", "Learning speed per layer",
-               "grad_norm / weight_norm of each layer at the first and last finite step: how fast each "
-               "layer learns relative to its own weights (log scale).",
+               lambda views: "grad_norm / weight_norm of each layer at the first and last finite step: how "
+               "fast each layer learns relative to its own weights (log scale); " + _bars_words(views),
                lambda views, colors: layers.layer_bars(views, colors, metric="grad_over_weight")),
     FigureSpec("weights", "Weight norms", "Kernel L2 norm per layer over optimizer steps (log scale).",
                lambda views, colors: steps.weight_norms(views)),
@@ -58,7 +73,9 @@ FIGURES = (
                "(ReLU) on the probe batch.",
                lambda views, colors: activations.activation_heatmaps(views)),
     FigureSpec("curves", "Loss and accuracy",
-               "Training loss (log scale) and accuracy per epoch for every run; dashed lines are validation.",
+               lambda views: "Training loss (log scale) and accuracy per epoch for every run"
+               + ("; dashed lines are validation." if curves.has_validation(views) else
+                  " (no run recorded validation data)."),
                lambda views, colors: curves.training_curves(views, colors)),
 )
 

@@ -24,7 +24,7 @@ def depth_sweep(views):
     groups = sweep_groups(views)
     if groups is None:
         return None
-    colors = run_colors([f"{a}/{i}" for a, i in groups])
+    colors = run_colors([f"{a}-{i}" for a, i in groups])
     fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
     for (act, init), members in groups.items():
         xs, grad0, rel0, acc = [], [], [], []
@@ -36,7 +36,7 @@ def depth_sweep(views):
             grad0.append(grad.iloc[0, 0])
             rel0.append(view.table("grad_over_weight").iloc[0, 0])
             acc.append(view.metrics.get("test_accuracy") or np.nan)
-        color = colors[f"{act}/{init}"]
+        color = colors[f"{act}-{init}"]
         axes[0].plot(xs, positive(pd.Series(grad0)).to_numpy(), "o-", color=color, label=f"{act}/{init}")
         axes[1].plot(xs, positive(pd.Series(rel0)).to_numpy(), "o-", color=color, label=f"{act}/{init}")
         axes[2].plot(xs, acc, "o-", color=color, label=f"{act}/{init}")

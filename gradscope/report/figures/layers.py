@@ -1,41 +1,150 @@
-"""The classic gradient-flow picture: per-layer bars, input to output, at the first and last step."""
+"""The classic gradient-flow picture: a value per layer, input to output, at the first and last step.
+
+Up to :data:`GROUPED_UP_TO` runs with the same layers: grouped bars, one colour per run. Past
+that, or when the runs' layers differ (a CNN beside an MLP), small multiples: one panel per run
+over its own layers, the first step hollow and the last filled.
+"""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 
-from gradscope.report.style import layout, log_scale_or_note, positive
+from gradscope.report.style import (LEGEND_FONT, NOTE_LINE_PT, beyond, grid, layout, legend_width, log_ranges, note_lines,
+                                    positive, short)
+
+GROUPED_UP_TO = 4  #: runs drawn as grouped bars; more become one panel per run
+NAMED_TICKS_UP_TO = 8  #: layers whose names label the x-axis of a small panel; more are numbered
+
+
+def _first_last(table):
+    """The first and last rows where every layer is finite (None, None without one)."""
+    if not len(table):
+        return None, None
+    finite = table[np.isfinite(table.to_numpy(dtype=float)).all(axis=1)]
+    if finite.empty:
+        return None, None
+    return finite.iloc[0], finite.iloc[-1]
+
+
+def _ylabel(metric):
+    return "grad_norm / weight_norm (per step)" if metric == "grad_over_weight" else "kernel gradient L2 norm"
+
+
+def _title(metric):
+    return ("How fast each layer learns relative to its weights" if metric == "grad_over_weight"
+            else "Gradient norm per layer, input to output")
 
 
 def layer_bars(views, colors, metric="grad_norm"):
-    """Bars of ``metric`` (``grad_norm`` or ``grad_over_weight``) per layer, one colour per run."""
-    relative = metric == "grad_over_weight"
-    fig, axes = plt.subplots(1, 2, figsize=(12, 3.8), sharey=True)
+    """``metric`` (``grad_norm`` or ``grad_over_weight``) per layer at the first and last finite step."""
+    tables = [view.table(metric) for view in views]
+    if grouped(views, tables):
+        return _grouped(views, tables, colors, metric)
+    return _small_multiples(views, tables, colors, metric)
+
+
+def grouped(views, tables=None) -> bool:
+    """Whether the runs are drawn as grouped bars: few runs, the same layers, one shared range."""
+    tables = tables if tables is not None else [view.table("grad_norm") for view in views]
+    if len(views) > GROUPED_UP_TO or len({tuple(t.columns) for t in tables if t.shape[1]}) > 1:
+        return False
+    rows = [_first_last(t) for t in tables]
+    ranges = log_ranges([np.concatenate([r.to_numpy(dtype=float) for r in pair]) for pair in rows
+                         if pair[0] is not None])
+    return not any(r is not None and r[2] for r in ranges)
+
+
+def _grouped(views, tables, colors, metric):
+    labels = [short(v.name, 32) for v in views]
+    key_width = legend_width(labels)
+    fig, axes = plt.subplots(1, 2, figsize=(12 + key_width, 3.8), sharey=True)
     width = 0.8 / max(len(views), 1)
-    for ax, which in zip(axes, ("first", "last")):
-        labels, drawn = [], []
-        for i, view in enumerate(views):
-            table = view.table(metric)
-            finite = table[np.isfinite(table.to_numpy(dtype=float)).all(axis=1)] if len(table) else table
-            if finite.empty:
+    rows = [_first_last(t) for t in tables]
+    drawn = np.concatenate([positive(r).to_numpy(dtype=float) for pair in rows for r in pair if r is not None]
+                           or [np.array([])])
+    has_positive = bool(np.any(np.isfinite(drawn) & (drawn > 0)))
+    names = next((list(t.columns) for t in tables if t.shape[1]), [])
+    for ax, which in zip(axes, (0, 1)):
+        notes = []
+        for i, (view, pair) in enumerate(zip(views, rows)):
+            row = pair[which]
+            if row is None:
+                notes.append(f"{short(view.name, 32)}: no step where every layer is finite")
                 continue
-            row = finite.iloc[0] if which == "first" else finite.iloc[-1]
             x = np.arange(len(row)) + (i - (len(views) - 1) / 2) * width
             heights = positive(row).to_numpy(dtype=float)
-            drawn.append(heights)
-            ax.bar(x, np.nan_to_num(heights), width=width, color=colors[view.name], label=view.name)
-            if len(row) > len(labels):
-                labels = list(row.index)
-        ax.set_xticks(range(len(labels)), labels, rotation=20)
-        log_scale_or_note(ax, np.concatenate(drawn) if drawn else [])
-        ax.set_title(f"{which} (finite) recorded step")
+            ax.bar(x, np.nan_to_num(heights, nan=0.0), width=width, color=colors[view.name], label=labels[i])
+        if has_positive:
+            ax.set_yscale("log")
+            ax.set_ylim(*log_ranges([drawn])[0][:2])
+        else:
+            notes.append("every value is 0 (or not finite): nothing to draw on a log scale")
+        ax.set_xticks(range(len(names)), [short(str(n), 16) for n in names], rotation=20, fontsize=8)
+        note_lines(ax, notes)
+        ax.set_title(f"{'first' if which == 0 else 'last'} (finite) recorded step", pad=4 + NOTE_LINE_PT * len(notes))
         ax.set_xlabel("layer (input -> output)")
-        ax.set_ylabel("grad_norm / weight_norm (per step)" if relative else "kernel gradient L2 norm")
         ax.grid(True, axis="y", which="major", alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.suptitle("How fast each layer learns relative to its weights" if relative
-                 else "Gradient norm per layer, input to output")
-    layout(fig)
+    axes[0].set_ylabel(_ylabel(metric))
+    fig.suptitle(_title(metric))
+    n_notes = max((len(t.get_text().split("\n")) for ax in axes for t in ax.texts), default=0)
+    layout(fig, right=0.2 + key_width, bottom=1.0, top=0.75 + 0.13 * n_notes, gap_w=0.4)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colors[v.name]) for v in views]
+    height = fig.get_size_inches()[1]
+    fig.legend(handles, labels, title="run", fontsize=LEGEND_FONT, title_fontsize=LEGEND_FONT, loc="upper left",
+               bbox_to_anchor=(1 - (key_width - 0.05) / fig.get_size_inches()[0], 1 - 0.75 / height),
+               borderaxespad=0)
+    return fig
+
+
+def _small_multiples(views, tables, colors, metric):
+    key_width = 1.3
+    fig, axes = grid(len(views), width=4.0 if len(views) <= 6 else 3.6, height=2.9, cols=min(len(views), 4),
+                     extra_width=key_width)
+    rows = [_first_last(t) for t in tables]
+    ranges = log_ranges([np.concatenate([r.to_numpy(dtype=float) for r in pair]) if pair[0] is not None
+                         else np.array([]) for pair in rows])
+    for ax, view, (first, last), limits in zip(axes, views, rows, ranges):
+        notes = []
+        if first is None:
+            notes.append("no step where every layer is finite")
+        else:
+            x = np.arange(len(first))
+            color = colors[view.name]
+            ax.plot(x, positive(first).to_numpy(dtype=float), "o--", color=color, mfc="white", ms=4, lw=1)
+            ax.plot(x, positive(last).to_numpy(dtype=float), "o-", color=color, ms=4, lw=1.2)
+            if len(x) <= NAMED_TICKS_UP_TO:
+                ax.set_xticks(x, [short(str(n), 12) for n in first.index], rotation=35, ha="right", fontsize=6)
+            else:
+                ax.set_xticks(x, [str(i) for i in x], fontsize=6)
+            ax.set_xlim(-0.5, len(x) - 0.5)
+        if limits is not None:
+            ax.set_yscale("log")
+            ax.set_ylim(limits[0], limits[1])
+            cut = beyond(np.concatenate([first.to_numpy(dtype=float), last.to_numpy(dtype=float)]), limits)
+            if cut:
+                notes.append(cut)
+            if limits[2]:
+                notes.append("own y-range")
+                ax.tick_params(axis="y", colors="crimson")
+        elif first is not None:
+            notes.append("every value is 0: nothing on a log scale")
+            ax.set_yticks([])
+        ax.tick_params(axis="y", labelsize=7)
+        note_lines(ax, notes)
+        name = short(view.name, 26) + ("" if view.status == "complete" else f" ({view.status})")
+        ax.set_title(name, fontsize=9, loc="left", pad=4 + NOTE_LINE_PT * len(notes))
+        ax.grid(True, axis="y", which="major", alpha=0.3)
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel(_ylabel(metric), fontsize=8)
+    fig.suptitle(_title(metric) + ": one panel per run, over its own layers (input side left)")
+    n_notes = max((len(t.get_text().split("\n")) for ax in axes for t in ax.texts), default=0)
+    layout(fig, right=0.2 + key_width, left=0.8, bottom=0.8, top=0.75 + 0.13 * n_notes, gap_w=0.6,
+           gap_h=1.0 + 0.13 * n_notes)
+    width, height = fig.get_size_inches()
+    handles = [Line2D([], [], color="0.3", marker="o", mfc="white", ls="--", ms=4),
+               Line2D([], [], color="0.3", marker="o", ls="-", ms=4)]
+    fig.legend(handles, ["first step", "last step"], fontsize=LEGEND_FONT, loc="upper left",
+               bbox_to_anchor=(1 - (key_width - 0.05) / width, 1 - 0.75 / height), borderaxespad=0)
     return fig

@@ -1,65 +1,134 @@
-"""Per-layer metrics over optimizer steps, one panel per run, on a shared log scale."""
+"""Per-layer metrics over optimizer steps, one panel per run, each with its own layers.
+
+Panels share one log range unless a run sits orders of magnitude away (it gets its own range,
+said in its title); what a range cuts off, and where values stop being finite, is written under
+the panel's title, never on the data. The layer key sits outside the axes: the layers' names
+when every run has the same layers, else each panel's own names (up to four runs) or a
+colour scale from input to output side.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from matplotlib.lines import Line2D
 
-from gradscope.report.style import envelope, grid, layer_colors, layout, positive
+from gradscope.report.style import (LEGEND_FONT, NOTE_LINE_PT, beyond, envelope, grid, layer_colors, layout, legend_width,
+                                    log_ranges, note_lines, positive, short)
 
-
-def _mark_non_finite(ax, table):
-    bad = table.index[~np.isfinite(table.to_numpy(dtype=float)).all(axis=1)]
-    if len(bad):
-        ax.axvline(bad[0], color="crimson", ls="--", lw=1)
-        ax.annotate(f"NaN/inf from step {bad[0]}", (bad[0], 0.95), xycoords=("data", "axes fraction"),
-                    color="crimson", fontsize=8, ha="left", va="top")
+MIXED_LEGENDS_UP_TO = 4  #: runs with different layers each keep a legend of their own up to this many
 
 
-def _shared_limits(tables):
-    """Log-axis limits shared by all panels; runs that explode go off the top, marked."""
-    values = np.concatenate([t.to_numpy(dtype=float).ravel() for t in tables if t.size] or [np.ones(1)])
-    values = values[np.isfinite(values) & (values > 0)]
-    if not len(values):
-        return None
-    low, high, typical = values.min(), values.max(), np.median(values)
-    return low / 2, min(high * 2, typical * 1e6)
+def _notes(table, limits) -> tuple[list[str], tuple | None]:
+    """Words for a panel (non-finite steps, cut values, own range) and the step range to show."""
+    values = table.to_numpy(dtype=float)
+    steps = table.index.to_numpy()
+    finite_rows = np.isfinite(values).any(axis=1)
+    bad_rows = ~np.isfinite(values).all(axis=1)
+    notes = []
+    xlim = None
+    if len(steps):
+        if not finite_rows.any():
+            notes.append(f"every value NaN/inf (steps {steps[0]}-{steps[-1]})")
+            xlim = (steps[0], max(steps[-1], steps[0] + 1))
+        elif bad_rows.any():
+            first_bad = steps[bad_rows][0]
+            notes.append(f"NaN/inf from step {first_bad} (of {steps[-1]})")
+            last = max(steps[finite_rows][-1], first_bad)
+            xlim = (steps[0], last + max(1, 0.05 * (last - steps[0])))
+    cut = beyond(values, limits)
+    if cut:
+        notes.append(cut)
+    if limits is not None and limits[2]:
+        notes.append("own y-range")
+    return notes, xlim
+
+
+def _same_layers(tables) -> bool:
+    return len({tuple(t.columns) for t in tables if t.shape[1]}) <= 1
 
 
 def over_steps(views, metric, title, ylabel):
     """One panel per run: ``metric`` of every layer's kernel over the recorded steps."""
-    fig, axes = grid(len(views))
     tables = [view.table(metric) for view in views]
-    limits = _shared_limits(tables)
-    for ax, view, table in zip(axes, views, tables):
+    same = _same_layers(tables)
+    names = next((list(t.columns) for t in tables if t.shape[1]), [])
+    own_legends = not same and len(views) <= MIXED_LEGENDS_UP_TO
+    if own_legends:
+        key_width = legend_width([short(c) for t in tables for c in t.columns] + ["layer (input first)"])
+        fig, axes = grid(len(views), width=7.5, height=3.0, cols=1, extra_width=key_width)
+    else:
+        key_width = legend_width([short(n) for n in names] + ["layer (input first)"]) if same else 1.3
+        fig, axes = grid(len(views), extra_width=key_width)
+    ranges = log_ranges([t.to_numpy(dtype=float) if t.size else np.array([]) for t in tables])
+    small = len(views) > 6
+    for ax, view, table, limits in zip(axes, views, tables, ranges):
         for color, (layer, series) in zip(layer_colors(table.shape[1]), table.items()):
             x, mean, low, high = envelope(positive(series))
-            ax.plot(x, mean, color=color, lw=1.1, label=layer)
+            ax.plot(x, mean, color=color, lw=1.1, label=short(str(layer)))
             if high is not None:  # a long run: each point is a bucket of steps, its range shaded
                 ax.fill_between(x, low, high, color=color, alpha=0.25, lw=0)
-        ax.set_yscale("log")
-        if limits:
-            ax.set_ylim(*limits)
-            peak = np.nanmax(positive(table.stack()).to_numpy(dtype=float)) if table.size else np.nan
-            if np.isfinite(peak) and peak > limits[1]:
-                ax.annotate(f"off the scale: up to {peak:.1e}", (0.02, 0.97), xycoords="axes fraction",
-                            color="crimson", fontsize=8, va="top")
-        ax.set_title(view.name + ("" if view.status == "complete" else f" ({view.status})"))
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, which="major", alpha=0.3)
-        if table.shape[1]:
-            _mark_non_finite(ax, table)
-            if len(views) <= 6 or ax is axes[0]:  # a sweep: layer colours mean depth in every panel, one legend
-                ax.legend(title="layer (input first)", fontsize=7, title_fontsize=7, loc="best")
+        notes, xlim = _notes(table, limits)
+        if limits is not None:
+            ax.set_yscale("log")
+            ax.set_ylim(limits[0], limits[1])
+            if limits[2]:
+                ax.tick_params(axis="y", colors="crimson")
         else:
-            ax.text(0.5, 0.5, "no steps recorded", transform=ax.transAxes, ha="center")
+            ax.set_yticks([])
+            if table.shape[1] and len(table) and np.isfinite(table.to_numpy(dtype=float)).any():
+                notes.append("every value is 0: nothing to draw on a log scale")
+        if xlim is None and limits is None and len(table) > 1:  # nothing drawn: still the steps recorded
+            xlim = (table.index[0], table.index[-1])
+        if xlim is not None:
+            ax.set_xlim(*xlim)
+        if not table.shape[1]:
+            notes.append("no steps recorded")
+        name = short(view.name, 28 if small else 48) + ("" if view.status == "complete" else f" ({view.status})")
+        note_lines(ax, notes)
+        ax.set_title(name, fontsize=9 if small else 10, loc="left", pad=4 + NOTE_LINE_PT * len(notes))
+        ax.set_xlabel("optimizer step", fontsize=8 if small else 10)
+        if not small or ax.get_subplotspec().is_first_col():
+            ax.set_ylabel(ylabel, fontsize=8 if small else 10)
+        ax.tick_params(labelsize=7 if small else 9)
+        ax.grid(True, which="major", alpha=0.3)
+        if own_legends and table.shape[1]:
+            ax.legend(title="layer (input first)", fontsize=LEGEND_FONT, title_fontsize=LEGEND_FONT,
+                      loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     fig.suptitle(title)
-    layout(fig)
+    layout(fig, right=0.2 + key_width, left=0.8 if not small else 0.7, top=0.75 + 0.13 * _max_notes(axes),
+           gap_h=0.85 + 0.13 * _max_notes(axes) if small else 1.0 + 0.13 * _max_notes(axes))
+    if not own_legends:
+        _layer_key(fig, names if same else None, key_width)
     return fig
 
 
+def _max_notes(axes) -> int:
+    return max((len(t.get_text().split("\n")) for ax in axes for t in ax.texts if t.get_gid() == "notes"),
+               default=0)
+
+
+def _layer_key(fig, names, key_width):
+    """The layer colours, outside the axes on the right: the names when every run has them, else
+    a scale from the input side to the output side."""
+    width, height = fig.get_size_inches()
+    if names:
+        handles = [Line2D([], [], color=c, lw=1.5) for c in layer_colors(len(names))]
+        fig.legend(handles, [short(str(n)) for n in names], title="layer (input first)", fontsize=LEGEND_FONT,
+                   title_fontsize=LEGEND_FONT, loc="upper left",
+                   bbox_to_anchor=(1 - (key_width - 0.05) / width, 1 - 0.75 / height), borderaxespad=0)
+        return
+    import matplotlib as mpl
+
+    bar = fig.add_axes([1 - (key_width - 0.25) / width, 0.5 - 1.0 / height, 0.15 / width, 2.0 / height])
+    mappable = mpl.cm.ScalarMappable(cmap=mpl.colors.ListedColormap(layer_colors(64)))
+    cbar = fig.colorbar(mappable, cax=bar, ticks=[0.02, 0.98])
+    cbar.ax.set_yticklabels(["input", "output"], fontsize=LEGEND_FONT)
+    cbar.ax.invert_yaxis()
+    cbar.set_label("layer position", fontsize=LEGEND_FONT)
+
+
 def gradient_flow(views):
-    """Kernel ``grad_norm`` per layer over training steps, one panel per run, shared log y."""
+    """Kernel ``grad_norm`` per layer over training steps, one panel per run."""
     return over_steps(views, "grad_norm", "Gradient flow: per-layer kernel gradient norm over training",
                       "kernel gradient L2 norm")
 
