@@ -33,7 +33,9 @@ def check(t, facts, settings):
     if found:
         worst = max(found, key=lambda e: max(e.detail.values()))
         layers = [layer for layer in t.layers if any(layer in e.detail for e in found)]
-        reasons.append(f"single steps change {', '.join(layers)} by up to {times(max(worst.detail.values()))} their own "
+        largest = max(worst.detail.values())
+        size = f"{fmt(100 * largest)}% of" if largest < 10 else f"{times(largest)}"
+        reasons.append(f"single steps change {', '.join(layers)} by up to {size} their own "
                        f"norm ({history_text(history(t, found))})")
     if exploded:
         reasons.append(f"a gradient norm went beyond float32's range and values became NaN/inf at step {trace['step']}"
