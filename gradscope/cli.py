@@ -138,11 +138,15 @@ def _prepare(hidden, optimizer, lr, batch_size, epochs, seed, val_split, framewo
 @training_options
 @click.option("--hidden", default=",".join(map(str, DEFAULTS.hidden)), show_default=True,
               help="Hidden layer sizes, input side first.")
+@click.option("--no-reference", is_flag=True,
+              help="With one --act and one --init, do not also train the textbook fix (relu + he) as a reference.")
 def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, data_source, seed, out,
-            framework, full_batch, quiet):
+            framework, full_batch, quiet, no_reference):
     """Train the seed MLP on MNIST while recording per-layer gradients, then report.
 
-    Several --act/--init values train the whole grid, e.g.
+    With one --act and one --init, the textbook fix (relu + he, everything else equal) is
+    trained beside it as the reference run (--no-reference: only the run asked for). Several
+    --act/--init values train the whole grid, e.g.
     gradscope analyze --act sigmoid --act relu --init normal --init he
     """
     from gradscope.experiments.config import command_line, parse_hidden
@@ -154,8 +158,8 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
     from gradscope.experiments.plans import analyze as run_analyze
 
     with _user_errors(), _keep_on_interrupt(out, f"gradscope analyze: {out.name} (interrupted)"):
-        out_dir, runs = run_analyze(acts, inits, train, data=dataset, out=out,
-                                    verbose=0 if quiet else 2, command=command_line(), echo=click.echo)
+        out_dir, runs = run_analyze(acts, inits, train, data=dataset, out=out, verbose=0 if quiet else 2,
+                                    command=command_line(), echo=click.echo, reference=not no_reference)
     _publish(out_dir, runs, f"gradscope analyze: {out_dir.name}")
 
 

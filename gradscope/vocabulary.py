@@ -175,6 +175,8 @@ KNOWN_INITS = list(INITS) + ["orthogonal", "random_normal", "random_uniform", "t
                              "variance_scaling"]
 NORMAL_PREFIX = "normal_"  #: ``normal_<s>`` is N(0, s**2)
 LARGE_RANDOM_INIT = "normal"  #: the init whose large weights saturate sigmoids and explode ReLUs
+REFERENCE_ACT, REFERENCE_INIT = "relu", "he"  #: the textbook fix, trained beside a single run as its reference
+ROLE_REFERENCE = "reference"  #: ``config.role`` of that run
 
 
 def keras_init_name(init: str) -> str:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from gradscope.cli import main
 
-TINY = ["--hidden", "16,8", "--epochs", "2", "--batch-size", "50", "-q"]
+TINY = ["--hidden", "16,8", "--epochs", "2", "--batch-size", "50", "-q", "--no-reference"]
 
 
 def _run(args):
@@ -21,8 +21,15 @@ def _run(args):
 
 def test_analyze_writes_run_dir_and_report(tmp_path, tiny_npz):
     out = tmp_path / "out"
-    r = _run(["analyze", "--act", "sigmoid", "--init", "normal", "--data", str(tiny_npz), "--out", str(out), *TINY])
+    args = [a for a in TINY if a != "--no-reference"]
+    r = _run(["analyze", "--act", "sigmoid", "--init", "normal", "--data", str(tiny_npz), "--out", str(out), *args])
     assert r.exit_code == 0, r.output
+    ref = json.loads((out / "runs" / "relu-he" / "run.json").read_text())  # the textbook fix, everything else equal
+    assert ref["config"]["role"] == "reference" and ref["status"] == "complete"
+    assert {k: v for k, v in ref["config"].items() if k not in ("act", "init", "role", "command")} == {
+        k: v for k, v in json.loads((out / "runs" / "sigmoid-normal" / "run.json").read_text())["config"].items()
+        if k not in ("act", "init", "role", "command")}
+    assert "relu-he (reference)" in (out / "report.html").read_text()
     run_dir = out / "runs" / "sigmoid-normal"
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "complete"

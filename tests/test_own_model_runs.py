@@ -275,7 +275,7 @@ def test_two_analyze_processes_on_one_out(tmp_path, tiny_npz):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [sys.executable, "-m", "gradscope.cli", "analyze", "--data", str(tiny_npz), "--hidden", "8",
-           "--batch-size", "10", "-q", "--out", str(out)]
+           "--batch-size", "10", "-q", "--no-reference", "--out", str(out)]
     first = subprocess.Popen([*cmd, "--epochs", "400"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(lambda: '"epochs_done"' in _read(out / "runs" / "sigmoid-normal" / "run.json"), first)

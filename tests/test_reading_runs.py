@@ -11,7 +11,7 @@ from gradscope.cli import main
 from gradscope.diagnosis import findings_of
 from gradscope.storage import find_runs, load_run
 
-TINY = ["--hidden", "16,8", "--epochs", "2", "--batch-size", "50", "-q"]
+TINY = ["--hidden", "16,8", "--epochs", "2", "--batch-size", "50", "-q", "--no-reference"]
 
 
 @pytest.fixture(scope="module")

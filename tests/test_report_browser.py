@@ -5,12 +5,15 @@ Needs Debian's chromium (``apt-get install chromium``; ``.ci/run`` installs it) 
 missing on a developer's machine.
 """
 
+import re
 import shutil
 
 import pytest
 from click.testing import CliRunner
+from report_cases import CASES
 
 from gradscope.cli import main
+from gradscope.report import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -79,3 +82,43 @@ def test_report_html_structure(report):
                     "weights", "updates", "activations", "curves", "provenance"):
         assert f'id="{section}"' in html, section
     assert report.stat().st_size < 3_000_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("no chromium on this machine: apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_hard_case_reports_open_in_chromium(case, browser, tmp_path):
+    runs = CASES[case]()
+    path = write_report(runs, tmp_path / f"{case}.html", title=f"gradscope {case}")
+    errors = []
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    try:
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri(), wait_until="load")
+        images = page.eval_on_selector_all(
+            "img", "imgs => imgs.map(i => ({w: i.naturalWidth, h: i.naturalHeight, shown: i.clientWidth}))")
+        rows = page.eval_on_selector_all("#summary-table tbody tr", "rs => rs.length")
+        evidence = page.eval_on_selector_all("table.evidence td", "cs => cs.map(c => c.innerText)")
+        wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+    finally:
+        page.close()
+    assert not errors, errors
+    assert rows == len(runs)
+    assert len(images) >= 6 and all(i["w"] > 0 and i["h"] > 0 and i["shown"] > 0 for i in images), images
+    assert not wide, "the page scrolls sideways"
+    for text in evidence:  # numbers as people read them: at most 3 significant digits, no raw Python
+        assert "{" not in text and "[" not in text, text
+        for number in re.findall(r"\d+\.\d+", text):
+            assert len(number.replace(".", "").lstrip("0")) <= 3, text

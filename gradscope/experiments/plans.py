@@ -9,24 +9,31 @@ from pathlib import Path
 from gradscope.errors import GradscopeError
 from gradscope.experiments.config import TrainConfig, default_out_dir, run_name
 from gradscope.storage import RUNS_DIR, load_run
-from gradscope.vocabulary import N_CLASSES
+from gradscope.vocabulary import N_CLASSES, REFERENCE_ACT, REFERENCE_INIT, ROLE_REFERENCE
 
 
 def analyze(acts, inits, train: TrainConfig, data="sample", out=None, verbose="auto",
-            command=None, echo=print):
+            command=None, echo=print, reference=True):
     """Train every (act, init) pair on one data source and save the runs under ``out``.
 
     Everything is checked before the first run trains, so a typo fails in a second.
 
     Args:
         data: a data source name or path, or a loaded :class:`gradscope.data.Dataset`.
+        reference: with a single (act, init) other than the textbook fix, also train the fix
+            (:data:`~gradscope.vocabulary.REFERENCE_ACT` with :data:`~gradscope.vocabulary.REFERENCE_INIT`,
+            everything else equal) as the reference run, so the report has a contrast.
 
     Returns:
         ``(out_dir, runs)``.
     """
-    plan = [(run_name(act, init), act, init, list(train.hidden))
-            for act, init in itertools.product(_unique(acts), _unique(inits))]
-    return _run_plan(plan, train, data, out or default_out_dir(), verbose, command, echo)
+    pairs = list(itertools.product(_unique(acts), _unique(inits)))
+    plan = [(run_name(act, init), act, init, list(train.hidden)) for act, init in pairs]
+    references = set()
+    if reference and len(pairs) == 1 and pairs[0] != (REFERENCE_ACT, REFERENCE_INIT):
+        plan.append((run_name(REFERENCE_ACT, REFERENCE_INIT), REFERENCE_ACT, REFERENCE_INIT, list(train.hidden)))
+        references.add(plan[-1][0])
+    return _run_plan(plan, train, data, out or default_out_dir(), verbose, command, echo, references=references)
 
 
 def sweep(depths, width, acts, inits, train: TrainConfig, data="sample", out=None, verbose="auto",
@@ -63,7 +70,7 @@ def check_names(plan, train):
             make_tf1_initializer(init, None)
 
 
-def _run_plan(plan, train, data, out, verbose, command, echo, resume=False):
+def _run_plan(plan, train, data, out, verbose, command, echo, resume=False, references=()):
     from gradscope import data as data_mod
     from gradscope.experiments.train import train_run
 
@@ -82,7 +89,8 @@ def _run_plan(plan, train, data, out, verbose, command, echo, resume=False):
                 continue
         cfg = replace(train, hidden=hidden)
         sizes = [dataset.x_train.shape[1], *hidden, N_CLASSES]
-        echo(f"== {name}: {'-'.join(map(str, sizes))}, {dataset.info['n_train']} training images, "
-             f"{train.epochs} {'steps' if train.full_batch else 'epochs'}")
-        runs.append(train_run(act, init, cfg, dataset, run_dir, verbose=verbose, command=command).run)
+        role = ROLE_REFERENCE if name in references else None
+        echo(f"== {name}{f' ({role})' if role else ''}: {'-'.join(map(str, sizes))}, "
+             f"{dataset.info['n_train']} training images, {train.epochs} {'steps' if train.full_batch else 'epochs'}")
+        runs.append(train_run(act, init, cfg, dataset, run_dir, verbose=verbose, command=command, role=role).run)
     return out, runs

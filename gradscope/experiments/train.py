@@ -70,12 +70,14 @@ def build_keras_model(act, init, train: TrainConfig, dataset):
 
 
 def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", command=None,
-              callbacks=(), model=None) -> TrainedRun:
+              callbacks=(), model=None, role=None) -> TrainedRun:
     """Train one run while recording, and write its run directory.
 
     Args:
         callbacks: extra Keras callbacks to pass to ``fit`` besides the monitor (Keras only).
         model: a model from :func:`build_keras_model` to train (default: a new one).
+        role: what the run is for in its report (``"reference"``: the textbook fix trained
+            beside the run asked for); stored as ``config.role``.
 
     Returns:
         The saved run and the trained model.
@@ -92,6 +94,7 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
         "layers": [dataset.x_train.shape[1], *train.hidden, N_CLASSES],
         "data": dataset.info,
         "command": command,
+        **({"role": role} if role else {}),
     }
     writer = RunWriter(run_dir, config)
     writer.update(versions=versions())

@@ -8,16 +8,16 @@ from gradscope.vocabulary import fmt
 
 def summary_table(views) -> str:
     """The compact table ``gradscope analyze`` prints at the end (one row per :class:`~gradscope.report.view.RunView`)."""
-    header = f"{'run':<22} {'test acc':>8}  {'grad first/last':>19}  {'(grad/weight) first/last':>24}"
-    lines = [header, " " * 33 + f"{'start -> end':>19}  {'start -> end':>24}"]
+    header = f"{'run':<26} {'test acc':>8}  {'grad first/last':>19}  {'(grad/weight) first/last':>24}"
+    lines = [header, " " * 37 + f"{'start -> end':>19}  {'start -> end':>24}"]
     for view in views:
         r = view.ratios
         acc = view.metrics.get("test_accuracy")
         acc = "-" if acc is None else f"{acc:.4f}"
         grad = f"{fmt(r['grad_start'])} -> {fmt(r['grad_end'])}"
         rel = f"{fmt(r['rel_start'])} -> {fmt(r['rel_end'])}"
-        name = view.name + ("" if view.status == "complete" else f" ({view.status})")
-        lines.append(f"{name:<22} {acc:>8}  {grad:>19}  {rel:>24}")
+        name = view.label + ("" if view.status == "complete" else f" ({view.status})")
+        lines.append(f"{name:<26} {acc:>8}  {grad:>19}  {rel:>24}")
     return "\n".join(lines)
 
 

@@ -64,6 +64,16 @@ class RunView:
         return self.run.status
 
     @property
+    def role(self) -> str | None:
+        """What the run is for in its report (``"reference"``: the textbook fix trained beside it), or None."""
+        return self.config.get("role")
+
+    @property
+    def label(self) -> str:
+        """The run's name, with its role when it has one: ``relu-he (reference)``."""
+        return f"{self.name} ({self.role})" if self.role else self.name
+
+    @property
     def config(self) -> dict:
         return self.run.config
 
