@@ -1,7 +1,7 @@
 """HTML and text reports of saved runs: compute one view per run, structure, draw. No TensorFlow.
 
 Imported lazily: ``gradscope diagnose`` reads :mod:`gradscope.report.text` without loading the
-drawing stack (matplotlib, seaborn).
+drawing stack (matplotlib).
 """
 
 import importlib

@@ -135,6 +135,17 @@ def legend_width(labels, fontsize: float = LEGEND_FONT, ncol: int = 1) -> float:
     return ncol * (0.55 + longest * fontsize * 0.0085) + 0.15
 
 
+def legend_outside(fig, ax, key_width: float, title: str | None = None, handles=None, labels=None, ncol: int = 1):
+    """One legend for the whole figure, outside the axes on the right, in the ``key_width`` inches
+    :func:`layout` left there (``handles``/``labels`` default to those of ``ax``)."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    width, height = fig.get_size_inches()
+    return fig.legend(handles, labels, title=title, fontsize=LEGEND_FONT, title_fontsize=LEGEND_FONT, ncol=ncol,
+                      loc="upper left", bbox_to_anchor=(1 - (key_width - 0.05) / width, 1 - 0.7 / height),
+                      borderaxespad=0)
+
+
 def short(label: str, limit: int = 24) -> str:
     """``label`` cut to ``limit`` characters (an ellipsis marks the cut)."""
     return label if len(label) <= limit else label[: limit - 1] + "\u2026"

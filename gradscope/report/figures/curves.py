@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from gradscope.report.style import LEGEND_FONT, beyond, layout, legend_width, log_ranges, short, thin
+from gradscope.report.style import beyond, layout, legend_outside, legend_width, log_ranges, short, thin
 
 
 def has_validation(views) -> bool:
@@ -61,8 +61,5 @@ def training_curves(views, colors):
     handles = [Line2D([], [], color=colors[v.name], lw=2) for v in views]
     if val:
         handles += [Line2D([], [], color="0.3", ls="-"), Line2D([], [], color="0.3", ls="--")]
-    width, height = fig.get_size_inches()
-    fig.legend(handles, keys, title="run", fontsize=LEGEND_FONT, title_fontsize=LEGEND_FONT, ncol=ncol,
-               loc="upper left", bbox_to_anchor=(1 - (key_width - 0.05) / width, 1 - 0.65 / height),
-               borderaxespad=0)
+    legend_outside(fig, axes[0], key_width, title="run", handles=handles, labels=keys, ncol=ncol)
     return fig

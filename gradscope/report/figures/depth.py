@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from gradscope.report.style import grid, layer_colors, layout, positive, run_colors
+from gradscope.report.style import grid, layer_colors, layout, legend_outside, legend_width, positive, run_colors
 
 
 def sweep_groups(views):
@@ -25,7 +25,9 @@ def depth_sweep(views):
     if groups is None:
         return None
     colors = run_colors([f"{a}-{i}" for a, i in groups])
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    labels = [f"{a}/{i}" for a, i in groups]
+    key_width = legend_width(labels)
+    fig, axes = plt.subplots(1, 3, figsize=(15 + key_width, 3.8))
     for (act, init), members in groups.items():
         xs, grad0, rel0, acc = [], [], [], []
         for view in members:
@@ -48,9 +50,9 @@ def depth_sweep(views):
     for ax in axes:
         ax.set_xlabel("hidden layers (depth)")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8)
     fig.suptitle("Depth sweep: how the gradient reaching the input layer, and accuracy, change with depth")
-    layout(fig, top=0.75)
+    layout(fig, top=0.75, right=0.2 + key_width)
+    legend_outside(fig, axes[0], key_width, title="activation/init")
     return fig
 
 
@@ -59,9 +61,13 @@ def depth_profiles(views):
     groups = sweep_groups(views)
     if groups is None:
         return None
-    fig, axes = grid(len(groups), width=6.0, height=3.4)
+    depths = sorted({v.depth for members in groups.values() for v in members})
+    key_width = legend_width([f"{d} hidden" for d in depths])
+    fig, axes = grid(len(groups), width=6.0, height=3.4, extra_width=key_width)
     for ax, ((act, init), members) in zip(axes, groups.items()):
-        for color, view in zip(layer_colors(len(members)), members):
+        shade = dict(zip(depths, layer_colors(len(depths))))
+        for view in members:
+            color = shade[view.depth]
             rel = view.table("grad_over_weight")
             if rel.empty:
                 continue
@@ -73,7 +79,11 @@ def depth_profiles(views):
         ax.set_xlabel("layer index (0 = input side; last = output)")
         ax.set_ylabel("grad_norm / weight_norm, first step")
         ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=7, title="depth", title_fontsize=7)
     fig.suptitle("Per-layer learning speed at initialisation for each depth")
-    layout(fig)
+    layout(fig, right=0.2 + key_width)
+    handles = {}
+    for ax in axes:  # every depth once, shallow first, whichever panel drew it
+        handles.update(zip(*reversed(ax.get_legend_handles_labels())))
+    labels = [f"{d} hidden" for d in depths if f"{d} hidden" in handles]
+    legend_outside(fig, axes[0], key_width, title="depth", handles=[handles[k] for k in labels], labels=labels)
     return fig

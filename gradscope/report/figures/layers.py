@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 
-from gradscope.report.style import (LEGEND_FONT, NOTE_LINE_PT, beyond, grid, layout, legend_width, log_ranges, note_lines,
+from gradscope.report.style import (NOTE_LINE_PT, beyond, grid, layout, legend_outside, legend_width, log_ranges, note_lines,
                                     positive, short)
 
 GROUPED_UP_TO = 4  #: runs drawn as grouped bars; more become one panel per run
@@ -91,10 +91,7 @@ def _grouped(views, tables, colors, metric):
     n_notes = max((len(t.get_text().split("\n")) for ax in axes for t in ax.texts), default=0)
     layout(fig, right=0.2 + key_width, bottom=1.0, top=0.75 + 0.13 * n_notes, gap_w=0.4)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[v.name]) for v in views]
-    height = fig.get_size_inches()[1]
-    fig.legend(handles, labels, title="run", fontsize=LEGEND_FONT, title_fontsize=LEGEND_FONT, loc="upper left",
-               bbox_to_anchor=(1 - (key_width - 0.05) / fig.get_size_inches()[0], 1 - 0.75 / height),
-               borderaxespad=0)
+    legend_outside(fig, axes[0], key_width, title="run", handles=handles, labels=labels)
     return fig
 
 
@@ -142,9 +139,7 @@ def _small_multiples(views, tables, colors, metric):
     n_notes = max((len(t.get_text().split("\n")) for ax in axes for t in ax.texts), default=0)
     layout(fig, right=0.2 + key_width, left=0.8, bottom=0.8, top=0.75 + 0.13 * n_notes, gap_w=0.6,
            gap_h=1.0 + 0.13 * n_notes)
-    width, height = fig.get_size_inches()
     handles = [Line2D([], [], color="0.3", marker="o", mfc="white", ls="--", ms=4),
                Line2D([], [], color="0.3", marker="o", ls="-", ms=4)]
-    fig.legend(handles, ["first step", "last step"], fontsize=LEGEND_FONT, loc="upper left",
-               bbox_to_anchor=(1 - (key_width - 0.05) / width, 1 - 0.75 / height), borderaxespad=0)
+    legend_outside(fig, axes[0], key_width, handles=handles, labels=["first step", "last step"])
     return fig

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from gradscope.report.style import (LEGEND_FONT, NOTE_LINE_PT, beyond, envelope, grid, layer_colors, layout, legend_width,
+from gradscope.report.style import (LEGEND_FONT, NOTE_LINE_PT, beyond, envelope, grid, layer_colors, layout, legend_outside, legend_width,
                                     log_ranges, note_lines, positive, short)
 
 MIXED_LEGENDS_UP_TO = 4  #: runs with different layers each keep a legend of their own up to this many
@@ -113,9 +113,8 @@ def _layer_key(fig, names, key_width):
     width, height = fig.get_size_inches()
     if names:
         handles = [Line2D([], [], color=c, lw=1.5) for c in layer_colors(len(names))]
-        fig.legend(handles, [short(str(n)) for n in names], title="layer (input first)", fontsize=LEGEND_FONT,
-                   title_fontsize=LEGEND_FONT, loc="upper left",
-                   bbox_to_anchor=(1 - (key_width - 0.05) / width, 1 - 0.75 / height), borderaxespad=0)
+        legend_outside(fig, fig.axes[0], key_width, title="layer (input first)", handles=handles,
+                       labels=[short(str(n)) for n in names])
         return
     import matplotlib as mpl
 
