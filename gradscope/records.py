@@ -29,7 +29,11 @@ from gradscope.vocabulary import ACTIVATION_METRICS, EPOCH_METRICS, METRICS, STE
 __all__ = ["COLUMNS", "STEP_METRICS", "WINDOW_METRICS", "ACTIVATION_METRICS", "EPOCH_METRICS", "empty", "coerce",
            "concat", "from_step_arrays", "from_logs", "from_rows", "validate", "metric_rows", "layer_metric"]
 
-COLUMNS = ["run", "step", "epoch", "layer", "depth", "variable", "metric", "value"]
+COLUMNS = ["run", "step", "epoch", "layer", "depth", "variable", "metric", "value", "time"]
+#: ``time``: the time step of a per-time-step record (``time_grad_norm`` of a recurrent layer, 0 =
+#: the first step the layer reads); -1 for every other record. Last, so that rows of the first
+#: eight columns (and files written before it existed) still read.
+NO_TIME = -1
 
 _DTYPES = {
     "run": str,
@@ -40,6 +44,7 @@ _DTYPES = {
     "variable": str,
     "metric": str,
     "value": "float64",
+    "time": "int32",
 }
 
 #: Stored metrics derived from measured ones when a recorder hands them over.
@@ -57,6 +62,8 @@ def coerce(df: pd.DataFrame) -> pd.DataFrame:
     Raises:
         GradscopeError: if a column is missing or a value cannot be converted.
     """
+    if "time" not in df.columns:
+        df = df.assign(time=NO_TIME)
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise GradscopeError(
@@ -143,8 +150,10 @@ def from_logs(run: str, step: int, epoch: int, logs: dict) -> pd.DataFrame:
 
 
 def from_rows(rows) -> pd.DataFrame:
-    """Build records from tuples in :data:`COLUMNS` order."""
-    return coerce(pd.DataFrame(list(rows), columns=COLUMNS))
+    """Build records from tuples in :data:`COLUMNS` order (8-tuples without ``time`` get -1)."""
+    rows = list(rows)
+    width = len(rows[0]) if rows else len(COLUMNS)
+    return coerce(pd.DataFrame(rows, columns=COLUMNS[:width]))
 
 
 def validate(df: pd.DataFrame) -> None:

@@ -35,7 +35,8 @@ class Metric:
     Attributes:
         name: the value of the ``metric`` column.
         level: ``variable`` (one value per trainable variable), ``layer`` (per layer with an
-            activation) or ``epoch`` (per run, from the Keras logs; ``layer`` is ``""``).
+            activation), ``time`` (per recurrent layer and time step: the record's ``time``) or
+            ``epoch`` (per run, from the Keras logs; ``layer`` is ``""``).
         when: when it is recorded.
         definition: one sentence, as docs and report captions say it.
         source: for measured per-variable metrics, the tensor of the optimizer step it reduces
@@ -82,6 +83,10 @@ _METRICS = [
            "saturating activations: fraction of (sample, unit) outputs within SATURATION_MARGIN of an asymptote"),
     Metric("dead_frac", "layer", "each epoch end",
            "ReLU-like activations: fraction of units whose output is 0 for every probe sample"),
+    Metric("time_grad_norm", "time", "each epoch end, for recurrent layers (with the probe's targets)",
+           "L2 norm over the probe batch and units of dL/d(variable)_t at time step t (the record's time): "
+           "variable h is the hidden state (total derivative through the recurrence), c the cell state "
+           "(the gradient reaching it from later steps), input the layer's input"),
     Metric("loss", "epoch", "each epoch end", "the training loss Keras logged"),
     Metric("accuracy", "epoch", "each epoch end", "the training accuracy Keras logged"),
     Metric("val_loss", "epoch", "each epoch end", "the validation loss Keras logged"),
@@ -99,6 +104,8 @@ MEASURED_METRICS = [m.name for m in _METRICS if m.source]
 WINDOW_METRICS = ["grad_norm_max"]
 #: Per-layer activation metrics on a probe batch, at each epoch end.
 ACTIVATION_METRICS = ["act_mean", "act_std", "saturated_frac", "dead_frac"]
+
+TIME_METRIC = "time_grad_norm"  #: per time step of a recurrent layer (see :mod:`gradscope.recorders.time_gradients`)
 #: Per-epoch metrics taken from the Keras logs (``layer`` and ``variable`` are empty).
 EPOCH_METRICS = ["loss", "accuracy", "val_loss", "val_accuracy"]
 

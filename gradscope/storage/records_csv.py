@@ -28,7 +28,7 @@ import pandas as pd
 from gradscope import records as rec
 from gradscope.errors import GradscopeError
 
-_INTEGER_COLUMNS = ("step", "epoch", "depth")
+_INTEGER_COLUMNS = ("step", "epoch", "depth", "time")
 _NON_FINITE = {"nan", "NaN", "inf", "-inf", "Infinity", "-Infinity"}
 
 
@@ -70,10 +70,12 @@ def read(path: Path) -> tuple[pd.DataFrame, list[str]]:
         df = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as exc:
         raise GradscopeError(f"{path}: {str(exc).strip().splitlines()[-1]}") from None
-    if list(df.columns) != rec.COLUMNS:
+    if list(df.columns) not in (rec.COLUMNS, rec.COLUMNS[:-1]):  # files written before ``time`` existed lack it
         raise GradscopeError(f"{path}, line 1: the header is {','.join(df.columns)}; expected {','.join(rec.COLUMNS)}")
     out = {c: df[c] for c in ("run", "layer", "variable", "metric")}
     for column in (*_INTEGER_COLUMNS, "value"):
+        if column not in df.columns:
+            continue
         text = df[column]
         numbers = pd.to_numeric(text, errors="coerce")
         bad = numbers.isna() & ~text.isin(_NON_FINITE if column == "value" else set())

@@ -6,7 +6,7 @@ temporary file, flushed to disk and renamed (``os.replace``), so that a run kill
 writing never leaves a torn part: readers see whole parts, and ignore leftover temporary files.
 
 Columns are typed and compact: names dictionary-encoded (``run``, ``layer``, ``variable``,
-``metric``), ``step`` int64, ``epoch`` and ``depth`` int32, ``value`` float32 (what the
+``metric``), ``step`` int64, ``epoch``, ``depth`` and ``time`` int32, ``value`` float32 (what the
 recorders measure in the step is float32 already), zstd-compressed: ~3-6 bytes a record.
 pandas, DuckDB, polars and Spark read the folder directly.
 
@@ -42,7 +42,8 @@ def _schema():
 
     names = pa.dictionary(pa.int32(), pa.string())
     return pa.schema([("run", names), ("step", pa.int64()), ("epoch", pa.int32()), ("layer", names),
-                      ("depth", pa.int32()), ("variable", names), ("metric", names), ("value", pa.float32())])
+                      ("depth", pa.int32()), ("variable", names), ("metric", names), ("value", pa.float32()),
+                      ("time", pa.int32())])
 
 
 def part_name(index: int) -> str:
@@ -108,11 +109,16 @@ def read(folder: Path, columns=None, metrics=None) -> pd.DataFrame:
     def tables():
         for p in parts(folder):
             try:
-                yield pq.read_table(p, columns=read_columns, filters=filters)
+                present = set(pq.read_schema(p).names)
+                yield pq.read_table(p, columns=[c for c in read_columns if c in present], filters=filters)
             except Exception as exc:
                 raise GradscopeError(f"cannot read {p}: {exc}") from None
 
     return frame_of(tables(), wanted)
+
+
+def _numeric_dtype(name: str) -> str:
+    return rec._DTYPES[name] if rec._DTYPES[name] != str else "int64"
 
 
 def frame_of(tables, columns=None) -> pd.DataFrame:
@@ -127,6 +133,9 @@ def frame_of(tables, columns=None) -> pd.DataFrame:
     categories: dict[str, dict] = {name: {} for name in wanted if name in _NAMES}
     for table in tables:
         for name in wanted:
+            if name not in table.column_names:  # parts written before the column existed: time = -1
+                pieces[name].append(np.full(table.num_rows, rec.NO_TIME, dtype=_numeric_dtype(name)))
+                continue
             column = table.column(name).combine_chunks()
             if pa.types.is_dictionary(column.type):  # this table's codes -> codes of every table's names
                 known = categories[name]
@@ -136,13 +145,12 @@ def frame_of(tables, columns=None) -> pd.DataFrame:
                 same = len(local) and np.array_equal(local, np.arange(len(local)))  # (most parts: no remapping)
                 pieces[name].append(codes if same or not len(local) else local[codes])
             else:
-                pieces[name].append(column.to_numpy(zero_copy_only=False).astype(
-                    "float64" if name == "value" else "int64"))
+                pieces[name].append(column.to_numpy(zero_copy_only=False).astype(_numeric_dtype(name)))
         del table
     out = {}
     for name in wanted:
         values = np.concatenate(pieces.pop(name)) if pieces[name] else \
-            np.zeros(0, np.int32 if name in _NAMES else ("float64" if name == "value" else "int64"))
+            np.zeros(0, np.int32 if name in _NAMES else _numeric_dtype(name))
         if name in _NAMES:
             found = list(categories[name])
             order = np.argsort(np.array(found, dtype=object), kind="stable") if found else np.zeros(0, int)
