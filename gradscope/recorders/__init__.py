@@ -3,7 +3,8 @@
 * :mod:`~gradscope.recorders.monitor`: ``GradientMonitor``, the Keras callback;
   :mod:`~gradscope.recorders.step_recorder` and :mod:`~gradscope.recorders.step_rows` record
   inside the traced train step; :mod:`~gradscope.recorders.activation_probe` and
-  :mod:`~gradscope.recorders.activation_stats` measure activations on a probe batch;
+  :mod:`~gradscope.recorders.activation_stats` measure activations on a probe batch, and
+  :mod:`~gradscope.recorders.time_gradients` the gradient per time step of recurrent layers;
   :mod:`~gradscope.recorders.layer_names` names layers and variables;
   :mod:`~gradscope.recorders.keras_compat` holds every private Keras API touched.
 * :mod:`~gradscope.recorders.tf1`: ``SessionRecorder`` and ``GradientNormHook`` for

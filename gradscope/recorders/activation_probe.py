@@ -120,6 +120,32 @@ def probe_inputs(probe):
     return tf.nest.map_structure(lambda a: a[:PROBE_SIZE], probe)
 
 
+def probe_targets(probe):
+    """The targets of a probe given as an ``(x, y)`` tuple or a ``tf.data.Dataset`` of such pairs
+    (cut to PROBE_SIZE rows), or None."""
+    import tensorflow as tf
+
+    if isinstance(probe, tf.data.Dataset):
+        probe = next(iter(probe))
+    if isinstance(probe, tuple) and len(probe) >= 2 and probe[1] is not None:
+        return tf.nest.map_structure(lambda a: a[:PROBE_SIZE], probe[1])
+    return None
+
+
+def tf_rows(x):
+    """The first flat element of a structure of arrays (to count its rows)."""
+    import tensorflow as tf
+
+    return tf.nest.flatten(x)[0]
+
+
+def cut_rows(x, n: int):
+    """Every array of a structure cut to its first ``n`` rows."""
+    import tensorflow as tf
+
+    return tf.nest.map_structure(lambda a: a[:n], x)
+
+
 def rows_of(x, n: int = PROBE_SIZE):
     """The first ``n`` rows of training inputs held in memory (arrays, tensors, DataFrames, or
     lists/tuples/dicts of them) as numpy arrays; None for anything else (a ``tf.data`` pipeline, a

@@ -14,9 +14,12 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
 
     Computes what the first training step would record (per-layer gradient and weight norms,
     the update a plain SGD step with the optimizer's learning rate would make, and activation
-    statistics on ``x``) and runs the diagnosis rules that apply at step 0: vanishing and
-    exploding gradients, saturated and dead units, non-finite values. Stalled training needs
-    epochs and is not predicted.
+    statistics on ``x``, and for recurrent layers the gradient per time step) and runs the
+    diagnosis rules that apply at step 0: vanishing and exploding gradients, saturated and dead
+    units, non-finite values, and gradients vanishing through time in plain (ungated) recurrent
+    layers (a gated LSTM/GRU often starts with little gradient far back and learns to open its
+    gates: it is judged on the trend during training). Stalled training needs epochs and is not
+    predicted.
 
     Args:
         model: a compiled Keras model (its loss is used).
@@ -45,6 +48,7 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     from gradscope.recorders.activation_probe import ActivationProbe, watched_layers
     from gradscope.recorders.activation_stats import activation_records
     from gradscope.recorders.layer_names import layer_table
+    from gradscope.recorders.time_gradients import recurrent_layers, time_gradients, time_records
 
     if getattr(model, "optimizer", None) is None:
         raise ValueError("audit() needs a compiled model: call model.compile(optimizer=..., loss=...) first")
@@ -70,6 +74,9 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     layers = watched_layers(model, table)
     if layers:
         frames.append(activation_records(run, 0, 0, ActivationProbe(model, layers)(x)))
+    recurrent = recurrent_layers(model, table)
+    if recurrent:  # how far back in time the gradient reaches (judged at init for plain cells only)
+        frames.append(time_records(run, 0, 0, time_gradients(model, x, y, sample_weight, recurrent)))
     from gradscope.diagnosis import facts_of
     from gradscope.recorders.run_description import describe_model, describe_optimizer
 

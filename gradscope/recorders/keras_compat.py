@@ -164,7 +164,7 @@ def guard_train_step(model, on_error) -> None:
 
 
 def fit_arguments(model) -> dict | None:
-    """The ``x`` and ``batch_size`` the running ``model.fit`` was called with, or None.
+    """The ``x``, ``y`` and ``batch_size`` the running ``model.fit`` was called with, or None.
 
     Keras gives callbacks no access to the training data; ``Trainer.fit`` holds it in its
     frame while it calls ``on_train_begin``. Only a frame of ``fit`` on this very model counts.
@@ -174,6 +174,6 @@ def fit_arguments(model) -> dict | None:
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model and "x" in frame.f_locals:
-            return {"x": frame.f_locals["x"], "batch_size": frame.f_locals.get("batch_size")}
+            return {"x": frame.f_locals["x"], "y": frame.f_locals.get("y"), "batch_size": frame.f_locals.get("batch_size")}
         frame = frame.f_back
     return None

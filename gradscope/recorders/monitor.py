@@ -12,7 +12,9 @@ import tensorflow as tf
 
 from gradscope import records as rec
 from gradscope.recorders import keras_compat as compat
-from gradscope.recorders.activation_probe import ActivationProbe, ProbeCapture, probe_inputs, rows_of, watched_layers
+from gradscope.recorders.activation_probe import (ActivationProbe, ProbeCapture, cut_rows, probe_inputs, probe_targets,
+                                                  rows_of, tf_rows, watched_layers)
+from gradscope.recorders.time_gradients import recurrent_layers, time_gradients, time_records
 from gradscope.recorders.activation_stats import activation_records
 from gradscope.recorders.exit_guard import ExitGuard
 from gradscope.recorders.layer_names import layer_table
@@ -118,7 +120,10 @@ class GradientMonitor(keras.callbacks.Callback):
             ``window_steps`` times fewer records. 1 (default) records every step.
         probe: inputs (or an ``(x, y)`` tuple, or a ``tf.data.Dataset``) for the activation
             statistics; by default the first training batch (at most 256 rows) is kept.
-            ``False`` turns activation statistics off.
+            ``False`` turns activation statistics off. For a model with recurrent layers, the
+            probe's targets (from an ``(x, y)`` probe, or the ``y`` that ``fit`` was given as
+            arrays) also give ``time_grad_norm``: ``||dL/dh_t||`` per time step of each
+            recurrent layer at each epoch end (:mod:`gradscope.recorders.time_gradients`).
         tensorboard_dir: also write each variable's ``grad_norm`` as TensorBoard scalars there.
         buffer_steps: rows kept on the device between epoch ends (default: the epoch's steps,
             or 1024 when Keras does not know them; the buffer grows, with a warning, if an
@@ -172,6 +177,8 @@ class GradientMonitor(keras.callbacks.Callback):
         self._epoch = 0
         self._meta: list[tuple[str, int, str]] = []
         self._probe_x = None
+        self._probe_y = None  # targets of the probe batch, for gradients through time
+        self._recurrent: list = []
         self._probe_capture: ProbeCapture | None = None
         self._fit_batch_size: int | None = None
         self._fit: dict | None = None
@@ -391,7 +398,7 @@ class GradientMonitor(keras.callbacks.Callback):
         last_step = max(self._next_step - 1, 0)  # the epoch's last step (flush has read up to it)
         epoch = self._epoch
         logs_frame = rec.from_logs(self.run, last_step, epoch, logs or {})
-        acts_frame = self._activation_records(last_step, epoch)
+        acts_frame = rec.concat([self._activation_records(last_step, epoch), self._time_records(last_step, epoch)])
         self._log.add(logs_frame)
         self._log.add(acts_frame)
         self._epochs_done += 1
@@ -519,6 +526,10 @@ class GradientMonitor(keras.callbacks.Callback):
     def _setup_probe(self, model, table):
         if self.probe is False:
             return
+        self._recurrent = recurrent_layers(model, table)
+        if self._recurrent and self._probe_y is None:  # time gradients need the probe's targets
+            self._probe_y = probe_targets(self.probe) if self.probe is not None else \
+                (rows_of(self._fit["y"]) if self._fit is not None and self._fit.get("y") is not None else None)
         layers = watched_layers(model, table)
         if not layers:
             return
@@ -549,3 +560,16 @@ class GradientMonitor(keras.callbacks.Callback):
         if self._probe_x is None:
             return rec.empty()
         return activation_records(self.run, step, epoch, self._activation_probe(self._probe_x))
+
+    def _time_records(self, step, epoch):
+        """``time_grad_norm`` of every recurrent layer on the probe batch and its targets."""
+        if not self._recurrent or self._probe_y is None:
+            return rec.empty()
+        if self._probe_x is None and self._probe_capture is not None:
+            self._probe_x = self._probe_capture.value()
+        if self._probe_x is None:
+            return rec.empty()
+        x, y = self._probe_x, self._probe_y
+        n = min(len(tf_rows(x)), len(tf_rows(y)))
+        x, y = cut_rows(x, n), cut_rows(y, n)
+        return time_records(self.run, step, epoch, time_gradients(self.model, x, y, layers=self._recurrent))
