@@ -43,6 +43,7 @@ class RunFacts:
         loss: the loss's name, lower case without underscores' variants normalised.
         from_logits: whether the loss takes logits.
         layers: the layer sizes the config lists (input first), for explanations.
+        layer_classes: each described layer's Keras class by name (``{"lstm": "LSTM"}``).
     """
 
     act: str | None = None
@@ -56,6 +57,7 @@ class RunFacts:
     optimizer: str | None = None
     layers: list = field(default_factory=list)
     depth: int | None = None
+    layer_classes: dict = field(default_factory=dict)
 
     @property
     def classification(self) -> bool:
@@ -129,7 +131,9 @@ def facts_of(meta: dict | None = None, config: dict | None = None) -> RunFacts:
                      loss=_normal_loss_name(loss), from_logits=from_logits,
                      optimizer=((meta.get("optimizer") or {}).get("class") or config.get("optimizer") or "").lower() or None,
                      learning_rate=_learning_rate(meta, config), layers=list(config.get("layers") or []),
-                     depth=len(layers) or (len(config["layers"]) - 1 if config.get("layers") else None))
+                     depth=len(layers) or (len(config["layers"]) - 1 if config.get("layers") else None),
+                     layer_classes={layer["name"]: layer.get("class") for layer in model.get("layers", [])
+                                    if layer.get("name")})
     return RunFacts(**{**facts.__dict__, "n_classes": _classes(facts, head, config)})
 
 

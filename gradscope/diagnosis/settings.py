@@ -62,6 +62,13 @@ class DiagnosisSettings:
         large_lr_dead: a learning rate from which dead units are blamed on it.
         mention_grad_above: the vanishing summary mentions the input layer's gradient norm
             when it is above this (to say that a large norm can still learn slowly).
+        time_min_length: gradients through time are judged on sequences of at least this many steps.
+        time_opening_decades: a recurrent layer whose ``||dL/dh_1|| / ||dL/dh_T||`` rose by this
+            many decades over the last quarter of its probes is learning to carry the gradient
+            (a gated cell opening its gate): no verdict while it does.
+        time_high_ratio: a first-to-last time-step ratio below this is a vanishing of high severity.
+        time_explode_ratio: exploding through time when the first step gets this many times the
+            last step's gradient.
     """
 
     window_min_steps: int = 10
@@ -89,6 +96,10 @@ class DiagnosisSettings:
     slow_update_ratio: float = 2e-3
     slow_min_epochs: int = 5
     fitted_loss: float = 0.05
+    time_min_length: int = 8
+    time_opening_decades: float = 1.0
+    time_high_ratio: float = 1e-4
+    time_explode_ratio: float = 100.0
     large_lr: float = 1.0
     large_lr_dead: float = 0.5
     mention_grad_above: float = 1e-3

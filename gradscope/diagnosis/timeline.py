@@ -31,6 +31,7 @@ import pandas as pd
 
 from gradscope.diagnosis.settings import DEFAULT_SETTINGS, DiagnosisSettings
 from gradscope.records import metric_rows
+from gradscope.vocabulary import TIME_METRIC
 
 _STEP_METRICS = ("grad_norm", "weight_norm", "update_norm", "update_ratio")
 _FINITE_METRICS = ("grad_norm", "weight_norm", "loss")
@@ -143,6 +144,7 @@ class Timeline:
         self._pending_steps = 0
         self._depths: dict = {}
         self.memo: dict = {}  # (rule, window index) -> what the rule found in that window
+        self._time: list[pd.DataFrame] = []  # time_grad_norm records (a few hundred per epoch)
 
     @classmethod
     def from_records(cls, records: pd.DataFrame, settings: DiagnosisSettings = DEFAULT_SETTINGS) -> Timeline:
@@ -157,6 +159,9 @@ class Timeline:
         """Records of one or more whole epochs, after those added before."""
         if not len(records):
             return
+        time = records[records["metric"] == TIME_METRIC]
+        if len(time):
+            self._time.append(time)
         self._learn_layers(records)
         self._pending.append(records)
         self._pending_steps += records.loc[records["metric"] == "grad_norm", "step"].nunique()
@@ -193,6 +198,11 @@ class Timeline:
             self.layers = sorted(self._depths, key=lambda layer: (self._depths[layer], layer))
 
     # --- whole-run views ------------------------------------------------------------------
+
+    @property
+    def time_records(self) -> pd.DataFrame:
+        """The run's ``time_grad_norm`` records (gradients per time step of recurrent layers)."""
+        return pd.concat(self._time, ignore_index=True) if self._time else pd.DataFrame(columns=["metric"])
 
     @property
     def first_step(self):

@@ -36,6 +36,7 @@ class Rule:
 from gradscope.diagnosis.rules import (  # noqa: E402  (the rules import Rule from here)
     dead_units,
     exploding,
+    exploding_through_time,
     non_finite,
     oscillating_loss,
     output_pairing,
@@ -43,6 +44,7 @@ from gradscope.diagnosis.rules import (  # noqa: E402  (the rules import Rule fr
     slow_convergence,
     stalled,
     vanishing,
+    vanishing_through_time,
 )
 
 #: Every rule, in the order it runs (findings are then sorted by severity, stably).
@@ -51,6 +53,8 @@ RULES: tuple[Rule, ...] = (
     output_pairing.RULE,
     exploding.RULE,
     vanishing.RULE,
+    vanishing_through_time.RULE,
+    exploding_through_time.RULE,
     saturation.RULE,
     dead_units.RULE,
     stalled.RULE,
