@@ -143,7 +143,25 @@ def cnn_beside_mlp():
     ]
 
 
+def recurrent():
+    """A tanh RNN whose gradient stays within ~10 of 100 steps beside an LSTM that opens its gates."""
+    runs = []
+    for name, opening in (("tanh-T100", False), ("lstm-T100", True)):
+        run = synthetic_run(name, ["rnn", "sum"], _healthy, act="tanh", config={"act": name.split("-")[0]},
+                            loss=lambda e: 0.167, accuracy=lambda e: np.nan, epochs=EPOCHS)
+        rows = []
+        for epoch in range(EPOCHS):
+            decay = 0.6 if not opening else 0.6 + 0.4 * epoch / (EPOCHS - 1)  # per step back
+            step = (epoch + 1) * STEPS_PER_EPOCH - 1
+            rows += [(name, step, epoch, "rnn", 0, "h", "time_grad_norm", float(decay ** (99 - t)), t)
+                     for t in range(100)]
+        run.records = rec.concat([run.records, rec.from_rows(rows)])
+        runs.append(run)
+    return runs
+
+
 CASES = {
+    "recurrent": recurrent,
     "explosion": explosion_beside_healthy,
     "zeros": zeros,
     "nan-step-0": nan_at_step_0,

@@ -47,13 +47,16 @@ def _row(view: RunView) -> dict:
         "data": words["data"],
         "data_detail": f"{n_train} train / {n_test} test" if n_train is not None else "",
         "split": data.get("split", ""),
-        "accuracy": "not recorded" if acc is None else f"{float(acc):.4f}",
+        "accuracy": (f"{float(acc):.4f}" if acc is not None else
+                     f"MSE {float(view.metrics['test_mse']):.4f}" if view.metrics.get("test_mse") is not None else
+                     "not recorded"),
         "reference": "" if ref is None else f"{ref[0]:.4f}",
         "reference_source": "" if ref is None else ref[1],
         "verdict": view.verdict,
         "findings": view.findings,
         "grad_ratio": f"{fmt(ratios['grad_start'])} &rarr; {fmt(ratios['grad_end'])}",
         "rel_ratio": f"{fmt(ratios['rel_start'])} &rarr; {fmt(ratios['rel_end'])}",
+        "reach": view.reach_words,
         "seconds": timings.get("train_seconds"),
         "steps": timings.get("steps") or (meta.get("progress") or {}).get("last_step"),
         "command": cfg.get("command"),
@@ -75,6 +78,8 @@ def _figures(views) -> list[dict]:
 
 
 def _paper_figures(paper) -> list[dict]:
+    if "probes" not in paper:  # a paper without per-layer probes (le2015) draws from its runs only
+        return []
     return [{"id": spec.id, "title": spec.title, "src": to_data_uri(spec.draw(paper)), "alt": spec.caption}
             for spec in PAPER_FIGURES]
 
@@ -113,6 +118,7 @@ def render_report(runs, title="gradscope report", command=None, paper=None) -> s
         version=__version__,
         python=platform.python_version(),
         any_reference=any(r["reference"] for r in rows),
+        any_reach=any(r["reach"] for r in rows),
         nothing_found=nothing_found(),
     )
 

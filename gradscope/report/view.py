@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from gradscope.diagnosis import findings_of, verdict
+from gradscope.diagnosis.time_reach import reach_table, time_profiles
 from gradscope.records import layer_metric
 
 
@@ -145,6 +146,28 @@ class RunView:
         """An epoch metric (``loss``, ``val_accuracy``, ...) by epoch."""
         df = self.run.records
         return df[(df["metric"] == metric) & (df["layer"] == "")].groupby("epoch")["value"].last()
+
+    def time_tables(self, variable: str = "h") -> dict:
+        """Per recurrent layer, ``||dL/d<variable>_t||`` as an (epoch probe x time step) table."""
+        profiles = time_profiles(self.run.records, variable)
+        if profiles.empty:
+            return {}
+        return {layer: profiles.xs(layer, level="layer") for layer in profiles.index.unique(level="layer")}
+
+    @cached_property
+    def reach(self) -> pd.DataFrame:
+        """Per recurrent layer and probe: the gradient's reach through time (:func:`gradscope.diagnosis.time_reach.reach_table`)."""
+        return reach_table(self.run.records)
+
+    @property
+    def reach_words(self) -> str:
+        """``"rnn: 12 -> 95 of 100 steps"`` per recurrent layer ('' without gradients through time)."""
+        table = self.reach
+        words = []
+        for layer, rows in table.groupby("layer", sort=False):
+            words.append(f"{layer}: {int(rows['reach'].iloc[0])} &rarr; {int(rows['reach'].iloc[-1])} "
+                         f"of {int(rows['length'].iloc[-1])} steps")
+        return "; ".join(words)
 
     @property
     def depth(self) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gradscope.report.figures import activations, curves, depth, layers, paper, steps
+from gradscope.report.figures import activations, curves, depth, layers, paper, steps, time
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,12 @@ FIGURES = (
                "Layer by epoch heatmaps of the fraction of saturated outputs (sigmoid/tanh) or dead units "
                "(ReLU) on the probe batch.",
                lambda views, colors: activations.activation_heatmaps(views)),
+    FigureSpec("time", "Gradient through time",
+               "For each recurrent layer: the gradient of the loss with respect to the hidden state at each time "
+               "step, ||dL/dh_t||, on the probe batch at every epoch end, as a share of the last step's (log10; "
+               "-2 is 1%). Its reach is how many steps back it stays above 1%: a layer cannot learn a "
+               "dependency longer than that.",
+               lambda views, colors: time.time_heatmaps(views)),
     FigureSpec("curves", "Loss and accuracy",
                lambda views: "Training loss (log scale) and accuracy per epoch for every run"
                + ("; dashed lines are validation." if curves.has_validation(views) else
