@@ -193,19 +193,42 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["glorot2010", "he2015"]))
-@click.option("--data", "data_source", default="sample", show_default=True, help="As for analyze.")
-@click.option("--epochs", type=int, default=DEFAULTS.epochs, show_default=True)
-@click.option("--lr", type=float, default=DEFAULTS.lr, show_default=True)
-@click.option("--batch-size", type=int, default=DEFAULTS.batch_size, show_default=True)
-@click.option("--width", type=int, default=None, help="Units per hidden layer (glorot2010: 1000, he2015: 256).")
+@click.argument("name", type=click.Choice(["glorot2010", "he2015", "le2015"]))
+@click.option("--data", "data_source", default="sample", show_default=True, help="As for analyze (not le2015).")
+@click.option("--epochs", type=int, default=None, help=f"Default {DEFAULTS.epochs} (le2015: 40).")
+@click.option("--lr", type=float, default=None, help=f"Default {DEFAULTS.lr} (le2015: Adam 0.001).")
+@click.option("--batch-size", type=int, default=None, help=f"Default {DEFAULTS.batch_size} (le2015: 32).")
+@click.option("--width", type=int, default=None,
+              help="Units per hidden layer (glorot2010: 1000, he2015: 256, le2015: 32 recurrent units).")
 @click.option("--depth", "depths", default="10,20,30", show_default=True, help="he2015: hidden layers to try.")
+@click.option("--lengths", default="30,100", show_default=True, help="le2015: sequence lengths of the adding problem.")
+@click.option("--sequences", type=int, default=None, help="le2015: training sequences per length (default 4000).")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None)
-def paper(name, data_source, epochs, lr, batch_size, width, depths, seed, out):
-    """Reproduce a paper: glorot2010 (standard vs Xavier init, tanh/sigmoid) or he2015 (deep ReLU, Xavier vs He)."""
-    from gradscope.experiments.config import parse_hidden
+def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, sequences, seed, out):
+    """Reproduce a paper: glorot2010 (standard vs Xavier init, tanh/sigmoid), he2015 (deep ReLU,
+    Xavier vs He) or le2015 (the adding problem: tanh RNN vs IRNN vs LSTM)."""
+    from gradscope.experiments.config import check_out_dir, command_line, default_out_dir, parse_hidden
 
+    if name == "le2015":
+        with _user_errors():
+            length_list = parse_hidden(lengths, "--lengths", "30,100")
+            if any(n < 2 for n in length_list):
+                raise GradscopeError(f"--lengths needs sequence lengths of at least 2 steps, not {lengths}")
+            out = check_out_dir(out) if out else default_out_dir(prefix="paper-le2015")
+        _import_tensorflow()
+        from gradscope.experiments.le2015 import run_le2015
+
+        with _user_errors(), _keep_on_interrupt(out, "gradscope paper le2015 (interrupted)"):
+            out_dir, runs, payload = run_le2015(out, lengths=length_list, units=width, n_train=sequences,
+                                                epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                                                echo=click.echo, command=command_line())
+        _publish(out_dir, runs, "gradscope paper le2015", paper=payload)
+        _echo_claims(payload)
+        return
+    epochs = DEFAULTS.epochs if epochs is None else epochs
+    lr = DEFAULTS.lr if lr is None else lr
+    batch_size = DEFAULTS.batch_size if batch_size is None else batch_size
     with _user_errors():
         depth_list = parse_hidden(depths, "--depth", "10,20,30")
         train, out, dataset = _prepare([1], "sgd", lr, batch_size, epochs, seed, 0.0, "keras", False, out,
@@ -219,6 +242,10 @@ def paper(name, data_source, epochs, lr, batch_size, width, depths, seed, out):
                                            depths=depth_list, width=width)
     _publish(out_dir, runs, f"gradscope paper {name}", paper=payload)
     save_summary_png(payload, out_dir / "gradients.png")
+    _echo_claims(payload)
+
+
+def _echo_claims(payload):
     click.echo("")
     for f in payload["findings"]:
         click.echo(f"[{'reproduced' if f['reproduced'] else 'NOT reproduced'}] {f['claim']}\n    {f['evidence']}")
