@@ -6,7 +6,6 @@ from collections import Counter
 
 import keras
 import numpy as np
-import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -39,7 +38,7 @@ def make_records(rel, weight=(30.0, 16.0, 11.0, 4.0), steps=20, epochs=4, growth
             for e in range(epochs):
                 for i, v in enumerate(values):
                     rows.append(("r", (e + 1) * steps_per_epoch - 1, e, LAYERS[i], i, "", metric, v))
-    frames.append(rec.coerce(pd.DataFrame(rows, columns=rec.COLUMNS)))
+    frames.append(rec.from_rows(rows))
     return rec.concat(frames)
 
 

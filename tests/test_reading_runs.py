@@ -141,7 +141,8 @@ BAD_ARGS = [
     (["--out", "/proc/gradscope-out"], "--out /proc/gradscope-out cannot be written"),
     (["--out", "/dev/null"], "--out /dev/null is not a folder"),
     (["--out", "{file}/out"], "is a file, not a folder"),
-    (["--hidden", "512,,128"], "--hidden must be comma-separated positive integers like 512,256,128; got '512,,128'"),
+    (["--hidden", "512,,128"], "--hidden must be comma-separated positive integers like 512,256,128 (or none, for no "
+                               "hidden layer); got '512,,128'"),
     (["--data", "{small}"], "has 3 image(s); gradscope needs at least 31 to split them 70/30"),
     (["--epochs", "0"], "--epochs must be at least 1"),
 ]

@@ -22,6 +22,7 @@ def test_sweep_trains_each_depth_and_resumes(tmp_path, tiny_npz):
     assert cfg["hidden"] == [8, 8, 8]
     html = (out / "report.html").read_text()
     assert 'id="depth"' in html and 'id="depth-profiles"' in html
+    assert (out / "depth.png").stat().st_size > 10_000 and f"depth figure: {out / 'depth.png'}" in r.output
 
     # an interrupted sweep: one run never finished, one never started
     (out / "runs" / "sigmoid-he-d3" / "run.json").write_text(

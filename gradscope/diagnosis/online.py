@@ -28,7 +28,7 @@ class OnlineDiagnosis:
         >>> OnlineDiagnosis({}, stop_on=("vanish",))
         Traceback (most recent call last):
         ...
-        ValueError: stop_on has unknown kind(s) ['vanish']; choose from ['non_finite', 'output_pairing', 'exploding_gradient', 'vanishing_gradient', 'saturation', 'dead_units', 'stalled', 'oscillating_loss', 'slow_convergence']
+        ValueError: stop_on has unknown kind(s) ['vanish']; choose from ['non_finite', 'output_pairing', ...]
     """
 
     def __init__(self, config=None, stop_on=(), settings=DEFAULT_SETTINGS):

@@ -87,3 +87,14 @@ def depth_profiles(views):
     labels = [f"{d} hidden" for d in depths if f"{d} hidden" in handles]
     legend_outside(fig, axes[0], key_width, title="depth", handles=[handles[k] for k in labels], labels=labels)
     return fig
+
+
+def save_depth_png(views, path) -> bool:
+    """Write the depth-sweep figure of ``views`` to ``path`` (a PNG); False when they are not a sweep."""
+    from gradscope.report.style import save_png
+
+    fig = depth_sweep(views)
+    if fig is None:
+        return False
+    save_png(fig, path)
+    return True
