@@ -70,6 +70,9 @@ def training_options(fn):
         click.option("--full-batch", is_flag=True,
                      help="Every step uses the whole training set (the seed's TF1 protocol); --epochs then counts steps."),
         click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress."),
+        click.option("--baseline/--no-baseline", default=None,
+                     help="Also fit a logistic regression on the same data and split, shown beside the nets "
+                          "(default: on up to 10,000 training images, where it takes seconds)."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -84,7 +87,7 @@ def _train_config(hidden, optimizer, lr, batch_size, epochs, seed, val_split, fr
 
 
 def _publish(out_dir, runs, title, paper=None):
-    """Write the report and print the summary table and every run's findings."""
+    """Write the report and print the summary table and every run's findings; returns the views."""
     from gradscope.report import views_of, write_report
     from gradscope.report.text import findings_text, summary_table
 
@@ -96,6 +99,7 @@ def _publish(out_dir, runs, title, paper=None):
     for view in views:
         click.echo(findings_text(view.name, view.findings))
     click.echo(f"\nruns:   {out_dir / 'runs'}\nreport: {report}")
+    return views
 
 
 @contextlib.contextmanager
@@ -137,11 +141,11 @@ def _prepare(hidden, optimizer, lr, batch_size, epochs, seed, val_split, framewo
 @main.command()
 @training_options
 @click.option("--hidden", default=",".join(map(str, DEFAULTS.hidden)), show_default=True,
-              help="Hidden layer sizes, input side first.")
+              help="Hidden layer sizes, input side first; none: no hidden layer (softmax regression).")
 @click.option("--no-reference", is_flag=True,
               help="With one --act and one --init, do not also train the textbook fix (relu + he) as a reference.")
 def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, data_source, seed, out,
-            framework, full_batch, quiet, no_reference):
+            framework, full_batch, quiet, baseline, no_reference):
     """Train the seed MLP on MNIST while recording per-layer gradients, then report.
 
     With one --act and one --init, the textbook fix (relu + he, everything else equal) is
@@ -152,14 +156,15 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
     from gradscope.experiments.config import command_line, parse_hidden
 
     with _user_errors():
-        train, out, dataset = _prepare(parse_hidden(hidden), optimizer, lr, batch_size, epochs, seed, val_split,
-                                       framework, full_batch, out, data_source, "analyze")
+        train, out, dataset = _prepare(parse_hidden(hidden, allow_none=True), optimizer, lr, batch_size, epochs, seed,
+                                       val_split, framework, full_batch, out, data_source, "analyze")
     _import_tensorflow()
     from gradscope.experiments.plans import analyze as run_analyze
 
     with _user_errors(), _keep_on_interrupt(out, f"gradscope analyze: {out.name} (interrupted)"):
         out_dir, runs = run_analyze(acts, inits, train, data=dataset, out=out, verbose=0 if quiet else 2,
-                                    command=command_line(), echo=click.echo, reference=not no_reference)
+                                    command=command_line(), echo=click.echo, reference=not no_reference,
+                                    baseline=baseline)
     _publish(out_dir, runs, f"gradscope analyze: {out_dir.name}")
 
 
@@ -170,7 +175,7 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
 @click.option("--width", type=int, default=128, show_default=True, help="Units per hidden layer.")
 @click.option("--fresh", is_flag=True, help="Retrain runs that are already complete in --out (default: keep them).")
 def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_split, data_source, seed, out,
-          framework, full_batch, quiet, fresh):
+          framework, full_batch, quiet, baseline, fresh):
     """Train MLPs of several depths for each --act/--init and report how gradients change with depth.
 
     An interrupted sweep resumes without retraining finished runs: run it again with the same --out.
@@ -188,12 +193,16 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
             out, f"gradscope sweep: {out.name} (interrupted; rerun with --out {out} to resume)"):
         out_dir, runs = run_sweep(depth_list, width, acts, inits, train, data=dataset, out=out,
                                   verbose=0 if quiet else 2, command=command_line(), echo=click.echo,
-                                  resume=not fresh)
-    _publish(out_dir, runs, f"gradscope sweep: {out_dir.name}")
+                                  resume=not fresh, baseline=baseline)
+    views = _publish(out_dir, runs, f"gradscope sweep: {out_dir.name}")
+    from gradscope.report.figures.depth import save_depth_png
+
+    if save_depth_png(views, out_dir / "depth.png"):
+        click.echo(f"depth figure: {out_dir / 'depth.png'}")
 
 
 @main.command()
-@click.argument("name", type=click.Choice(["glorot2010", "he2015", "le2015"]))
+@click.argument("name", type=click.Choice(["glorot2010", "he2015", "le2015", "seed"]))
 @click.option("--data", "data_source", default="sample", show_default=True, help="As for analyze (not le2015).")
 @click.option("--epochs", type=int, default=None, help=f"Default {DEFAULTS.epochs} (le2015: 40).")
 @click.option("--lr", type=float, default=None, help=f"Default {DEFAULTS.lr} (le2015: Adam 0.001).")
@@ -203,12 +212,35 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
 @click.option("--depth", "depths", default="10,20,30", show_default=True, help="he2015: hidden layers to try.")
 @click.option("--lengths", default="30,100", show_default=True, help="le2015: sequence lengths of the adding problem.")
 @click.option("--sequences", type=int, default=None, help="le2015: training sequences per length (default 4000).")
+@click.option("--rows", default="all", show_default=True,
+              help="seed: the rows to train, comma-separated, of sklearn, tf1-softmax, keras-softmax, tf1-mlp, keras-mlp.")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None)
-def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, sequences, seed, out):
+def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, sequences, rows, seed, out):
     """Reproduce a paper: glorot2010 (standard vs Xavier init, tanh/sigmoid), he2015 (deep ReLU,
-    Xavier vs He) or le2015 (the adding problem: tanh RNN vs IRNN vs LSTM)."""
+    Xavier vs He), le2015 (the adding problem: tanh RNN vs IRNN vs LSTM) or seed (the seed course
+    notes' table: logistic regression, softmax regressions and MLPs, each with its own protocol)."""
     from gradscope.experiments.config import check_out_dir, command_line, default_out_dir, parse_hidden
+
+    if name == "seed":
+        from gradscope import data
+        from gradscope.experiments.seed_table import parse_rows
+
+        with _user_errors():
+            chosen = parse_rows(rows)
+            out = check_out_dir(out) if out else default_out_dir(prefix="paper-seed")
+            dataset = data.load(data_source)
+        _import_tensorflow()
+        from gradscope.experiments.seed_table import run_seed_table
+
+        with _user_errors(), _keep_on_interrupt(out, "gradscope paper seed (interrupted)"):
+            out_dir, runs, payload = run_seed_table(chosen, data=dataset, out=out, echo=click.echo,
+                                                    command=command_line(), seed=seed)
+        _publish(out_dir, runs, "gradscope paper seed", paper=payload)
+        click.echo(f"\n{'row':<15} {'seed':>7} {'measured':>9}")
+        for t in payload["table"]:
+            click.echo(f"{t['row']:<15} {t['seed']:>7.4f} {t['measured']:>9.4f}")
+        return
 
     if name == "le2015":
         with _user_errors():

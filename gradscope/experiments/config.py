@@ -63,13 +63,22 @@ class TrainConfig:
 DEFAULTS = TrainConfig()
 
 
-def parse_hidden(text: str, option: str = "--hidden", example: str = "512,256,128") -> list[int]:
-    """Parse ``"512,256,128"`` into ``[512, 256, 128]``.
+def parse_hidden(text: str, option: str = "--hidden", example: str = "512,256,128",
+                 allow_none: bool = False) -> list[int]:
+    """Parse ``"512,256,128"`` into ``[512, 256, 128]`` (and, with ``allow_none``, ``"none"`` into
+    ``[]``: no hidden layer, i.e. softmax regression).
 
     Raises:
         GradscopeError: if a value is not a positive integer (naming ``option``).
+
+    Example:
+        >>> parse_hidden("none", allow_none=True)
+        []
     """
-    message = f"{option} must be comma-separated positive integers like {example}; got {text!r}"
+    if allow_none and str(text).strip().lower() in ("none", "0", ""):
+        return []
+    message = (f"{option} must be comma-separated positive integers like {example}"
+               + (" (or none, for no hidden layer)" if allow_none else "") + f"; got {text!r}")
     try:
         sizes = [int(s) for s in str(text).replace(" ", "").split(",")]
     except ValueError:

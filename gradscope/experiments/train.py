@@ -70,7 +70,7 @@ def build_keras_model(act, init, train: TrainConfig, dataset):
 
 
 def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", command=None,
-              callbacks=(), model=None, role=None) -> TrainedRun:
+              callbacks=(), model=None, role=None, linear_baseline=None) -> TrainedRun:
     """Train one run while recording, and write its run directory.
 
     Args:
@@ -78,6 +78,8 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
         model: a model from :func:`build_keras_model` to train (default: a new one).
         role: what the run is for in its report (``"reference"``: the textbook fix trained
             beside the run asked for); stored as ``config.role``.
+        linear_baseline: what a logistic regression reaches on the same data and split
+            (:func:`gradscope.experiments.seed_table.linear_baseline`), stored in the config.
 
     Returns:
         The saved run and the trained model.
@@ -95,6 +97,7 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
         "data": dataset.info,
         "command": command,
         **({"role": role} if role else {}),
+        **({"linear_baseline": linear_baseline} if linear_baseline else {}),
     }
     writer = RunWriter(run_dir, config)
     writer.update(versions=versions())

@@ -57,6 +57,7 @@ def _row(view: RunView) -> dict:
         "grad_ratio": f"{fmt(ratios['grad_start'])} &rarr; {fmt(ratios['grad_end'])}",
         "rel_ratio": f"{fmt(ratios['rel_start'])} &rarr; {fmt(ratios['rel_end'])}",
         "reach": view.reach_words,
+        "baseline": _baseline_words(cfg.get("linear_baseline")),
         "seconds": timings.get("train_seconds"),
         "steps": timings.get("steps") or (meta.get("progress") or {}).get("last_step"),
         "command": cfg.get("command"),
@@ -65,6 +66,13 @@ def _row(view: RunView) -> dict:
                                                         "metrics", "progress", "process") if k in meta},
                                   indent=2, default=str),
     }
+
+
+def _baseline_words(baseline) -> str:
+    """``"0.9123"`` for a run's linear baseline ('' without one)."""
+    if not isinstance(baseline, dict) or baseline.get("test_accuracy") is None:
+        return ""
+    return f"{float(baseline['test_accuracy']):.4f}"
 
 
 def _figures(views) -> list[dict]:
@@ -119,6 +127,7 @@ def render_report(runs, title="gradscope report", command=None, paper=None) -> s
         python=platform.python_version(),
         any_reference=any(r["reference"] for r in rows),
         any_reach=any(r["reach"] for r in rows),
+        any_baseline=any(r["baseline"] for r in rows),
         nothing_found=nothing_found(),
     )
 

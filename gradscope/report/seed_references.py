@@ -8,6 +8,13 @@ from __future__ import annotations
 from gradscope.vocabulary import SEED_HIDDEN, keras_init_name
 
 # (framework, act, init, optimizer, lr, full_batch, epochs, data kind) -> (accuracy, source)
+_LINEAR = [  # no hidden layer (``--hidden none``), any activation
+    (dict(framework="sklearn"), 0.9171, "seed: scikit-learn LogisticRegression(solver='saga')"),
+    (dict(framework="tf1", init="normal", optimizer="sgd", lr=0.1, full_batch=True, epochs=3000),
+     0.8545, "seed: TF1 softmax regression, N(0,1) init, GD 0.1, 3000 full-batch steps"),
+    (dict(framework="keras", init="glorot_uniform", optimizer="adam", lr=0.1, epochs=100, val_split=0.2),
+     0.8789, "seed: Keras softmax, Adam 0.1, 100 epochs, batch 100"),
+]
 _TABLE = [
     (dict(framework="tf1", act="relu", init="he", optimizer="sgd", lr=0.1, full_batch=True, epochs=3000),
      0.9698, "seed: TF1 MLP ReLU/He, GD 0.1, 3000 full-batch steps (re-run: 0.9688)"),
@@ -33,14 +40,19 @@ def reference_for(config: dict):
         >>> reference_for({"hidden": [512, 256, 128], "framework": "tf1", "act": "relu", "init": "he",
         ...                "optimizer": "sgd", "lr": 0.1, "full_batch": True, "epochs": 3000})[0]
         0.9698
+        >>> reference_for({"hidden": [], "framework": "sklearn"})[0]
+        0.9171
     """
-    if list(config.get("hidden") or []) != list(SEED_HIDDEN):
+    hidden = list(config.get("hidden") or [])
+    if hidden not in (list(SEED_HIDDEN), []):
         return None
     normalized = {**config, "init": keras_init_name(config.get("init")) if config.get("init") == "xavier"
                   else config.get("init")}
-    for keys, acc, source in _TABLE:
+    for keys, acc, source in (_TABLE if hidden else _LINEAR):
         if all(normalized.get(k) == v for k, v in keys.items()):
             return acc, source
+    if not hidden:
+        return None
     data = (config.get("data") or {}).get("source")
     key = (config.get("act"), config.get("init"))
     if (data == "sample" and key in _SAMPLE and config.get("framework", "keras") == "keras"
