@@ -95,7 +95,7 @@ def _run_plan(plan, train, data, out, verbose, command, echo, resume=False, refe
     if baseline is None:  # on by default where it costs seconds (see LINEAR_BASELINE_MAX_IMAGES)
         baseline = dataset.info.get("n_train", len(dataset.x_train)) <= LINEAR_BASELINE_MAX_IMAGES
     if baseline and any(not (resume and _complete(out / RUNS_DIR / p[0])) for p in plan):
-        from gradscope.experiments.seed_table import linear_baseline
+        from gradscope.experiments.linear_baseline import linear_baseline
 
         linear = linear_baseline(dataset, seed=train.seed)
         echo(f"== linear baseline: {linear['model']} on the same data and split: test accuracy "

@@ -25,12 +25,12 @@ based rows have their records (the softmax rows' single layer too), the scikit-l
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from gradscope.errors import GradscopeError
 from gradscope.experiments.config import TrainConfig
+from gradscope.experiments.linear_baseline import linear_baseline
 from gradscope.vocabulary import SEED_HIDDEN
 
 WITHIN = 0.01  #: a row reproduces the seed when its accuracy is within 1 point of it
@@ -85,34 +85,6 @@ def parse_rows(text: str | None) -> list[Row]:
         raise GradscopeError(f"--rows {text!r}: unknown row(s) {', '.join(unknown) or '(none given)'}; "
                              f"choose from {', '.join(ROW_NAMES)}")
     return [row for row in ROWS if row.name in names]
-
-
-def linear_baseline(dataset, solver: str = "saga", seed: int = 0) -> dict:
-    """Test accuracy of a logistic regression on ``dataset``'s split, and what it took.
-
-    Example:
-        >>> import numpy as np
-        >>> from gradscope.data import Dataset
-        >>> rng = np.random.default_rng(0)
-        >>> x = rng.uniform(0, 1, (200, 4)).astype("float32"); y = (x[:, 0] > 0.5).astype(int)
-        >>> d = Dataset(x[:150], y[:150], x[150:], y[150:], {"source": "toy"})
-        >>> out = linear_baseline(d)
-        >>> out["model"], out["test_accuracy"] > 0.9
-        ("LogisticRegression(solver='saga')", True)
-    """
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-
-    started = time.perf_counter()
-    model = LogisticRegression(solver=solver, random_state=seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # the seed ran saga's default 100 iterations too
-        model.fit(dataset.x_train, dataset.y_train)
-    accuracy = float(model.score(dataset.x_test, dataset.y_test))
-    return {"model": f"LogisticRegression(solver={solver!r})", "test_accuracy": accuracy,
-            "seconds": round(time.perf_counter() - started, 2), "iterations": int(max(model.n_iter_))}
 
 
 def _sklearn_run(row: Row, dataset, run_dir: Path, command, seed: int):

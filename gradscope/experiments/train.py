@@ -79,7 +79,7 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
         role: what the run is for in its report (``"reference"``: the textbook fix trained
             beside the run asked for); stored as ``config.role``.
         linear_baseline: what a logistic regression reaches on the same data and split
-            (:func:`gradscope.experiments.seed_table.linear_baseline`), stored in the config.
+            (:func:`gradscope.experiments.linear_baseline.linear_baseline`), stored in the config.
 
     Returns:
         The saved run and the trained model.
