@@ -130,7 +130,7 @@ def le_findings(results: dict, lengths) -> list[dict]:
          "reproduced": mse("irnn", long) < LEARNED_BELOW and mse("lstm", long) < LEARNED_BELOW
          and mse("tanh", long) >= LEARNED_BELOW, "evidence": words(long)},
     ]
-    tanh, lstm, irnn = (results.get(f"{k}-T{long}", {}) for k in ("tanh", "irnn", "lstm"))
+    tanh, irnn, lstm = (results.get(f"{k}-T{long}", {}) for k in ("tanh", "irnn", "lstm"))
     if tanh and lstm and irnn:
         out.append({
             "claim": f"The gradient explains it: during training the tanh RNN's gradient reaches fewer of the "
