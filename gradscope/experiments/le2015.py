@@ -80,7 +80,9 @@ def run_le2015(out, lengths=None, units=None, n_train=None, n_test=None, epochs=
             model.fit(x, y, epochs=p["epochs"], batch_size=p["batch_size"], verbose=0, callbacks=[monitor],
                       validation_data=(x_test, y_test))
             mse = float(model.evaluate(x_test, y_test, verbose=0))
-            monitor.add_to_run(metrics={"test_mse": mse})
+            monitor.add_to_run(metrics={"test_mse": mse},
+                               tags={"data": f"adding problem, {length} steps: {p['n_train']:,} training / "
+                                             f"{p['n_test']:,} test sequences"})
             run = load_run(out / "runs" / name)
             runs.append(run)
             results[name] = {"kind": kind, "length": length, "test_mse": mse, **_reach_summary(run, length)}

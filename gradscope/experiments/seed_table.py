@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gradscope.errors import GradscopeError
+from gradscope.termination import Terminated
 from gradscope.experiments.config import TrainConfig
 from gradscope.experiments.linear_baseline import linear_baseline
 from gradscope.vocabulary import SEED_HIDDEN
@@ -95,6 +96,9 @@ def _sklearn_run(row: Row, dataset, run_dir: Path, command, seed: int):
     writer = RunWriter(run_dir, config)
     try:
         baseline = linear_baseline(dataset, seed=seed)
+    except (KeyboardInterrupt, Terminated):
+        writer.finish("interrupted")
+        raise
     except BaseException:
         writer.finish("failed")
         raise

@@ -174,6 +174,7 @@ def fit_arguments(model) -> dict | None:
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model and "x" in frame.f_locals:
-            return {"x": frame.f_locals["x"], "y": frame.f_locals.get("y"), "batch_size": frame.f_locals.get("batch_size")}
+            local = frame.f_locals
+            return {"x": local["x"], "y": local.get("y"), "batch_size": local.get("batch_size")}
         frame = frame.f_back
     return None

@@ -249,6 +249,12 @@ def note_lines(ax, notes) -> None:
                 va="bottom", linespacing=1.15, gid="notes")
 
 
+def note_count(axes) -> int:
+    """The most lines of notes above any of ``axes`` (for the margins above them)."""
+    return max((len(t.get_text().split("\n")) for ax in axes for t in ax.texts if t.get_gid() == "notes"),
+               default=0)
+
+
 def beyond(values, limits) -> str:
     """Words for the values of ``values`` a range ``(low, high, own)`` cuts off ('' when none).
 

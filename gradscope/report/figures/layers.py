@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 
-from gradscope.report.style import (NOTE_LINE_PT, beyond, grid, layout, legend_outside, legend_width, log_ranges, note_lines,
-                                    positive, short)
+from gradscope.report.style import (NOTE_LINE_PT, beyond, grid, layout, legend_outside, legend_width, log_ranges,
+                                    note_count, note_lines, positive, short)
 
 GROUPED_UP_TO = 4  #: runs drawn as grouped bars; more become one panel per run
 NAMED_TICKS_UP_TO = 8  #: layers whose names label the x-axis of a small panel; more are numbered
@@ -88,8 +88,7 @@ def _grouped(views, tables, colors, metric):
         ax.grid(True, axis="y", which="major", alpha=0.3)
     axes[0].set_ylabel(_ylabel(metric))
     fig.suptitle(_title(metric))
-    n_notes = max((len(t.get_text().split("\n")) for ax in axes for t in ax.texts), default=0)
-    layout(fig, right=0.2 + key_width, bottom=1.0, top=0.75 + 0.13 * n_notes, gap_w=0.4)
+    layout(fig, right=0.2 + key_width, bottom=1.0, top=0.75 + 0.13 * note_count(axes), gap_w=0.4)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[v.name]) for v in views]
     legend_outside(fig, axes[0], key_width, title="run", handles=handles, labels=labels)
     return fig
@@ -136,9 +135,8 @@ def _small_multiples(views, tables, colors, metric):
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel(_ylabel(metric), fontsize=8)
     fig.suptitle(_title(metric) + ": one panel per run, over its own layers (input side left)")
-    n_notes = max((len(t.get_text().split("\n")) for ax in axes for t in ax.texts), default=0)
-    layout(fig, right=0.2 + key_width, left=0.8, bottom=0.8, top=0.75 + 0.13 * n_notes, gap_w=0.6,
-           gap_h=1.0 + 0.13 * n_notes)
+    lines = note_count(axes)
+    layout(fig, right=0.2 + key_width, left=0.8, bottom=0.8, top=0.75 + 0.13 * lines, gap_w=0.6, gap_h=1.0 + 0.13 * lines)
     handles = [Line2D([], [], color="0.3", marker="o", mfc="white", ls="--", ms=4),
                Line2D([], [], color="0.3", marker="o", ls="-", ms=4)]
     legend_outside(fig, axes[0], key_width, handles=handles, labels=["first step", "last step"])

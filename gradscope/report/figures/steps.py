@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.lines import Line2D
 
-from gradscope.report.style import (LEGEND_FONT, NOTE_LINE_PT, beyond, envelope, grid, layer_colors, layout, legend_outside, legend_width,
-                                    log_ranges, note_lines, positive, short)
+from gradscope.report.style import (LEGEND_FONT, NOTE_LINE_PT, beyond, envelope, grid, layer_colors, layout,
+                                    legend_outside, legend_width, log_ranges, note_count, note_lines, positive,
+                                    short)
 
 MIXED_LEGENDS_UP_TO = 4  #: runs with different layers each keep a legend of their own up to this many
 
@@ -95,16 +96,12 @@ def over_steps(views, metric, title, ylabel):
             ax.legend(title="layer (input first)", fontsize=LEGEND_FONT, title_fontsize=LEGEND_FONT,
                       loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     fig.suptitle(title)
-    layout(fig, right=0.2 + key_width, left=0.8 if not small else 0.7, top=0.75 + 0.13 * _max_notes(axes),
-           gap_h=0.85 + 0.13 * _max_notes(axes) if small else 1.0 + 0.13 * _max_notes(axes))
+    lines = note_count(axes)
+    layout(fig, right=0.2 + key_width, left=0.8 if not small else 0.7, top=0.75 + 0.13 * lines,
+           gap_h=(0.85 if small else 1.0) + 0.13 * lines)
     if not own_legends:
         _layer_key(fig, names if same else None, key_width)
     return fig
-
-
-def _max_notes(axes) -> int:
-    return max((len(t.get_text().split("\n")) for ax in axes for t in ax.texts if t.get_gid() == "notes"),
-               default=0)
 
 
 def _layer_key(fig, names, key_width):
