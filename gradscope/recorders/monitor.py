@@ -14,7 +14,7 @@ from gradscope import records as rec
 from gradscope.recorders import keras_compat as compat
 from gradscope.recorders.activation_probe import (ActivationProbe, ProbeCapture, cut_rows, probe_inputs, probe_targets,
                                                   rows_of, tf_rows, watched_layers)
-from gradscope.recorders.time_gradients import recurrent_layers, time_gradients, time_records
+from gradscope.recorders.time_gradients import TimeGradientProbe, recurrent_layers, time_records
 from gradscope.recorders.activation_stats import activation_records
 from gradscope.recorders.exit_guard import ExitGuard
 from gradscope.recorders.layer_names import layer_table
@@ -179,6 +179,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._probe_x = None
         self._probe_y = None  # targets of the probe batch, for gradients through time
         self._recurrent: list = []
+        self._time_probe = None
         self._probe_capture: ProbeCapture | None = None
         self._fit_batch_size: int | None = None
         self._fit: dict | None = None
@@ -526,7 +527,7 @@ class GradientMonitor(keras.callbacks.Callback):
     def _setup_probe(self, model, table):
         if self.probe is False:
             return
-        self._recurrent = recurrent_layers(model, table)
+        self._recurrent, self._time_probe = recurrent_layers(model, table), None
         if self._recurrent and self._probe_y is None:  # time gradients need the probe's targets
             self._probe_y = probe_targets(self.probe) if self.probe is not None else \
                 (rows_of(self._fit["y"]) if self._fit is not None and self._fit.get("y") is not None else None)
@@ -572,4 +573,6 @@ class GradientMonitor(keras.callbacks.Callback):
         x, y = self._probe_x, self._probe_y
         n = min(len(tf_rows(x)), len(tf_rows(y)))
         x, y = cut_rows(x, n), cut_rows(y, n)
-        return time_records(self.run, step, epoch, time_gradients(self.model, x, y, layers=self._recurrent))
+        if self._time_probe is None:
+            self._time_probe = TimeGradientProbe(self.model, self._recurrent)
+        return time_records(self.run, step, epoch, self._time_probe(x, y))

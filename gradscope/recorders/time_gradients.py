@@ -33,6 +33,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from gradscope.recorders.layer_names import walk_layers
@@ -110,28 +112,57 @@ def time_gradients(model, x, y, sample_weight=None, layers=None) -> list[tuple[s
         x, y: a batch and its targets.
         layers: ``(layer, name, depth)`` from :func:`recurrent_layers` (default: all).
     """
+    return TimeGradientProbe(model, recurrent_layers(model) if layers is None else layers)(x, y, sample_weight)
+
+
+class TimeGradientProbe:
+    """:func:`time_gradients` for the same model again and again (each epoch end): one traced
+    function per layer, traced on the first call (the probe batch keeps its shape), so an epoch
+    end costs one forward/backward pass per recurrent layer instead of an eager, step-by-step one.
+    """
+
+    def __init__(self, model, layers):
+        self.model = model
+        self.layers = [entry for entry in layers if len(_state_sizes(entry[0].cell)) <= len(STATE_NAMES)
+                       and not getattr(entry[0], "stateful", False)]
+        self._functions: dict = {}
+
+    def __call__(self, x, y, sample_weight=None) -> list[tuple[str, int, dict]]:
+        import tensorflow as tf
+
+        out = []
+        for layer, name, depth in self.layers:  # one pass per layer: its perturbation alone is active
+            function = self._functions.get(id(layer))
+            if function is None:
+                function = tf.function(functools.partial(_norms, self.model, layer), reduce_retracing=True,
+                                       autograph=False)
+            try:
+                norms = function(x, y, sample_weight)
+            except Exception:  # a model that does not trace outside fit: measure it eagerly from now on
+                function = functools.partial(_norms, self.model, layer)
+                norms = function(x, y, sample_weight)
+            self._functions[id(layer)] = function
+            if norms:
+                out.append((name, depth, {k: np.asarray(v, dtype=np.float64) for k, v in norms.items()}))
+        return out
+
+
+def _norms(model, layer, x, y, sample_weight=None) -> dict:
+    """``{"h": ||dL/dh_t||, "c": ..., "input": ||dL/dx_t||}`` (tensors over t) of one layer ({} if it did not run)."""
     import tensorflow as tf
 
-    layers = recurrent_layers(model) if layers is None else layers
-    out = []
-    for layer, name, depth in layers:  # one pass per layer: its perturbation alone is active
-        if len(_state_sizes(layer.cell)) > len(STATE_NAMES) or getattr(layer, "stateful", False):
-            continue
-        with tf.GradientTape(persistent=True) as tape:
-            with _Perturbed(layer, tape) as probe:
-                y_pred = model(x, training=False)
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
-        if probe.eps is None:  # the layer did not run on this input
-            continue
-        g_eps, g_in = tape.gradient(loss, [probe.eps, probe.inputs])
-        del tape
-        grads = {}
-        for state, part in zip(STATE_NAMES, tf.split(g_eps, probe.sizes, axis=-1)):
-            grads[state] = _norm_per_step(part)
-        if g_in is not None:
-            grads["input"] = _norm_per_step(g_in)
-        out.append((name, depth, grads))
-    return out
+    with tf.GradientTape(persistent=True) as tape:
+        with _Perturbed(layer, tape) as probe:
+            y_pred = model(x, training=False)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+    if probe.eps is None:
+        return {}
+    g_eps, g_in = tape.gradient(loss, [probe.eps, probe.inputs])
+    del tape
+    norms = {state: _norm_per_step(part) for state, part in zip(STATE_NAMES, tf.split(g_eps, probe.sizes, axis=-1))}
+    if g_in is not None:
+        norms["input"] = _norm_per_step(g_in)
+    return norms
 
 
 def time_records(run: str, step: int, epoch: int, measured) -> "pd.DataFrame":
@@ -144,7 +175,9 @@ def time_records(run: str, step: int, epoch: int, measured) -> "pd.DataFrame":
     return rec.from_rows(rows) if rows else rec.empty()
 
 
-def _norm_per_step(g) -> np.ndarray:
-    """L2 norm over the batch and units of a ``(batch, time, units)`` gradient, per time step."""
-    g = np.asarray(g, dtype=np.float64)
-    return np.sqrt(np.sum(g.reshape(g.shape[0], g.shape[1], -1) ** 2, axis=(0, 2)))
+def _norm_per_step(g):
+    """L2 norm over the batch and units of a ``(batch, time, units...)`` gradient, per time step (float64)."""
+    import tensorflow as tf
+
+    g = tf.cast(g, tf.float64)
+    return tf.sqrt(tf.reduce_sum(tf.square(tf.reshape(g, tf.concat([tf.shape(g)[:2], [-1]], 0))), axis=[0, 2]))
