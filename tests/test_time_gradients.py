@@ -104,9 +104,9 @@ def test_tanh_rnn_vanishes_through_time_and_an_lstm_on_the_same_task_does_not(tm
     x, y = adding_problem(4000, 100, seed=0)
     x_test, y_test = adding_problem(500, 100, seed=1)
     found, mse = {}, {}
-    for kind in ("tanh", "lstm"):
+    for kind, epochs in (("tanh", 6), ("lstm", 16)):  # the tanh RNN's reach is settled by then; the LSTM learns later
         model = build_model(kind, 100, 32, 3e-3, 1.0, seed=0)
-        model.fit(x, y, epochs=16, batch_size=32, verbose=0,
+        model.fit(x, y, epochs=epochs, batch_size=32, verbose=0,
                   callbacks=[GradientMonitor(run=kind, run_dir=tmp_path / kind)])
         mse[kind] = float(model.evaluate(x_test, y_test, verbose=0))
         found[kind] = {f["kind"]: f for f in findings_of(load_run(tmp_path / kind))}
@@ -137,13 +137,13 @@ def test_paper_le2015_on_tiny_sizes(tmp_path):
     from gradscope.cli import main
 
     out = tmp_path / "le"
-    r = CliRunner().invoke(main, ["paper", "le2015", "--lengths", "6,12", "--epochs", "2", "--sequences", "64",
+    r = CliRunner().invoke(main, ["paper", "le2015", "--lengths", "8", "--epochs", "1", "--sequences", "64",
                                   "--width", "4", "--batch-size", "32", "--out", str(out)], catch_exceptions=False)
     assert r.exit_code == 0, r.output
     paper = json.loads((out / "paper.json").read_text())
-    assert sorted(paper["results"]) == sorted(f"{k}-T{n}" for k in ("tanh", "irnn", "lstm") for n in (6, 12))
+    assert sorted(paper["results"]) == ["irnn-T8", "lstm-T8", "tanh-T8"]
     assert len(paper["findings"]) == 3 and all(isinstance(f["reproduced"], bool) for f in paper["findings"])
-    assert all(len(v["reach_per_epoch"]) == 2 for v in paper["results"].values())
+    assert all(len(v["reach_per_epoch"]) == 1 for v in paper["results"].values())
     html = (out / "report.html").read_text()
     assert 'id="time"' in html and "gradient reach through time" in html and "MSE " in html
     assert "[reproduced]" in r.output or "[NOT reproduced]" in r.output

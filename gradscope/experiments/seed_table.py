@@ -91,7 +91,8 @@ def parse_rows(text: str | None) -> list[Row]:
 def _sklearn_run(row: Row, dataset, run_dir: Path, command, seed: int):
     from gradscope.storage import RunWriter, load_run
 
-    config = {"framework": "sklearn", "act": "linear", "init": "zeros", "hidden": [], "model": row.words,
+    config = {"framework": "sklearn", "act": "linear", "init": "none (not trained by gradients)", "hidden": [],
+              "model": row.words,
               "data": dataset.info, "command": command, "seed": seed}
     writer = RunWriter(run_dir, config)
     try:

@@ -10,12 +10,14 @@ from gradscope.report.style import grid, layer_colors, layout, legend_outside, l
 
 
 def sweep_groups(views):
-    """Views grouped by (act, init), each group sorted by depth; None unless depths differ."""
+    """Views grouped by (act, init), each group sorted by depth; None unless some group has several depths."""
     if len({v.depth for v in views}) < 2:
         return None
     groups: dict = {}
     for view in views:
         groups.setdefault((view.config.get("act"), view.config.get("init")), []).append(view)
+    if not any(len({v.depth for v in members}) > 1 for members in groups.values()):
+        return None  # different models side by side (the seed's table), not a sweep
     return {key: sorted(members, key=lambda v: v.depth) for key, members in groups.items()}
 
 
