@@ -204,7 +204,8 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
 @main.command()
 @click.argument("name", type=click.Choice(["glorot2010", "he2015", "le2015", "seed"]))
 @click.option("--data", "data_source", default="sample", show_default=True, help="As for analyze (not le2015).")
-@click.option("--epochs", type=int, default=None, help=f"Default {DEFAULTS.epochs} (le2015: 40).")
+@click.option("--epochs", type=int, default=None,
+              help=f"Default {DEFAULTS.epochs} (le2015: 40; seed: each row's own, this overrides it for a quick check).")
 @click.option("--lr", type=float, default=None, help=f"Default {DEFAULTS.lr} (le2015: Adam 0.001).")
 @click.option("--batch-size", type=int, default=None, help=f"Default {DEFAULTS.batch_size} (le2015: 32).")
 @click.option("--width", type=int, default=None,
@@ -235,7 +236,7 @@ def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, seq
 
         with _user_errors(), _keep_on_interrupt(out, "gradscope paper seed (interrupted)"):
             out_dir, runs, payload = run_seed_table(chosen, data=dataset, out=out, echo=click.echo,
-                                                    command=command_line(), seed=seed)
+                                                    command=command_line(), seed=seed, epochs=epochs)
         _publish(out_dir, runs, "gradscope paper seed", paper=payload)
         click.echo(f"\n{'row':<15} {'seed':>7} {'measured':>9}")
         for t in payload["table"]:

@@ -97,8 +97,10 @@ def browser():
             browser.close()
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", ["cnn-mlp", "explosion", "nan-step-0", "recurrent", "zeros"])
 def test_hard_case_reports_open_in_chromium(case, browser, tmp_path):
+    """Each hard case's report in a real browser (the 24-run sweep and the interrupted run are
+    laid out by tests/test_report_layout.py; here they would only add time)."""
     runs = CASES[case]()
     path = write_report(runs, tmp_path / f"{case}.html", title=f"gradscope {case}")
     errors = []

@@ -72,6 +72,7 @@ def test_paper_seed_on_tiny_data(tmp_path, tiny_csv):
     paper = json.loads((out / "paper.json").read_text())
     assert [t["row"] for t in paper["table"]] == ["sklearn", "keras-softmax"]
     assert [t["seed"] for t in paper["table"]] == [0.9171, 0.8789]
+    assert paper["note"] == "every gradient row trained 2 epochs (steps), not its own protocol's"
     for t in paper["table"]:
         meta = json.loads((out / "runs" / t["row"] / "run.json").read_text())
         assert meta["status"] == "complete" and meta["metrics"]["test_accuracy"] == t["measured"]
