@@ -20,7 +20,6 @@ import pandas as pd
 from gradscope.vocabulary import TIME_METRIC
 
 REACH_FRACTION = 0.01  #: a gradient below this fraction of the last step's no longer "reaches"
-METRIC = TIME_METRIC
 
 
 def reach(norms) -> int:
@@ -37,7 +36,7 @@ def time_profiles(records: pd.DataFrame, variable: str = "h") -> pd.DataFrame:
     """``||dL/d<variable>_t||`` as a table: one row per (layer, epoch, step), one column per time step."""
     if not len(records) or "variable" not in records.columns:
         return pd.DataFrame()
-    sel = records[(records["metric"] == METRIC) & (records["variable"] == variable)]
+    sel = records[(records["metric"] == TIME_METRIC) & (records["variable"] == variable)]
     if not len(sel):
         return pd.DataFrame()
     table = sel.pivot_table(index=["layer", "epoch", "step"], columns="time", values="value", aggfunc="last",
@@ -45,10 +44,11 @@ def time_profiles(records: pd.DataFrame, variable: str = "h") -> pd.DataFrame:
     return table.sort_index()
 
 
-def reach_table(records: pd.DataFrame, variable: str = "h") -> pd.DataFrame:
+def reach_table(records: pd.DataFrame, variable: str = "h", profiles: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per recurrent layer and probe: ``layer``, ``epoch``, ``step``, ``length`` (time steps),
-    ``reach`` and ``first_over_last`` (``||dL/dh_1|| / ||dL/dh_T||``), in order."""
-    profiles = time_profiles(records, variable)
+    ``reach`` and ``first_over_last`` (``||dL/dh_1|| / ||dL/dh_T||``), in order (from ``profiles``,
+    the :func:`time_profiles` of the records, when they are at hand)."""
+    profiles = time_profiles(records, variable) if profiles is None else profiles
     rows = []
     for (layer, epoch, step), row in profiles.iterrows():
         g = row.dropna().to_numpy(dtype=float)

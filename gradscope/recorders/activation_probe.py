@@ -109,37 +109,36 @@ def watched_layers(model, table) -> list[tuple]:
     return out
 
 
-def probe_inputs(probe):
-    """The inputs of a probe given as arrays, an ``(x, y)`` tuple or a ``tf.data.Dataset``, cut to PROBE_SIZE rows."""
+def _first_batch(probe):
+    """A probe given as a ``tf.data.Dataset``: its first element; anything else as it is."""
     import tensorflow as tf
 
-    if isinstance(probe, tf.data.Dataset):
-        probe = next(iter(probe))
-    if isinstance(probe, tuple):
-        probe = probe[0]
-    return tf.nest.map_structure(lambda a: a[:PROBE_SIZE], probe)
+    return next(iter(probe)) if isinstance(probe, tf.data.Dataset) else probe
+
+
+def probe_inputs(probe):
+    """The inputs of a probe given as arrays, an ``(x, y)`` tuple or a ``tf.data.Dataset``, cut to PROBE_SIZE rows."""
+    probe = _first_batch(probe)
+    return cut_rows(probe[0] if isinstance(probe, tuple) else probe)
 
 
 def probe_targets(probe):
     """The targets of a probe given as an ``(x, y)`` tuple or a ``tf.data.Dataset`` of such pairs
     (cut to PROBE_SIZE rows), or None."""
-    import tensorflow as tf
-
-    if isinstance(probe, tf.data.Dataset):
-        probe = next(iter(probe))
+    probe = _first_batch(probe)
     if isinstance(probe, tuple) and len(probe) >= 2 and probe[1] is not None:
-        return tf.nest.map_structure(lambda a: a[:PROBE_SIZE], probe[1])
+        return cut_rows(probe[1])
     return None
 
 
-def tf_rows(x):
-    """The first flat element of a structure of arrays (to count its rows)."""
+def rows_in(x) -> int:
+    """The number of rows of a structure of arrays (of its first array)."""
     import tensorflow as tf
 
-    return tf.nest.flatten(x)[0]
+    return len(tf.nest.flatten(x)[0])
 
 
-def cut_rows(x, n: int):
+def cut_rows(x, n: int = PROBE_SIZE):
     """Every array of a structure cut to its first ``n`` rows."""
     import tensorflow as tf
 

@@ -6,7 +6,6 @@ import numpy as np
 
 from gradscope import records as rec
 from gradscope.diagnosis import Findings, diagnose
-from gradscope.vocabulary import PROBE_SIZE
 
 
 def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings:
@@ -45,15 +44,14 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     """
     import tensorflow as tf
 
-    from gradscope.recorders.activation_probe import ActivationProbe, watched_layers
+    from gradscope.recorders.activation_probe import ActivationProbe, cut_rows, watched_layers
     from gradscope.recorders.activation_stats import activation_records
     from gradscope.recorders.layer_names import layer_table
     from gradscope.recorders.time_gradients import recurrent_layers, time_gradients, time_records
 
     if getattr(model, "optimizer", None) is None:
         raise ValueError("audit() needs a compiled model: call model.compile(optimizer=..., loss=...) first")
-    x = tf.nest.map_structure(lambda a: a[:PROBE_SIZE], x)
-    y = tf.nest.map_structure(lambda a: a[:PROBE_SIZE], y)
+    x, y = cut_rows(x), cut_rows(y)
     with tf.GradientTape() as tape:
         y_pred = model(x, training=True)
         loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)

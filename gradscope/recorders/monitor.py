@@ -13,7 +13,7 @@ import tensorflow as tf
 from gradscope import records as rec
 from gradscope.recorders import keras_compat as compat
 from gradscope.recorders.activation_probe import (ActivationProbe, ProbeCapture, cut_rows, probe_inputs, probe_targets,
-                                                  rows_of, tf_rows, watched_layers)
+                                                  rows_in, rows_of, watched_layers)
 from gradscope.recorders.time_gradients import TimeGradientProbe, recurrent_layers, time_records
 from gradscope.recorders.activation_stats import activation_records
 from gradscope.recorders.exit_guard import ExitGuard
@@ -178,8 +178,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._meta: list[tuple[str, int, str]] = []
         self._probe_x = None
         self._probe_y = None  # targets of the probe batch, for gradients through time
-        self._recurrent: list = []
-        self._time_probe = None
+        self._time_probe: TimeGradientProbe | None = None
         self._probe_capture: ProbeCapture | None = None
         self._fit_batch_size: int | None = None
         self._fit: dict | None = None
@@ -527,8 +526,9 @@ class GradientMonitor(keras.callbacks.Callback):
     def _setup_probe(self, model, table):
         if self.probe is False:
             return
-        self._recurrent, self._time_probe = recurrent_layers(model, table), None
-        if self._recurrent and self._probe_y is None:  # time gradients need the probe's targets
+        recurrent = recurrent_layers(model, table)
+        self._time_probe = TimeGradientProbe(model, recurrent) if recurrent else None
+        if recurrent and self._probe_y is None:  # time gradients need the probe's targets
             self._probe_y = probe_targets(self.probe) if self.probe is not None else \
                 (rows_of(self._fit["y"]) if self._fit is not None and self._fit.get("y") is not None else None)
         layers = watched_layers(model, table)
@@ -553,26 +553,21 @@ class GradientMonitor(keras.callbacks.Callback):
             return
         self._probe_capture = ProbeCapture(model)
 
-    def _activation_records(self, step, epoch):
-        if self._activation_probe is None:
-            return rec.empty()
+    def _probe_batch(self):
+        """The probe inputs (taken from the capture on first use: every later epoch uses the same rows), or None."""
         if self._probe_x is None and self._probe_capture is not None:
             self._probe_x = self._probe_capture.value()
-        if self._probe_x is None:
+        return self._probe_x
+
+    def _activation_records(self, step, epoch):
+        if self._activation_probe is None or self._probe_batch() is None:
             return rec.empty()
         return activation_records(self.run, step, epoch, self._activation_probe(self._probe_x))
 
     def _time_records(self, step, epoch):
         """``time_grad_norm`` of every recurrent layer on the probe batch and its targets."""
-        if not self._recurrent or self._probe_y is None:
+        if self._time_probe is None or self._probe_y is None or self._probe_batch() is None:
             return rec.empty()
-        if self._probe_x is None and self._probe_capture is not None:
-            self._probe_x = self._probe_capture.value()
-        if self._probe_x is None:
-            return rec.empty()
-        x, y = self._probe_x, self._probe_y
-        n = min(len(tf_rows(x)), len(tf_rows(y)))
-        x, y = cut_rows(x, n), cut_rows(y, n)
-        if self._time_probe is None:
-            self._time_probe = TimeGradientProbe(self.model, self._recurrent)
-        return time_records(self.run, step, epoch, self._time_probe(x, y))
+        n = min(rows_in(self._probe_x), rows_in(self._probe_y))
+        return time_records(self.run, step, epoch, self._time_probe(cut_rows(self._probe_x, n),
+                                                                     cut_rows(self._probe_y, n)))

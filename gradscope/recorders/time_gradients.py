@@ -41,7 +41,6 @@ from gradscope.recorders.layer_names import walk_layers
 from gradscope.vocabulary import TIME_METRIC
 
 STATE_NAMES = ("h", "c")  #: what the records call a cell's first and second state
-METRIC = TIME_METRIC
 
 
 def recurrent_layers(model, table=None) -> list:
@@ -170,7 +169,7 @@ def time_records(run: str, step: int, epoch: int, measured) -> "pd.DataFrame":
     (``h``, ``c``) or ``input``, ``time`` the step index."""
     from gradscope import records as rec
 
-    rows = [(run, step, epoch, name, depth, variable, METRIC, float(v), t)
+    rows = [(run, step, epoch, name, depth, variable, TIME_METRIC, float(v), t)
             for name, depth, grads in measured for variable, norms in grads.items() for t, v in enumerate(norms)]
     return rec.from_rows(rows) if rows else rec.empty()
 
