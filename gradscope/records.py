@@ -35,7 +35,7 @@ COLUMNS = ["run", "step", "epoch", "layer", "depth", "variable", "metric", "valu
 #: eight columns (and files written before it existed) still read.
 NO_TIME = -1
 
-_DTYPES = {
+DTYPES = {
     "run": str,
     "step": "int64",
     "epoch": "int64",
@@ -73,7 +73,7 @@ def coerce(df: pd.DataFrame) -> pd.DataFrame:
     for col in ("layer", "variable"):
         out[col] = out[col].fillna("")
     try:
-        out = out.astype(_DTYPES)
+        out = out.astype(DTYPES)
     except (ValueError, TypeError) as exc:
         raise GradscopeError(f"records have a value of the wrong type: {exc}") from None
     return out.reset_index(drop=True)
@@ -164,7 +164,7 @@ def validate(df: pd.DataFrame) -> None:
     """
     if list(df.columns) != COLUMNS:
         raise GradscopeError(f"records have the columns {list(df.columns)}; expected {COLUMNS}")
-    for col, dtype in _DTYPES.items():
+    for col, dtype in DTYPES.items():
         if dtype == str:  # strings, or (read back from a run, with pandas 3) categories that are strings
             column = df[col]
             names = pd.Series(column.cat.categories) if isinstance(column.dtype, pd.CategoricalDtype) else column

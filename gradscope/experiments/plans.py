@@ -90,24 +90,26 @@ def _run_plan(plan, train, data, out, verbose, command, echo, resume=False, refe
     check_names(plan, train)
     dataset = data if isinstance(data, data_mod.Dataset) else data_mod.load(data)
     out = Path(out)
-    runs = []
+    kept = {}  # runs already complete in out (resume): loaded once, not retrained
+    for name, *_ in plan if resume else []:
+        if (out / RUNS_DIR / name / "run.json").is_file() and (saved := load_run(out / RUNS_DIR / name)).complete:
+            kept[name] = saved
     linear = None
     if baseline is None:  # on by default where it costs seconds (see LINEAR_BASELINE_MAX_IMAGES)
         baseline = dataset.info.get("n_train", len(dataset.x_train)) <= LINEAR_BASELINE_MAX_IMAGES
-    if baseline and any(not (resume and _complete(out / RUNS_DIR / p[0])) for p in plan):
+    if baseline and any(name not in kept for name, *_ in plan):
         from gradscope.experiments.linear_baseline import linear_baseline
 
         linear = linear_baseline(dataset, seed=train.seed)
         echo(f"== linear baseline: {linear['model']} on the same data and split: test accuracy "
              f"{linear['test_accuracy']:.4f} ({linear['seconds']} s)")
+    runs = []
     for name, act, init, hidden in plan:
         run_dir = out / RUNS_DIR / name
-        if resume and (run_dir / "run.json").is_file():
-            saved = load_run(run_dir)
-            if saved.status == "complete":
-                echo(f"== {name}: already complete, kept")
-                runs.append(saved)
-                continue
+        if name in kept:
+            echo(f"== {name}: already complete, kept")
+            runs.append(kept[name])
+            continue
         cfg = replace(train, hidden=hidden)
         sizes = [dataset.x_train.shape[1], *hidden, N_CLASSES]
         role = ROLE_REFERENCE if name in references else None
@@ -117,6 +119,3 @@ def _run_plan(plan, train, data, out, verbose, command, echo, resume=False, refe
                               linear_baseline=linear).run)
     return out, runs
 
-
-def _complete(run_dir: Path) -> bool:
-    return (run_dir / "run.json").is_file() and load_run(run_dir).status == "complete"

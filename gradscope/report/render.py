@@ -57,7 +57,7 @@ def _row(view: RunView) -> dict:
         "grad_ratio": f"{fmt(ratios['grad_start'])} &rarr; {fmt(ratios['grad_end'])}",
         "rel_ratio": f"{fmt(ratios['rel_start'])} &rarr; {fmt(ratios['rel_end'])}",
         "reach": view.reach_words,
-        "baseline": _baseline_words(cfg.get("linear_baseline")),
+        "baseline": "" if view.baseline_accuracy is None else f"{view.baseline_accuracy:.4f}",
         "seconds": timings.get("train_seconds"),
         "steps": timings.get("steps") or (meta.get("progress") or {}).get("last_step"),
         "command": cfg.get("command"),
@@ -66,13 +66,6 @@ def _row(view: RunView) -> dict:
                                                         "metrics", "progress", "process") if k in meta},
                                   indent=2, default=str),
     }
-
-
-def _baseline_words(baseline) -> str:
-    """``"0.9123"`` for a run's linear baseline ('' without one)."""
-    if not isinstance(baseline, dict) or baseline.get("test_accuracy") is None:
-        return ""
-    return f"{float(baseline['test_accuracy']):.4f}"
 
 
 def _figures(views) -> list[dict]:

@@ -218,11 +218,10 @@ def log_ranges(tables) -> list:
         return [None] * len(logs)
     typical = float(np.median(centers))
     own = [v is not None and abs(np.median(v) - typical) > OWN_RANGE_DECADES for v in logs]
-    if sum(own) * 2 >= len(centers):  # no majority to call "the others" (two runs far apart): each its own
-        spread = centers.max() - centers.min() > OWN_RANGE_DECADES
-        own = [v is not None and spread for v in logs]
-        if spread:
+    if sum(own) * 2 >= len(centers):  # no majority to call "the others": two runs far apart get one each
+        if centers.max() - centers.min() > OWN_RANGE_DECADES:
             return [None if v is None else _decades(v.min(), v.max(), True) for v in logs]
+        own = [False] * len(logs)
     shared = [v for v, o in zip(logs, own) if v is not None and not o]
     low = max(min(v.min() for v in shared), typical - SHARED_SPAN_DECADES)
     high = min(max(v.max() for v in shared), typical + SHARED_SPAN_DECADES)
@@ -314,18 +313,6 @@ def positive(series: pd.Series) -> pd.Series:
     """A series with non-finite and non-positive values blanked, for log axes."""
     values = series.replace([np.inf, -np.inf], np.nan)
     return values.where(values > 0)
-
-
-def log_scale_or_note(ax, values) -> bool:
-    """Put ``ax`` on a log scale when ``values`` hold a positive finite number; else keep it linear
-    and say on the axes that every value is zero (or not finite). Returns whether it is log."""
-    values = np.asarray(values, dtype=float).ravel()
-    if np.any(np.isfinite(values) & (values > 0)):
-        ax.set_yscale("log")
-        return True
-    ax.text(0.5, 0.5, "every value is 0 (or not finite): nothing to draw on a log scale", transform=ax.transAxes,
-            ha="center", va="center", fontsize=8, color="crimson")
-    return False
 
 
 def to_data_uri(fig, dpi: int = 80) -> str:

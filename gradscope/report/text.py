@@ -18,8 +18,7 @@ def summary_table(views) -> str:
         rel = f"{fmt(r['rel_start'])} -> {fmt(r['rel_end'])}"
         name = view.label + ("" if view.status == "complete" else f" ({view.status})")
         lines.append(f"{name:<26} {acc:>8}  {grad:>19}  {rel:>24}")
-    baselines = {round(float(b["test_accuracy"]), 4) for v in views
-                 if isinstance(b := v.config.get("linear_baseline"), dict) and b.get("test_accuracy") is not None}
+    baselines = {round(v.baseline_accuracy, 4) for v in views if v.baseline_accuracy is not None}
     if baselines:
         lines.append(f"{'linear baseline':<26} {', '.join(f'{b:.4f}' for b in sorted(baselines)):>8}  "
                      "(logistic regression on the same data and split)")

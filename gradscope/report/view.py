@@ -147,9 +147,13 @@ class RunView:
         df = self.run.records
         return df[(df["metric"] == metric) & (df["layer"] == "")].groupby("epoch")["value"].last()
 
-    def time_tables(self, variable: str = "h") -> dict:
-        """Per recurrent layer, ``||dL/d<variable>_t||`` as an (epoch probe x time step) table."""
-        profiles = time_profiles(self.run.records, variable)
+    @cached_property
+    def _time_profiles(self) -> pd.DataFrame:
+        return time_profiles(self.run.records)
+
+    def time_tables(self) -> dict:
+        """Per recurrent layer, ``||dL/dh_t||`` as an (epoch probe x time step) table."""
+        profiles = self._time_profiles
         if profiles.empty:
             return {}
         return {layer: profiles.xs(layer, level="layer") for layer in profiles.index.unique(level="layer")}
@@ -157,11 +161,19 @@ class RunView:
     @cached_property
     def reach(self) -> pd.DataFrame:
         """Per recurrent layer and probe: the gradient's reach through time (:func:`gradscope.diagnosis.time_reach.reach_table`)."""
-        return reach_table(self.run.records)
+        return reach_table(self.run.records, profiles=self._time_profiles)
+
+    @property
+    def baseline_accuracy(self) -> float | None:
+        """The linear baseline's test accuracy on the run's data and split (``config.linear_baseline``), or None."""
+        baseline = self.config.get("linear_baseline")
+        if not isinstance(baseline, dict) or baseline.get("test_accuracy") is None:
+            return None
+        return float(baseline["test_accuracy"])
 
     @property
     def reach_words(self) -> str:
-        """``"rnn: 12 -> 95 of 100 steps"`` per recurrent layer ('' without gradients through time)."""
+        """``"rnn: 12 &rarr; 95 of 100 steps"`` per recurrent layer ('' without gradients through time)."""
         table = self.reach
         words = []
         for layer, rows in table.groupby("layer", sort=False):

@@ -118,7 +118,7 @@ def read(folder: Path, columns=None, metrics=None) -> pd.DataFrame:
 
 
 def _numeric_dtype(name: str) -> str:
-    return rec._DTYPES[name] if rec._DTYPES[name] != str else "int64"
+    return rec.DTYPES[name] if rec.DTYPES[name] != str else "int64"
 
 
 def frame_of(tables, columns=None) -> pd.DataFrame:

@@ -40,28 +40,28 @@ def _title(metric):
 def layer_bars(views, colors, metric="grad_norm"):
     """``metric`` (``grad_norm`` or ``grad_over_weight``) per layer at the first and last finite step."""
     tables = [view.table(metric) for view in views]
-    if grouped(views, tables):
-        return _grouped(views, tables, colors, metric)
-    return _small_multiples(views, tables, colors, metric)
+    rows = [_first_last(t) for t in tables]
+    if grouped(views, tables, rows):
+        return _grouped(views, tables, rows, colors, metric)
+    return _small_multiples(views, rows, colors, metric)
 
 
-def grouped(views, tables=None) -> bool:
+def grouped(views, tables=None, rows=None) -> bool:
     """Whether the runs are drawn as grouped bars: few runs, the same layers, one shared range."""
     tables = tables if tables is not None else [view.table("grad_norm") for view in views]
     if len(views) > GROUPED_UP_TO or len({tuple(t.columns) for t in tables if t.shape[1]}) > 1:
         return False
-    rows = [_first_last(t) for t in tables]
+    rows = rows if rows is not None else [_first_last(t) for t in tables]
     ranges = log_ranges([np.concatenate([r.to_numpy(dtype=float) for r in pair]) for pair in rows
                          if pair[0] is not None])
     return not any(r is not None and r[2] for r in ranges)
 
 
-def _grouped(views, tables, colors, metric):
+def _grouped(views, tables, rows, colors, metric):
     labels = [short(v.name, 32) for v in views]
     key_width = legend_width(labels)
     fig, axes = plt.subplots(1, 2, figsize=(12 + key_width, 3.8), sharey=True)
     width = 0.8 / max(len(views), 1)
-    rows = [_first_last(t) for t in tables]
     drawn = np.concatenate([positive(r).to_numpy(dtype=float) for pair in rows for r in pair if r is not None]
                            or [np.array([])])
     has_positive = bool(np.any(np.isfinite(drawn) & (drawn > 0)))
@@ -94,11 +94,10 @@ def _grouped(views, tables, colors, metric):
     return fig
 
 
-def _small_multiples(views, tables, colors, metric):
+def _small_multiples(views, rows, colors, metric):
     key_width = 1.3
     fig, axes = grid(len(views), width=4.0 if len(views) <= 6 else 3.6, height=2.9, cols=min(len(views), 4),
                      extra_width=key_width)
-    rows = [_first_last(t) for t in tables]
     ranges = log_ranges([np.concatenate([r.to_numpy(dtype=float) for r in pair]) if pair[0] is not None
                          else np.array([]) for pair in rows])
     for ax, view, (first, last), limits in zip(axes, views, rows, ranges):
