@@ -20,6 +20,7 @@ from gradscope import GradientMonitor, audit
 from gradscope.cli import main
 from gradscope.diagnosis import findings_of
 from gradscope.report import render_report
+from gradscope.report.describe import describe
 from gradscope.storage import find_runs, load_run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -89,6 +90,7 @@ def test_several_fits_continue_one_run(tmp_path):
     assert run.records.query("metric == 'loss'").epoch.tolist() == [0, 1, 2]  # the run's epochs, not each fit's
     assert run.meta["progress"] == {"epochs_done": 3, "epochs": 3, "last_step": 29}
     assert run.meta["training"]["fits"] == 2
+    assert describe(run.meta)["training"] == "3 epochs in 2 fits (30 steps), batch 40"
 
 
 @pytest.mark.parametrize("exc, status", [(KeyboardInterrupt(), "interrupted"), (RuntimeError("disk full"), "failed")])
@@ -119,6 +121,8 @@ def test_a_fit_that_raises_leaves_an_interrupted_or_failed_run_with_its_records(
         assert run.meta["error"].startswith("RuntimeError: ") and "disk full" in run.meta["error"]
         assert "\n" not in run.meta["error"] and "\x1b" not in run.meta["error"]
     assert "_backend_update_step" not in vars(model.optimizer)  # the optimizer is given back
+    stored = run.meta["diagnosis"]  # run.json's copy is what every reader computes
+    assert stored[0]["kind"] == "incomplete_run" and stored == findings_of(run)
 
 
 def test_findings_and_audit_print_as_readable_text():
@@ -134,9 +138,11 @@ def test_findings_and_audit_print_as_readable_text():
     assert len(blocks) == 2 and blocks[0].startswith("vanishing_gradient (") and "dense_0" in blocks[0].splitlines()[0]
     for block, f in zip(blocks, findings):
         lines = block.splitlines()
-        assert f.summary in lines[0] and lines[-1] == f"  fix: {f.recommendation}"
-        assert len(lines) == 2 + bool(f.why)  # kind line, why (when known), fix: no evidence dump
-    assert max(len(line) for line in text.splitlines()) < 400
+        heads = [line[:7] for line in lines if not line.startswith("    ")]  # the rest continue the line above
+        assert heads == [lines[0][:7]] + ["  why: "] * bool(f.why) + ["  fix: "]  # no evidence dump
+        flat = " ".join(" ".join(lines).split())
+        assert f.summary in flat and f"why: {f.why}" in flat and flat.endswith(f"fix: {f.recommendation}")
+    assert max(len(line) for line in text.splitlines()) <= 100  # a terminal's width
     assert repr(findings) == "[" + ", ".join(
         f"Finding(kind={f.kind!r}, severity={f.severity!r}, layers={f.layers!r})" for f in findings) + "]"
     full = findings.to_dict()

@@ -104,7 +104,7 @@ def incomplete_finding(run) -> Finding:
     records = run.records
     steps = records.loc[records["metric"] == "grad_norm", "step"]
     epochs = records.loc[records["metric"] == "loss", "epoch"].nunique()
-    recorded = (f"{len(steps.unique())} optimizer steps and {epochs} finished epoch(s)" if len(steps)
+    recorded = (f"{len(steps.unique()):,} optimizer steps and {epochs} finished epoch(s)" if len(steps)
                 else "no optimizer step")
     return Finding(
         kind=INCOMPLETE,

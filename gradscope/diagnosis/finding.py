@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+#: Printed findings wrap at this many characters.
+WIDTH = 100
 
 #: Severities, most severe first.
 SEVERITIES = ("high", "medium", "low")
@@ -78,13 +82,19 @@ def format_finding(f: dict) -> str:
         where.append(", ".join(map(str, f["layers"])))
     steps = f.get("steps") or []
     if len(steps) == 2 and steps[0] is not None:
-        where.append(f"steps {steps[0]}-{steps[1]}")
-    lines = [f"{f['kind']} ({'; '.join(where)}): {f['summary']}"]
+        where.append(f"step {steps[0]}" if steps[0] == steps[1] else f"steps {steps[0]}-{steps[1]}")
+    lines = _wrap(f"{f['kind']} ({'; '.join(where)}): {f['summary']}", "", "    ")
     if f.get("why"):
-        lines.append(f"  why: {f['why']}")
+        lines += _wrap(f"  why: {f['why']}", "", "       ")
     if f.get("recommendation"):
-        lines.append(f"  fix: {f['recommendation']}")
+        lines += _wrap(f"  fix: {f['recommendation']}", "", "       ")
     return "\n".join(lines)
+
+
+def _wrap(text: str, first: str, rest: str) -> list[str]:
+    """Lines of at most :data:`WIDTH` characters (words are never broken)."""
+    return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest,
+                         break_long_words=False, break_on_hyphens=False) or [text]
 
 
 def _jsonable(x):

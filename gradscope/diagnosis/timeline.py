@@ -350,13 +350,21 @@ def history(timeline: Timeline, found: list[Episode]) -> dict:
     return {"held_in_steps": [e.steps for e in found], "resolved_at_step": resolved}
 
 
-def history_text(hist: dict) -> str:
-    """``held in steps 0-99; gone from step 100``-style words."""
-    if not hist:
+def history_text(hist: dict, form: str = "; {}") -> str:
+    """``held in steps 0-99; gone from step 100``-style words, put into ``form``; ``""`` with nothing to say.
+
+    Example:
+        >>> history_text({"held_in_steps": [[0, 99]], "resolved_at_step": 100})
+        '; held in steps 0-99; gone from step 100'
+        >>> history_text({"held_in_steps": [[0, 0]], "resolved_at_step": None})  # one probe (audit): no when
+        ''
+    """
+    if not hist or hist["held_in_steps"] == [[hist["held_in_steps"][0][0]] * 2]:
         return ""
     spans = ", ".join(f"{a}-{b}" for a, b in hist["held_in_steps"])
     gone = hist.get("resolved_at_step")
-    return f"held in steps {spans}" + (f"; gone from step {gone}" if gone is not None else "; still there at the end")
+    return form.format(f"held in steps {spans}"
+                       + (f"; gone from step {gone}" if gone is not None else "; still there at the end"))
 
 
 def decay_per_layer(speed: pd.Series) -> float:

@@ -26,7 +26,7 @@ from gradscope.recorders.step_rows import SMALL_WEIGHTS
 from gradscope.recorders.weight_readings import WeightReadings
 from gradscope.recorders.tensorboard_export import TensorBoardExport
 from gradscope.errors import describe_exception
-from gradscope.storage import RunWriter
+from gradscope.storage import Run, RunWriter
 from gradscope.termination import SigtermGuard, is_interrupt
 
 DEFAULT_BUFFER_STEPS = 1024
@@ -300,7 +300,7 @@ class GradientMonitor(keras.callbacks.Callback):
         finally:
             self._release()
             if self._owns_writer and not self.writer.finished:
-                self.writer.finish(status, error=error, diagnosis=self._final_findings())
+                self.writer.finish(status, error=error, diagnosis=self._final_findings(status, error))
 
     def _release(self) -> None:
         """Give the optimizer and model back (each step on its own: one failing does not stop the rest)."""
@@ -325,12 +325,13 @@ class GradientMonitor(keras.callbacks.Callback):
             except Exception:
                 pass
 
-    def _final_findings(self) -> list:
-        from gradscope.diagnosis import diagnose, facts_of
+    def _final_findings(self, status: str, error) -> list:
+        """What readers will find (the one path, ``findings_of``), for ``run.json``'s copy."""
+        from gradscope.diagnosis import findings_of
 
         try:
-            facts = facts_of(self.writer.meta if self.writer is not None else {"config": self.config})
-            return [f.to_dict() for f in diagnose(self._log.read(), facts=facts)]  # (not kept in memory)
+            meta = {**self.writer.meta, "status": status, "error": error}
+            return findings_of(Run(path=None, meta=meta, records=self._log.read()))  # (not kept in memory)
         except Exception:  # the run's records are on disk: readers diagnose them again
             return []
 

@@ -104,8 +104,14 @@ def describe(meta: dict) -> dict:
         epochs = training.get("epochs")
         steps = training.get("steps_per_epoch")
         batch = training.get("batch_size")
+        fits = training.get("fits") or 1
         train_text = (f"{epochs} epochs" if epochs else "epochs not known")
-        train_text += f" of {steps} steps" if steps else ""
+        if fits > 1:  # fits of different lengths: steps per epoch is only the last fit's
+            train_text += f" in {fits} fits"
+            last_step = (meta.get("progress") or {}).get("last_step")
+            train_text += f" ({last_step + 1:,} steps)" if isinstance(last_step, int) else ""
+        elif steps:
+            train_text += f" of {steps} steps"
         train_text += f", batch {batch}" if batch else ", batch size not known (the probe batch was given)"
     else:
         train_text = "not recorded (no training description)"

@@ -17,7 +17,7 @@ def check(t, facts, settings):
         layers=hit.layers,
         steps=hit.found[0].steps,
         summary=f"{100 * hit.fraction:.0f}% of the units of {hit.layer} output 0 for every probe sample and get no "
-                f"gradient; {history_text(history(t, hit.found))}",
+                f"gradient{history_text(history(t, hit.found))}",
         evidence={"dead_frac_worst_window": hit.worst.worst.dead.round(4).to_dict(),
                   "dead_frac_last_window": t.windows[-1].dead.round(4).to_dict(),
                   **history(t, hit.found), "healthy": f"dead_frac < {settings.dead}"},

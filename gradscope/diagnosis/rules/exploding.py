@@ -36,7 +36,7 @@ def check(t, facts, settings):
         largest = max(worst.detail.values())
         size = f"{fmt(100 * largest)}% of" if largest < 10 else f"{times(largest)}"
         reasons.append(f"single steps change {', '.join(layers)} by up to {size} their own "
-                       f"norm ({history_text(history(t, found))})")
+                       f"norm{history_text(history(t, found), ' ({})')}")
     if exploded:
         reasons.append(f"a gradient norm went beyond float32's range and values became NaN/inf at step {trace['step']}"
                        if trace["inf_gradient"] else

@@ -18,7 +18,7 @@ def check(t, facts, settings):
         layers=hit.layers,
         steps=hit.found[0].steps,
         summary=f"{100 * hit.fraction:.0f}% of the outputs of {hit.layer} are within {SATURATION_MARGIN:g} of an "
-                f"asymptote, where the activation's derivative is ~0; {history_text(history(t, hit.found))}",
+                f"asymptote, where the activation's derivative is ~0{history_text(history(t, hit.found))}",
         evidence={"saturated_frac_worst_window": hit.worst.worst.saturated.round(4).to_dict(),
                   "saturated_frac_last_window": t.windows[-1].saturated.round(4).to_dict(),
                   **history(t, hit.found),

@@ -36,11 +36,11 @@ def check(t, facts, settings):
                    f"(update_ratio {fmt(float(speed.iloc[0]))} vs {fmt(float(speed.iloc[-1]))} per step)"
                    + (f", shrinking {times(1 / decay)} per layer toward the input" if math.isfinite(decay) and decay < 1 else "")
                    + (f", although its gradient norm is {fmt(first_grad)}" if first_grad > settings.mention_grad_above else "")
-                   + f"; {when}")
+                   + when)
     else:
         stopped = [layer for layer in speed.index if speed[layer] == 0]
         summary = (f"no gradient reaches {', '.join(stopped)}: the input side does not learn while the output layer "
-                   f"does (update_ratio {fmt(float(speed.iloc[-1]))} per step); {when}")
+                   f"does (update_ratio {fmt(float(speed.iloc[-1]))} per step){when}")
     slow = [layer for layer in speed.index if speed[layer] < settings.vanish_ratio * speed.iloc[-1]] or [speed.index[0]] \
         if len(speed) else list(t.layers[:1])
     high = ratio < settings.vanish_high
