@@ -127,13 +127,15 @@ def _keep_on_interrupt(out, title):
 
 
 def _prepare(hidden, optimizer, lr, batch_size, epochs, seed, val_split, framework, full_batch, out,
-             data_source, prefix):
+             data_source, prefix, acts=(), inits=()):
     """Check every argument that can be checked without TensorFlow, and load the data."""
     from gradscope import data
     from gradscope.experiments.config import check_out_dir, default_out_dir
+    from gradscope.models.initializers import check_names
 
     train = _train_config(hidden, optimizer, lr, batch_size, epochs, seed, val_split, framework, full_batch)
     train.check()
+    check_names(acts, inits, framework)
     out = check_out_dir(out) if out else default_out_dir(prefix=prefix)
     return train, out, data.load(data_source)
 
@@ -157,7 +159,7 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
 
     with _user_errors():
         train, out, dataset = _prepare(parse_hidden(hidden, allow_none=True), optimizer, lr, batch_size, epochs, seed,
-                                       val_split, framework, full_batch, out, data_source, "analyze")
+                                       val_split, framework, full_batch, out, data_source, "analyze", acts, inits)
     _import_tensorflow()
     from gradscope.experiments.plans import analyze as run_analyze
 
@@ -185,7 +187,7 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
     with _user_errors():
         depth_list = parse_hidden(depths, "--depth", "2,4,6")
         train, out, dataset = _prepare([width], optimizer, lr, batch_size, epochs, seed, val_split, framework,
-                                       full_batch, out, data_source, "sweep")
+                                       full_batch, out, data_source, "sweep", acts, inits)
     _import_tensorflow()
     from gradscope.experiments.plans import sweep as run_sweep
 

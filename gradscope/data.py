@@ -241,6 +241,8 @@ def _load_idx_dir(path: Path):
 def _check(x, y, what: str) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x)
     y = np.asarray(y)
+    if len(x) == 0:
+        raise GradscopeError(f"{what} has no images")
     if x.ndim == 3:
         x = x.reshape(len(x), -1)
     if x.ndim != 2 or x.shape[1] != N_PIXELS:
@@ -249,8 +251,6 @@ def _check(x, y, what: str) -> tuple[np.ndarray, np.ndarray]:
         )
     if y.ndim != 1 or len(y) != len(x):
         raise GradscopeError(f"{what} has {len(x)} images but labels of shape {y.shape}")
-    if len(x) == 0:
-        raise GradscopeError(f"{what} has no images")
     if not np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_:
         raise GradscopeError(f"{what} images are not numeric (dtype {x.dtype})")
     x = x.astype(np.float64, copy=False)

@@ -139,6 +139,17 @@ KNOWN_ACTIVATIONS = [
     "log_sigmoid", "celu", "glu", "sparse_plus", "squareplus", "hard_tanh", "soft_shrink",
 ]
 
+#: Every activation name Keras (3.15) knows: names checked before TensorFlow is imported (a test
+#: compares it with ``keras.activations``).
+KERAS_ACTIVATIONS = frozenset({
+    "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
+    "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu",
+    "sigmoid", "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid",
+    "sparsemax", "squareplus", "swish", "tanh", "tanh_shrink", "threshold",
+})
+#: Activations that make a distribution, not a hidden layer.
+OUTPUT_ONLY_ACTIVATIONS = frozenset({"softmax", "log_softmax", "sparsemax"})
+
 
 # --- initialisers (the --init names) ---------------------------------------------------------
 
@@ -180,6 +191,13 @@ INITS = {
 #: Initialiser names offered in error messages.
 KNOWN_INITS = list(INITS) + ["orthogonal", "random_normal", "random_uniform", "truncated_normal", "ones",
                              "variance_scaling"]
+#: Every initializer name Keras (3.15) knows by a snake_case string (a test compares it with
+#: ``keras.initializers``).
+KERAS_INITIALIZERS = frozenset({
+    "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal",
+    "lecun_uniform", "normal", "one", "ones", "orthogonal", "random_normal", "random_uniform", "stft",
+    "truncated_normal", "uniform", "variance_scaling", "zero", "zeros",
+})
 NORMAL_PREFIX = "normal_"  #: ``normal_<s>`` is N(0, s**2)
 LARGE_RANDOM_INIT = "normal"  #: the init whose large weights saturate sigmoids and explode ReLUs
 REFERENCE_ACT, REFERENCE_INIT = "relu", "he"  #: the textbook fix, trained beside a single run as its reference

@@ -99,6 +99,10 @@ def test_bad_sources(tmp_path):
              x_test=np.zeros((5, 10)), y_test=np.zeros(5))
     with pytest.raises(GradscopeError, match="expected \\(n, 28, 28\\)"):
         data.load(str(tmp_path / "shape.npz"))
+    np.savez(tmp_path / "no_test.npz", x_train=np.zeros((40, 28, 28)), y_train=np.zeros(40),
+             x_test=np.zeros((0, 28, 28)), y_test=np.zeros(0))
+    with pytest.raises(GradscopeError, match=r"no_test.npz \(test part\) has no images"):
+        data.load(str(tmp_path / "no_test.npz"))
     (tmp_path / "corrupt.npz").write_bytes(b"PK\x03\x04garbage")
     with pytest.raises(GradscopeError, match="cannot read"):
         data.load(str(tmp_path / "corrupt.npz"))

@@ -36,3 +36,24 @@ def test_bad_names_get_suggestions():
         parse_hidden("512,-1")
     with pytest.raises(GradscopeError, match="positive integers"):
         parse_hidden("a,b")
+
+
+def test_the_names_checked_before_tensorflow_are_the_names_keras_knows():
+    """The lists that let the CLI refuse a name in 0.2 s must follow Keras: a new Keras fails here."""
+    import keras
+
+    from gradscope.models.initializers import check_names
+    from gradscope.vocabulary import KERAS_ACTIVATIONS, KERAS_INITIALIZERS
+
+    for name in KERAS_ACTIVATIONS:
+        assert keras.activations.get(name) is not None, name
+    for name in KERAS_INITIALIZERS:
+        assert keras.initializers.get(name) is not None, name
+    public_acts = {n for n in dir(keras.activations) if not n.startswith("_") and n not in ("get", "serialize", "deserialize")}
+    assert public_acts <= KERAS_ACTIVATIONS
+    for name in ("foo", "rellu", "Sigmoid"):  # what Keras refuses, gradscope refuses too
+        with pytest.raises(ValueError):
+            keras.activations.get(name)
+        with pytest.raises(GradscopeError, match="unknown activation"):
+            check_names([name], [])
+    check_names(sorted(KERAS_ACTIVATIONS - {"softmax", "log_softmax", "sparsemax"}), sorted(KERAS_INITIALIZERS))

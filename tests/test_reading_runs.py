@@ -145,6 +145,10 @@ BAD_ARGS = [
                                "hidden layer); got '512,,128'"),
     (["--data", "{small}"], "has 3 image(s); gradscope needs at least 31 to split them 70/30"),
     (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--act", "sigmod"], "unknown activation 'sigmod'; did you mean 'sigmoid'?"),
+    (["--act", "softmax"], "activation 'softmax' is not usable for hidden layers"),
+    (["--init", "hee"], "unknown initializer 'hee'; did you mean 'he'?"),
+    (["--init", "orthogonal", "--framework", "tf1"], "initializer 'orthogonal' is not available with --framework tf1"),
 ]
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 import difflib
 
 from gradscope.errors import GradscopeError
-from gradscope.vocabulary import INITS, KNOWN_ACTIVATIONS, KNOWN_INITS, NORMAL_PREFIX, Init
+from gradscope.vocabulary import (INITS, KERAS_ACTIVATIONS, KERAS_INITIALIZERS, KNOWN_ACTIVATIONS, KNOWN_INITS,
+                                  NORMAL_PREFIX, OUTPUT_ONLY_ACTIVATIONS, Init)
 
 
 def _suggest(name: str, known: list[str]) -> str:
@@ -38,11 +39,41 @@ def check_activation(name: str):
         fn = keras.activations.get(name)
     except (ValueError, TypeError):
         raise GradscopeError(f"unknown activation {name!r}" + _suggest(name, KNOWN_ACTIVATIONS)) from None
-    if fn is None or name in ("softmax", "log_softmax"):
+    if fn is None or name in OUTPUT_ONLY_ACTIVATIONS:
         raise GradscopeError(
             f"activation {name!r} is not usable for hidden layers" + _suggest(name, KNOWN_ACTIVATIONS)
         )
     return fn
+
+
+def check_names(acts, inits, framework: str = "keras") -> None:
+    """Check ``--act`` and ``--init`` names without importing TensorFlow.
+
+    Raises:
+        GradscopeError: for a name Keras does not know (with a suggestion), an activation that
+            only makes an output distribution, or an initializer TF1 graphs cannot build.
+
+    Example:
+        >>> check_names(["sigmoid", "relu"], ["normal", "he", "normal_0.01", "orthogonal"])
+        >>> check_names(["sigmod"], ["he"])
+        Traceback (most recent call last):
+        ...
+        gradscope.errors.GradscopeError: unknown activation 'sigmod'; did you mean 'sigmoid'?
+    """
+    for name in acts:
+        if name not in KERAS_ACTIVATIONS:
+            raise GradscopeError(f"unknown activation {name!r}" + _suggest(name, KNOWN_ACTIVATIONS))
+        if name in OUTPUT_ONLY_ACTIVATIONS:
+            raise GradscopeError(f"activation {name!r} is not usable for hidden layers"
+                                 + _suggest(name, KNOWN_ACTIVATIONS))
+    for name in inits:
+        if name in INITS or normal_std(name) is not None:
+            continue
+        if framework == "tf1":
+            raise GradscopeError(f"initializer {name!r} is not available with --framework tf1; choose one of "
+                                 f"{', '.join(INITS)} or normal_<s>")
+        if name not in KERAS_INITIALIZERS:
+            raise GradscopeError(f"unknown initializer {name!r}" + _suggest(name, KNOWN_INITS))
 
 
 def normal_std(name: str) -> float | None:
