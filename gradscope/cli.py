@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from gradscope.errors import GradscopeError
-from gradscope.experiments.config import DEFAULTS, FRAMEWORKS, OPTIMIZERS
+from gradscope.experiments.config import DEFAULTS, FRAMEWORKS, HE2015_DEPTHS, LE2015_LENGTHS, OPTIMIZERS
 from gradscope.termination import INTERRUPTED_EXIT_CODE, Terminated, sigterm_raises
 
 SKIPPED_EXIT_CODE = 3
@@ -212,8 +212,10 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
 @click.option("--batch-size", type=int, default=None, help=f"Default {DEFAULTS.batch_size} (le2015: 32).")
 @click.option("--width", type=int, default=None,
               help="Units per hidden layer (glorot2010: 1000, he2015: 256, le2015: 32 recurrent units).")
-@click.option("--depth", "depths", default="10,20,30", show_default=True, help="he2015: hidden layers to try.")
-@click.option("--lengths", default="30,100", show_default=True, help="le2015: sequence lengths of the adding problem.")
+@click.option("--depth", "depths", default=",".join(map(str, HE2015_DEPTHS)), show_default=True,
+              help="he2015: hidden layers to try.")
+@click.option("--lengths", default=",".join(map(str, LE2015_LENGTHS)), show_default=True,
+              help="le2015: sequence lengths of the adding problem.")
 @click.option("--sequences", type=int, default=None, help="le2015: training sequences per length (default 4000).")
 @click.option("--rows", default="all", show_default=True,
               help="seed: the rows to train, comma-separated, of sklearn, tf1-softmax, keras-softmax, tf1-mlp, keras-mlp.")
@@ -223,7 +225,7 @@ def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, seq
     """Reproduce a paper: glorot2010 (standard vs Xavier init, tanh/sigmoid), he2015 (deep ReLU,
     Xavier vs He), le2015 (the adding problem: tanh RNN vs IRNN vs LSTM) or seed (the seed course
     notes' table: logistic regression, softmax regressions and MLPs, each with its own protocol)."""
-    from gradscope.experiments.config import check_out_dir, command_line, default_out_dir, parse_hidden
+    from gradscope.experiments.config import check_out_dir, command_line, default_out_dir, parse_hidden, parse_lengths
 
     if name == "seed":
         from gradscope import data
@@ -247,9 +249,7 @@ def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, seq
 
     if name == "le2015":
         with _user_errors():
-            length_list = parse_hidden(lengths, "--lengths", "30,100")
-            if any(n < 2 for n in length_list):
-                raise GradscopeError(f"--lengths needs sequence lengths of at least 2 steps, not {lengths}")
+            length_list = parse_lengths(lengths)
             out = check_out_dir(out) if out else default_out_dir(prefix="paper-le2015")
         _import_tensorflow()
         from gradscope.experiments.le2015 import run_le2015
@@ -265,7 +265,7 @@ def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, seq
     lr = DEFAULTS.lr if lr is None else lr
     batch_size = DEFAULTS.batch_size if batch_size is None else batch_size
     with _user_errors():
-        depth_list = parse_hidden(depths, "--depth", "10,20,30")
+        depth_list = parse_hidden(depths, "--depth", ",".join(map(str, HE2015_DEPTHS)))
         train, out, dataset = _prepare([1], "sgd", lr, batch_size, epochs, seed, 0.0, "keras", False, out,
                                        data_source, f"paper-{name}")
     _import_tensorflow()

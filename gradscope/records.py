@@ -98,10 +98,13 @@ def from_step_arrays(
     epoch: int,
     variables: list[tuple[str, int, str]],
     metrics: Mapping[str, np.ndarray],
+    derive_with: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
     """Build per-variable step records from named arrays of shape ``(n_steps, n_variables)``.
 
-    Stored derived metrics (``update_ratio``) are added when both their inputs are given.
+    Stored derived metrics (``update_ratio``) are added when both their inputs are given, in
+    ``metrics`` or in ``derive_with`` (inputs that are not stored themselves, e.g. the weight
+    norm interpolated between exact readings).
 
     Args:
         run: run id.
@@ -109,12 +112,20 @@ def from_step_arrays(
         epoch: epoch the steps belong to.
         variables: ``(layer, depth, variable)`` for each column.
         metrics: metric name -> array, in the order the records should list them.
+        derive_with: metric name -> array, used only to derive the stored derived metrics.
+
+    Example:
+        >>> frame = from_step_arrays("r", np.array([0]), 0, [("dense", 0, "kernel")],
+        ...                          {"update_norm": np.array([[0.5]])}, derive_with={"weight_norm": np.array([[10.0]])})
+        >>> frame[["metric", "value"]].values.tolist()
+        [['update_norm', 0.5], ['update_ratio', 0.05]]
     """
     named = dict(metrics)
+    inputs = {**(derive_with or {}), **named}
     for m in _STORED_DERIVED:
         numerator, denominator = m.derived_from
-        if numerator in named and denominator in named:
-            named[m.name] = _ratio(named[numerator], named[denominator])
+        if m.name not in named and numerator in inputs and denominator in inputs:
+            named[m.name] = _ratio(inputs[numerator], inputs[denominator])
     names = list(named)
     n_steps, n_vars = next(iter(named.values())).shape
     values = np.stack([named[name] for name in names], axis=-1)

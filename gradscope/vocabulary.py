@@ -106,6 +106,9 @@ WINDOW_METRICS = ["grad_norm_max"]
 ACTIVATION_METRICS = ["act_mean", "act_std", "saturated_frac", "dead_frac"]
 
 TIME_METRIC = "time_grad_norm"  #: per time step of a recurrent layer (see :mod:`gradscope.recorders.time_gradients`)
+#: The *reach* of a recurrent layer: steps back from the last before ``||dL/dh_t||`` falls below
+#: this fraction of the last step's (see :mod:`gradscope.diagnosis.time_reach`).
+REACH_FRACTION = 0.01
 #: Per-epoch metrics taken from the Keras logs (``layer`` and ``variable`` are empty).
 EPOCH_METRICS = ["loss", "accuracy", "val_loss", "val_accuracy"]
 
@@ -200,6 +203,7 @@ KERAS_INITIALIZERS = frozenset({
 })
 NORMAL_PREFIX = "normal_"  #: ``normal_<s>`` is N(0, s**2)
 LARGE_RANDOM_INIT = "normal"  #: the init whose large weights saturate sigmoids and explode ReLUs
+LARGE_INIT_STD = 0.5  #: N(0, s**2) weights with s at least this count as a large random init
 REFERENCE_ACT, REFERENCE_INIT = "relu", "he"  #: the textbook fix, trained beside a single run as its reference
 ROLE_REFERENCE = "reference"  #: ``config.role`` of that run
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from gradscope.vocabulary import LARGE_RANDOM_INIT, NORMAL_PREFIX
+from gradscope.vocabulary import LARGE_INIT_STD, LARGE_RANDOM_INIT, NORMAL_PREFIX
 
 _PROBABILITY_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "categoricalcrossentropy",
                        "sparsecategoricalcrossentropy", "categorical_focal_crossentropy")
@@ -37,7 +37,8 @@ class RunFacts:
     Attributes:
         act: the hidden layers' activation when they share one.
         init: the ``--init`` name, or the hidden layers' initializer when they share one.
-        large_random_init: weights drawn with a standard deviation of 0.5 or more (N(0, 1)).
+        large_random_init: weights drawn with a standard deviation of
+            :data:`~gradscope.vocabulary.LARGE_INIT_STD` or more (N(0, 1)).
         n_classes: classes of a classification loss (2 for a binary one); None for regression.
         head_activation: the output layer's activation.
         loss: the loss's name, lower case without underscores' variants normalised.
@@ -126,7 +127,7 @@ def facts_of(meta: dict | None = None, config: dict | None = None) -> RunFacts:
         # logits + softmax_cross_entropy_with_logits
         tf1 = config.get("framework") == "tf1"
         loss, from_logits, head_activation = "sparse_categorical_crossentropy", tf1, "linear" if tf1 else "softmax"
-    facts = RunFacts(act=act, init=init, large_random_init=any(s is not None and s >= 0.5 for s in stds),
+    facts = RunFacts(act=act, init=init, large_random_init=any(s is not None and s >= LARGE_INIT_STD for s in stds),
                      head_activation=head_activation,
                      loss=_normal_loss_name(loss), from_logits=from_logits,
                      optimizer=((meta.get("optimizer") or {}).get("class") or config.get("optimizer") or "").lower() or None,

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gradscope.vocabulary import N_CLASSES
+
 
 @dataclass(frozen=True)
 class DiagnosisSettings:
@@ -58,6 +60,8 @@ class DiagnosisSettings:
         slow_min_epochs: slow convergence is judged on runs of at least this many epochs.
         fitted_loss: a cross-entropy below this means the training data is fitted: nothing is
             left to learn, so neither slow layers nor a slowly falling loss are a problem then.
+        fitted_loss_fraction: for a loss that is not a cross-entropy, fitted below this fraction
+            of the first epoch's loss.
         large_lr: a learning rate from which steps are said to overshoot.
         large_lr_dead: a learning rate from which dead units are blamed on it.
         mention_grad_above: the vanishing summary mentions the input layer's gradient norm
@@ -85,7 +89,7 @@ class DiagnosisSettings:
     high_fraction: float = 0.9
     stalled_drop: float = 0.1
     stalled_above_chance: float = 0.1
-    default_classes: int = 10
+    default_classes: int = N_CLASSES
     oscillation_rise: float = 0.02
     oscillation_fraction: float = 0.25
     oscillation_min_epochs: int = 5
@@ -96,6 +100,7 @@ class DiagnosisSettings:
     slow_update_ratio: float = 2e-3
     slow_min_epochs: int = 5
     fitted_loss: float = 0.05
+    fitted_loss_fraction: float = 0.01
     time_min_length: int = 8
     time_opening_decades: float = 1.0
     time_high_ratio: float = 1e-4

@@ -17,9 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gradscope.vocabulary import TIME_METRIC
-
-REACH_FRACTION = 0.01  #: a gradient below this fraction of the last step's no longer "reaches"
+from gradscope.vocabulary import REACH_FRACTION, TIME_METRIC
 
 
 def reach(norms) -> int:

@@ -33,7 +33,6 @@ from gradscope.diagnosis.settings import DEFAULT_SETTINGS, DiagnosisSettings
 from gradscope.records import metric_rows
 from gradscope.vocabulary import TIME_METRIC
 
-_STEP_METRICS = ("grad_norm", "weight_norm", "update_norm", "update_ratio")
 _FINITE_METRICS = ("grad_norm", "weight_norm", "loss")
 
 
@@ -232,7 +231,8 @@ class Timeline:
 
     def fitted(self, window: Window, facts) -> bool:
         """Whether the training data is already fitted by this window: its epochs' loss is below
-        ``settings.fitted_loss`` (cross-entropy), or below 1% of the first epoch's (other losses).
+        ``settings.fitted_loss`` (cross-entropy), or below ``settings.fitted_loss_fraction`` of the
+        first epoch's (other losses).
         A fitted model has nothing left to learn, so relative speeds say nothing then."""
         losses = [v for _, v in window.losses if math.isfinite(v)]
         if not losses:
@@ -241,7 +241,7 @@ class Timeline:
             floor = self.settings.fitted_loss
         else:
             first = self.losses
-            floor = 0.01 * float(first.iloc[0]) if len(first) and math.isfinite(first.iloc[0]) else -math.inf
+            floor = self.settings.fitted_loss_fraction * float(first.iloc[0]) if len(first) and math.isfinite(first.iloc[0]) else -math.inf
         return max(losses) < floor
 
     def usable(self, window: Window, zeros: bool = False) -> pd.Series:

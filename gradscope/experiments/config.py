@@ -61,6 +61,25 @@ class TrainConfig:
 
 
 DEFAULTS = TrainConfig()
+HE2015_DEPTHS = (10, 20, 30)  #: ``paper he2015``: numbers of hidden layers tried
+LE2015_LENGTHS = (30, 100)  #: ``paper le2015``: sequence lengths of the adding problem
+
+
+def parse_lengths(text: str) -> list[int]:
+    """``paper le2015 --lengths``: sequence lengths of at least 2 steps.
+
+    Example:
+        >>> parse_lengths("30,100")
+        [30, 100]
+        >>> parse_lengths("1,30")
+        Traceback (most recent call last):
+        ...
+        gradscope.errors.GradscopeError: --lengths needs sequence lengths of at least 2 steps, not 1,30
+    """
+    lengths = parse_hidden(text, "--lengths", ",".join(map(str, LE2015_LENGTHS)))
+    if any(n < 2 for n in lengths):
+        raise GradscopeError(f"--lengths needs sequence lengths of at least 2 steps, not {text}")
+    return lengths
 
 
 def parse_hidden(text: str, option: str = "--hidden", example: str = "512,256,128",

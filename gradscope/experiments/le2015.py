@@ -20,10 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from gradscope.experiments.adding_problem import BASELINE_MSE, adding_problem
+from gradscope.experiments.config import LE2015_LENGTHS
+from gradscope.vocabulary import PROBE_SIZE
 
 MODELS = ("tanh", "irnn", "lstm")
 #: Defaults sized for about 10 minutes on 2 CPU cores (see the README for what they reproduce).
-DEFAULTS = {"lengths": (30, 100), "units": 32, "n_train": 4000, "n_test": 1000, "epochs": 40, "batch_size": 32,
+DEFAULTS = {"lengths": LE2015_LENGTHS, "units": 32, "n_train": 4000, "n_test": 1000, "epochs": 40, "batch_size": 32,
             "lr": 1e-3, "clipnorm": 1.0}
 LEARNED_BELOW = 0.05  #: "well below" the baseline's 0.167: under 30% of it means the sum was (mostly) learned
 
@@ -73,7 +75,7 @@ def run_le2015(out, lengths=None, units=None, n_train=None, n_test=None, epochs=
             echo(f"== {name}: {kind} RNN of {p['units']} units, adding problem of {length} steps, "
                  f"{p['n_train']} sequences, {p['epochs']} epochs")
             model = build_model(kind, length, p["units"], p["lr"], p["clipnorm"], seed)
-            monitor = GradientMonitor(run=name, run_dir=out / "runs" / name, probe=(x[:256], y[:256]),
+            monitor = GradientMonitor(run=name, run_dir=out / "runs" / name, probe=(x[:PROBE_SIZE], y[:PROBE_SIZE]),
                                       config={"act": kind, "init": _init_words(kind), "sequence_length": length,
                                               "task": "adding problem", "command": command,
                                               "epochs": p["epochs"], "batch_size": p["batch_size"]})

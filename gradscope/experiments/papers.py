@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from gradscope.errors import GradscopeError
+from gradscope.experiments.config import HE2015_DEPTHS
 from gradscope.vocabulary import N_CLASSES, SATURATING, SATURATION_MARGIN
 
 PAPERS = ("glorot2010", "he2015")
@@ -108,7 +109,7 @@ def run_paper(paper, train, data="sample", out=None, echo=print, depths=None, wi
         plan = [(f"{act}-{init}", act, init, [width] * 5) for act in ("tanh", "sigmoid") for init in ("standard", "xavier")]
     else:
         width = width or 256
-        depths = depths or [10, 20, 30]
+        depths = depths or list(HE2015_DEPTHS)
         plan = [(f"relu-{init}-d{d}", "relu", init, [width] * d) for d in depths for init in ("xavier", "he")]
     for name, act, init, hidden in plan:
         run, probe = _train_with_probes(name, act, init, hidden, train, dataset, out, echo)
@@ -124,13 +125,6 @@ def load_paper(folder):
     """``paper.json`` of a paper's output folder, or None."""
     path = Path(folder) / PAPER_JSON
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
-
-
-def _acc(runs, name):
-    for run in runs:
-        if run.name == name:
-            return run.metrics.get("test_accuracy")
-    return None
 
 
 def _act_series(run, layer, metric):

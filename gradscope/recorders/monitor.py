@@ -20,7 +20,7 @@ from gradscope.recorders.exit_guard import ExitGuard
 from gradscope.recorders.layer_names import layer_table
 from gradscope.recorders.record_log import RecordLog
 from gradscope.recorders.run_description import describe_model, describe_optimizer, versions
-from gradscope.recorders.schedule import Plan
+from gradscope.recorders.schedule import DEFAULT_EVERY_STEP, Plan
 from gradscope.recorders.step_recorder import StepRecorder
 from gradscope.recorders.step_rows import SMALL_WEIGHTS
 from gradscope.recorders.weight_readings import WeightReadings
@@ -151,7 +151,7 @@ class GradientMonitor(keras.callbacks.Callback):
         run_dir=None,
         config=None,
         writer=None,
-        every_step=("grad_norm",),
+        every_step=DEFAULT_EVERY_STEP,
         every_n_steps=1,
         window_steps=1,
         probe=None,
@@ -250,7 +250,7 @@ class GradientMonitor(keras.callbacks.Callback):
         at most :data:`RECORDS_PER_BATCH` records a batch; returns how many."""
         if not len(steps):
             return 0
-        weight_reading = None
+        weight_reading = interpolated = None
         if "weight_norm" not in values:
             # Weights are read here, exactly; each step's update ratio uses the weight norm
             # interpolated between the last exact reading and this one (they move ~1e-4 per step).
@@ -260,9 +260,6 @@ class GradientMonitor(keras.callbacks.Callback):
             small = values.pop(SMALL_WEIGHTS, None)
             if small is not None:  # small variables were measured at every step: exact
                 interpolated[:, self._recorder.rows.small] = small
-            if "update_norm" in values:
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    values["update_ratio"] = values["update_norm"] / interpolated
             if not read_before:
                 weight_reading = rec.from_step_arrays(self.run, np.array([after_step]), self._epoch, self._meta,
                                                       {"weight_norm": weights[None]})
@@ -272,7 +269,8 @@ class GradientMonitor(keras.callbacks.Callback):
         for start in range(0, len(steps), rows):  # a long epoch: several batches, never one huge frame
             part = slice(start, start + rows)
             frame = rec.from_step_arrays(self.run, steps[part], self._epoch, self._meta,
-                                         {name: v[part] for name, v in values.items()})
+                                         {name: v[part] for name, v in values.items()},
+                                         derive_with=None if interpolated is None else {"weight_norm": interpolated[part]})
             if start + rows >= len(steps) and weight_reading is not None:
                 frame = rec.concat([frame, weight_reading])
             self._log.add(frame)

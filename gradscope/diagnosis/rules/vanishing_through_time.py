@@ -17,8 +17,8 @@ import numpy as np
 
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
-from gradscope.diagnosis.time_reach import REACH_FRACTION, reach_table
-from gradscope.vocabulary import fmt
+from gradscope.diagnosis.time_reach import reach_table
+from gradscope.vocabulary import REACH_FRACTION, fmt
 
 GATED = ("LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 

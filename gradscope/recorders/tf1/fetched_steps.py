@@ -97,12 +97,12 @@ class FetchedSteps:
             values = np.stack([p[1] for p in chunk])  # (steps, variables, columns)
             steps = np.array([p[0] for p in chunk])
             named = {name: values[:, :, j] for j, name in enumerate(self.stats.columns)}
+            between = None
             if norms is not None:  # weights read now and then: the ratio uses the norm in between
                 if self.stats.small:  # small variables' norms were fetched at every step: exact
                     norms[np.ix_(rows, self.stats.small)] = np.stack([p[4] for p in chunk])
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    named["update_ratio"] = named["update_norm"] / norms[rows]
-            self.log.add(rec.from_step_arrays(self.run, steps, int(epoch), self.stats.meta, named))
+                between = {"weight_norm": norms[rows]}
+            self.log.add(rec.from_step_arrays(self.run, steps, int(epoch), self.stats.meta, named, derive_with=between))
             read = [(p[0], p[3]) for p in chunk if p[3] is not None]
             if read:
                 self.log.add(rec.from_step_arrays(self.run, np.array([s for s, _ in read]), int(epoch),
