@@ -45,6 +45,8 @@ class Metric:
         reduction: how the recorders reduce that tensor to one number (a name in
             :data:`gradscope.recorders.reductions.REDUCTIONS`; ``l2``: the L2 norm).
         derived_from: for derived metrics, ``(numerator, denominator)``.
+        window_max: with ``window_steps > 1`` a measured metric becomes the window's mean, and
+            the metric named here holds the window's largest value (None: the window's last value).
         stored: whether records hold it (derived metrics that are not stored are computed on
             read by :func:`gradscope.records.layer_metric`).
     """
@@ -56,13 +58,14 @@ class Metric:
     source: str | None = None
     reduction: str = "l2"
     derived_from: tuple[str, str] | None = None
+    window_max: str | None = None
     stored: bool = True
 
 
 _METRICS = [
     Metric("grad_norm", "variable", "every optimizer step",
            "L2 norm of the gradient the optimizer applied in the step (after loss-scale unscaling, "
-           "clipping and the cross-replica sum)", source="grad"),
+           "clipping and the cross-replica sum)", source="grad", window_max="grad_norm_max"),
     Metric("grad_norm_max", "variable", "with window_steps > 1: once per window",
            "the largest grad_norm of the window (grad_norm is then the window's mean)"),
     Metric("weight_norm", "variable", "every optimizer step", "L2 norm of the variable after the step",
@@ -100,8 +103,8 @@ METRICS: dict[str, Metric] = {m.name: m for m in _METRICS}
 STEP_METRICS = ["grad_norm", "weight_norm", "update_norm", "update_ratio"]
 #: Per-variable metrics the recorders measure from a step's tensors (every metric with a ``source``).
 MEASURED_METRICS = [m.name for m in _METRICS if m.source]
-#: With aggregation over windows of steps: the largest ``grad_norm`` of each window.
-WINDOW_METRICS = ["grad_norm_max"]
+#: With aggregation over windows of steps: the largest value of each window (``grad_norm_max``).
+WINDOW_METRICS = [m.window_max for m in _METRICS if m.window_max]
 #: Per-layer activation metrics on a probe batch, at each epoch end.
 ACTIVATION_METRICS = ["act_mean", "act_std", "saturated_frac", "dead_frac"]
 

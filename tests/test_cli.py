@@ -39,7 +39,9 @@ def test_analyze_writes_run_dir_and_report(tmp_path, tiny_npz):
     acc = meta["metrics"]["test_accuracy"]
     assert round(acc * 100) == pytest.approx(acc * 100)  # measured on the 100 test images
     assert re.search(rf"^sigmoid-normal +{acc:.4f} ", r.output, re.M)  # the table prints what was stored
-    assert all({"kind", "layers", "severity", "evidence", "recommendation"} <= set(f) for f in meta["diagnosis"])
+    kinds = [f["kind"] for f in meta["diagnosis"]]
+    assert kinds and all({"kind", "layers", "severity", "evidence", "recommendation"} <= set(f) for f in meta["diagnosis"])
+    assert kinds[0] in r.output  # the stored diagnosis is the one printed
     records = load_run(run_dir).records
     kernels = records[(records.metric == "grad_norm") & (records.variable == "kernel")]
     assert kernels.groupby("step").size().tolist() == [3] * 8  # 3 Dense layers, 4 steps x 2 epochs

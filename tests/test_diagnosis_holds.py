@@ -115,9 +115,7 @@ def _relu_head_model(loss):
 
 
 def _fit_and_diagnose(model, x, y, tmp_path, epochs=2):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(x, y, batch_size=20, epochs=epochs, callbacks=[GradientMonitor(run_dir=tmp_path / "r")], verbose=0)
+    model.fit(x, y, batch_size=20, epochs=epochs, callbacks=[GradientMonitor(run_dir=tmp_path / "r")], verbose=0)
     run = load_run(tmp_path / "r")
     return {f.kind: f for f in diagnose(run.records, facts=facts_of(run.meta))}
 
@@ -146,9 +144,7 @@ def test_an_exploding_relu_net_is_traced_to_the_explosion(tmp_path):
         keras.layers.Dense(64, activation="relu", kernel_initializer=keras.initializers.RandomNormal(stddev=1.0),
                            name=f"h{i}") for i in range(6)] + [keras.layers.Dense(2, activation="softmax", name="head")])
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(x, y, batch_size=20, epochs=2, callbacks=[GradientMonitor(run_dir=tmp_path / "r")], verbose=0)
+    model.fit(x, y, batch_size=20, epochs=2, callbacks=[GradientMonitor(run_dir=tmp_path / "r")], verbose=0)
     run = load_run(tmp_path / "r")
     found = {f.kind: f for f in diagnose(run.records, facts=facts_of(run.meta))}
     assert {"non_finite", "exploding_gradient"} <= set(found)
@@ -166,9 +162,7 @@ def test_a_zero_initialised_output_layer_is_healthy_for_the_monitor_and_for_audi
                              + [keras.layers.Dense(2, activation="softmax", kernel_initializer="zeros", name="head")])
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     assert kinds(audit(model, x, y)) == set()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model.fit(x, y, batch_size=20, epochs=5, callbacks=[GradientMonitor(run_dir=tmp_path / "r")], verbose=0)
+    model.fit(x, y, batch_size=20, epochs=5, callbacks=[GradientMonitor(run_dir=tmp_path / "r")], verbose=0)
     run = load_run(tmp_path / "r")
     assert run.records.query("metric == 'weight_norm_initial' and layer == 'head' and variable == 'kernel'").value.item() == 0
     assert kinds(diagnose(run.records, facts=facts_of(run.meta))) == set()

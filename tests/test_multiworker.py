@@ -135,4 +135,3 @@ def test_two_worker_processes_write_one_run_whose_gradients_equal_one_process(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.npz", "run", "worker.py"]  # one run directory
 
 
-pytestmark = pytest.mark.filterwarnings("ignore")

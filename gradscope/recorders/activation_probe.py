@@ -14,6 +14,7 @@ import functools
 
 import numpy as np
 
+from gradscope.recorders import keras_compat as compat
 from gradscope.recorders.layer_names import walk_layers
 from gradscope.vocabulary import NOT_WATCHED, PROBE_SIZE
 
@@ -81,13 +82,13 @@ class ActivationProbe:
                 captured[_key] = out
                 return out
 
-            layer.call = call
+            compat.wrap(layer, "call", call)
             wrapped.append(layer)
         try:
             self.model(x, training=False)
         finally:
             for layer in wrapped:
-                del layer.call
+                compat.unwrap(layer, "call")
         return captured
 
 

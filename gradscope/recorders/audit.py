@@ -6,6 +6,7 @@ import numpy as np
 
 from gradscope import records as rec
 from gradscope.diagnosis import Findings, diagnose
+from gradscope.vocabulary import MEASURED_METRICS, METRICS
 
 
 def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings:
@@ -47,6 +48,7 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     from gradscope.recorders.activation_probe import ActivationProbe, cut_rows, watched_layers
     from gradscope.recorders.activation_stats import activation_records
     from gradscope.recorders.layer_names import layer_table
+    from gradscope.recorders.reductions import reduction_of
     from gradscope.recorders.time_gradients import recurrent_layers, time_gradients, time_records
 
     if getattr(model, "optimizer", None) is None:
@@ -59,15 +61,21 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     grads = tape.gradient(loss, variables)
     table = layer_table(model)
     meta = [table[id(v)] for v in variables]
-    g = np.array([[0.0 if gr is None else float(tf.norm(tf.convert_to_tensor(gr))) for gr in grads]])
-    w = np.array([[float(np.linalg.norm(np.asarray(v.numpy(), dtype=np.float64))) for v in variables]])
     try:
         lr = float(np.asarray(model.optimizer.learning_rate))
     except (TypeError, ValueError):
         lr = float("nan")
-    frames = [rec.from_step_arrays(run, np.array([0]), 0, meta,
-                                   {"grad_norm": g, "weight_norm": w, "update_norm": lr * g,
-                                    "weight_norm_initial": w}),
+    zeros = [tf.zeros_like(v) for v in variables]
+    tensors = {"grad": [z if g is None else g for g, z in zip(grads, zeros)],  # what a plain SGD step would do
+               "weight": [tf.convert_to_tensor(v) for v in variables],
+               "update": [z if g is None else _scaled(g, -lr) for g, z in zip(grads, zeros)]}
+    measured = {}
+    for name in MEASURED_METRICS:  # every measured metric, reduced as the recorders reduce it
+        reduction = reduction_of(name)
+        measured[name] = np.array([[float(reduction.host(np.asarray(reduction.graph(t))))
+                                    for t in tensors[METRICS[name].source]]])
+    measured["weight_norm_initial"] = measured["weight_norm"]
+    frames = [rec.from_step_arrays(run, np.array([0]), 0, meta, measured),
               rec.from_logs(run, 0, 0, {"loss": float(loss)})]
     layers = watched_layers(model, table)
     if layers:
@@ -81,3 +89,12 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     facts = facts_of({"config": dict(config or {}), "model": describe_model(model),
                       "optimizer": describe_optimizer(model.optimizer)})
     return diagnose(rec.concat(frames), facts=facts, complete=False)
+
+
+def _scaled(gradient, factor):
+    """``factor * gradient``, keeping a sparse gradient (``IndexedSlices``) sparse."""
+    import tensorflow as tf
+
+    if isinstance(gradient, tf.IndexedSlices):
+        return tf.IndexedSlices(factor * gradient.values, gradient.indices, gradient.dense_shape)
+    return factor * tf.convert_to_tensor(gradient)

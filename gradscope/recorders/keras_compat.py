@@ -100,7 +100,11 @@ def has_schedule(optimizer) -> bool:
 
 
 def wrap(obj, name: str, fn) -> None:
-    """Replace ``obj.<name>`` on this instance only (undone by :func:`unwrap`)."""
+    """Replace ``obj.<name>`` on this instance only (undone by :func:`unwrap`).
+
+    Also how the probes see inside a forward pass: a layer's ``call`` (Keras' ``Layer.__call__``
+    calls the instance's) and a recurrent cell's ``call`` (Keras 3's ``RNN`` steps its cell
+    through it, once per time step)."""
     setattr(obj, name, fn)
 
 
@@ -138,6 +142,16 @@ def own_trainable_variables(layer) -> list:
 def retrace_train_step(model) -> None:
     """Make Keras trace a new train step now (so wrapped optimizer methods are in it)."""
     model.make_train_function(force=True)
+
+
+def train_step_of(model):
+    """The train function ``fit`` will call (Keras' ``model.train_function``)."""
+    return model.train_function
+
+
+def install_train_step(model, step) -> None:
+    """Make ``fit`` call ``step`` (a train function traced before) instead of tracing its own."""
+    model.train_function = step
 
 
 def forget_train_step(model) -> None:

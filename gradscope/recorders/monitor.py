@@ -498,11 +498,11 @@ class GradientMonitor(keras.callbacks.Callback):
         """A fresh train step with the recorder's ops in it (traced at its first call), guarded."""
         if self.model is not None:
             compat.retrace_train_step(self.model)
-            self._install_step(self.model.train_function)
+            self._install_step(compat.train_step_of(self.model))
 
     def _install_step(self, step) -> None:
         self._step_fn = step  # kept, so that the next fit of the same model can use it again
-        self.model.train_function = step
+        compat.install_train_step(self.model, step)
         compat.guard_train_step(self.model, self._step_raised)
 
     def _reusable_recorder(self, model, optimizer, variables, capacity):

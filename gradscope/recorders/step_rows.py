@@ -166,7 +166,7 @@ class WindowRows:
         self.small = self.per_step.small
         self.takes_weights_before = self.per_step.takes_weights_before
         self.reads_before = self.per_step.reads_before
-        self.aggregated = tuple(m for m in plan.every_step if METRICS[m].source == "grad")
+        self.aggregated = {m: METRICS[m].window_max for m in plan.every_step if METRICS[m].window_max}
         self._open_steps = np.zeros(0, np.int64)  # steps read whose window has not closed yet
         self._open_values: dict[str, np.ndarray] = {}
 
@@ -201,7 +201,7 @@ class WindowRows:
         for m, v in values.items():
             if m in self.aggregated:
                 out[m] = np.add.reduceat(v, starts, axis=0) / lengths[:, None]
-                out[f"{m}_max"] = np.maximum.reduceat(v, starts, axis=0)  # NaN stays NaN
+                out[self.aggregated[m]] = np.maximum.reduceat(v, starts, axis=0)  # NaN stays NaN
             else:
                 out[m] = v[ends]
         return steps[ends], out

@@ -37,6 +37,7 @@ import functools
 
 import numpy as np
 
+from gradscope.recorders import keras_compat as compat
 from gradscope.recorders.layer_names import walk_layers
 from gradscope.vocabulary import TIME_METRIC
 
@@ -93,12 +94,13 @@ class _Perturbed:
             states_out = [s + p for s, p in zip([new_states] if single else list(new_states), parts)]
             return output + parts[0], (states_out[0] if single else states_out)
 
-        self.layer.call, self.cell.call = call, step
+        compat.wrap(self.layer, "call", call)
+        compat.wrap(self.cell, "call", step)
         return self
 
     def __exit__(self, *exc):
         for obj in (self.layer, self.cell):
-            obj.__dict__.pop("call", None)
+            compat.unwrap(obj, "call")
         return False
 
 
