@@ -172,9 +172,10 @@ def test_non_finite_gradients_are_kept(xy):
 
 
 def test_plain_sgd_grad_norm_from_the_update_matches_the_tape_and_lr_zero_falls_back(xy):
-    """Plain SGD's gradient norm is read off its update (lr * g); it must still be exact."""
+    """Plain SGD's gradient norm is read off its update (lr * g); it must still be exact, and a
+    learning rate whose update overflows float32's squares (1e30) must not record a finite gradient as inf."""
     x, y = xy
-    for lr in (0.3, 0.0):
+    for lr in (0.3, 0.0, 1e30):
         m = _model(keras.optimizers.SGD(lr))
         expect = []
         with tf.GradientTape() as tape:

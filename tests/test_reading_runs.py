@@ -182,15 +182,19 @@ def test_bad_arguments_are_one_line_each_before_tensorflow_is_imported(tmp_path)
 
 
 @pytest.mark.parametrize("args, expect", [
-    (["--act", "relu", "--init", "zeros"], "dead_units"),
-    (["--act", "relu", "--init", "he", "--lr", "1e30"], "non_finite"),
+    (["--act", "relu", "--init", "zeros"], ("dead_units", "start at 0", "Initialise the weights randomly")),
+    (["--act", "relu", "--init", "he", "--lr", "1e30"], ("non_finite", "learning rate 1e+30", "Lower the learning rate")),
+    (["--act", "sigmoid", "--init", "normal", "--lr", "1e30"], ("stalled", "learning rate 1e+30", "Lower the learning rate")),
 ])
 def test_extreme_settings_train_diagnose_and_render(tmp_path, tiny_npz, args, expect):
+    expect, why, fix = expect
     out = tmp_path / "out"
     r = CliRunner().invoke(main, ["analyze", *args, "--data", str(tiny_npz), "--out", str(out), *TINY],
                            catch_exceptions=False)
     assert r.exit_code == 0, r.output
     (run,) = find_runs([out])
-    assert run.status == "complete" and expect in {f["kind"] for f in findings_of(run)}
+    found = {f["kind"]: f for f in findings_of(run)}
+    assert run.status == "complete" and expect in found
+    assert why in found[expect]["why"] and found[expect]["recommendation"].startswith(fix)  # the cause, not a guess
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 6 and expect.replace("_", " ") in html

@@ -10,7 +10,7 @@ import numpy as np
 
 from gradscope.diagnosis.facts import RunFacts
 from gradscope.diagnosis.settings import DiagnosisSettings
-from gradscope.vocabulary import RELU_LIKE, SATURATING, SATURATION_MARGIN
+from gradscope.vocabulary import RELU_LIKE, SATURATING, SATURATION_MARGIN, times
 
 
 def output_mismatch(facts: RunFacts) -> str | None:
@@ -44,32 +44,52 @@ def _loss_class(facts: RunFacts) -> str:
 def trace_non_finite(timeline, facts: RunFacts, settings: DiagnosisSettings) -> dict | None:
     """Where the first NaN/inf started, and whether gradients or weights grew before it.
 
-    Returns ``{step, metric, layer, cause, grad_growth, weight_growth}`` with ``cause`` one of
-    ``explosion`` (norms grew first, or a gradient became inf), ``loss`` (the loss or an op went
-    non-finite while the norms stayed in range) or None when nothing is non-finite.
+    Returns ``{step, metric, layer, cause, grad_growth, weight_growth, inf_gradient, inf_update}``
+    with ``cause`` one of ``explosion`` (norms grew first, or a gradient, an update or the weights
+    went beyond float32's range), ``loss`` (the loss or an op went non-finite while the norms stayed
+    in range) or None when nothing is non-finite.
     """
     first = timeline.non_finite
     if first is None:
         return None
     windows = [w for w in timeline.windows if w.first_step <= first["step"]]
     start = timeline.windows[0]
-    grad_growth, weight_growth, inf_grad = 1.0, 1.0, False
+    grad_growth, weight_growth, inf_grad, inf_update = 1.0, 1.0, False, False
     for w in windows:
         with np.errstate(divide="ignore", invalid="ignore"):
             g = (w.grad_max / start.grad_first.reindex(w.grad_max.index)).to_numpy(dtype=float)
             wt = (w.weight_last / start.weight_first.reindex(w.weight_last.index)).to_numpy(dtype=float)
         inf_grad |= bool(np.any(np.isinf(w.grad_max.to_numpy(dtype=float))))
+        inf_update |= bool(np.any(np.isinf(w.update_max.to_numpy(dtype=float)))
+                           or np.any(np.isinf(w.weight_last.to_numpy(dtype=float))))
         g, wt = g[np.isfinite(g)], wt[np.isfinite(wt)]
         grad_growth = max(grad_growth, float(g.max()) if len(g) else 1.0)
         weight_growth = max(weight_growth, float(wt.max()) if len(wt) else 1.0)
-    grew = (inf_grad or grad_growth >= settings.explode_grad_growth or weight_growth >= settings.explode_weight_growth)
+    grew = (inf_grad or inf_update or grad_growth >= settings.explode_grad_growth or weight_growth >= settings.explode_weight_growth)
     at_start = first["step"] == timeline.first_step
     if grew or (at_start and output_mismatch(facts) is None and facts.large_random_init):
         cause = "explosion"
     else:
         cause = "loss"
     return {**first, "cause": cause, "grad_growth": grad_growth, "weight_growth": weight_growth,
-            "inf_gradient": inf_grad}
+            "inf_gradient": inf_grad, "inf_update": inf_update}
+
+
+def overshoot(timeline, facts: RunFacts, settings: DiagnosisSettings) -> str | None:
+    """Words for a learning rate so large that single steps threw the weights far from where
+    they were (``update_ratio`` of ``settings.explode_update_ratio`` or more), or None.
+
+    A problem such a step leaves behind (saturated units, a stall) is the step's doing, whatever
+    the initialisation was.
+    """
+    lr = facts.learning_rate
+    if lr is None or lr < settings.large_lr:
+        return None
+    largest = max((float(w.update_ratio_max.max()) for w in timeline.windows if len(w.update_ratio_max)
+                   and not np.isnan(w.update_ratio_max.max())), default=0.0)
+    if largest < settings.explode_update_ratio:
+        return None
+    return f"the learning rate {lr:g} changed weights by up to {times(largest)} their own norm in single steps"
 
 
 def why_exploding(facts: RunFacts, settings: DiagnosisSettings) -> str:

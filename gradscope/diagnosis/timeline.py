@@ -53,6 +53,7 @@ class Window:
     weight_first: pd.Series = field(repr=False)
     weight_last: pd.Series = field(repr=False)
     update_ratio_max: pd.Series = field(repr=False)
+    update_max: pd.Series = field(repr=False)     # largest update_norm
     losses: list = field(default_factory=list)    # (epoch, loss) of the epochs it closes
     accuracies: list = field(default_factory=list)
     saturated: pd.Series = field(default_factory=lambda: pd.Series(dtype=float), repr=False)
@@ -119,6 +120,7 @@ def summarize(records: pd.DataFrame, index: int, layers: list) -> Window | None:
         weight_first=ordered(_per_layer(kern, "weight_norm", "first")),
         weight_last=ordered(_per_layer(kern, "weight_norm", "last")),
         update_ratio_max=ordered(_per_layer(kern, "update_ratio", "max")),
+        update_max=ordered(_per_layer(kern, "update_norm", "max")),
         losses=[(int(e), float(v)) for e, v in loss.items()], accuracies=[(int(e), float(v)) for e, v in acc.items()],
         saturated=last_activation("saturated_frac"), dead=last_activation("dead_frac"), non_finite=non_finite,
     )

@@ -41,15 +41,23 @@ def _dense(x):
     return tf.convert_to_tensor(x) if isinstance(x, tf.IndexedSlices) else x
 
 
+#: Learning rates for which a plain SGD step's gradient norm is read off its update ``lr * g``:
+#: above 1 the update's squared norm leaves float32's range before the gradient's does (lr 1e30
+#: would record a finite gradient as inf), far below it the update's squares underflow to 0.
+READ_OFF_UPDATE_LR = (1e-6, 1.0)
+
+
 def is_plain_sgd(optimizer) -> bool:
-    """Keras SGD without momentum and with a constant positive learning rate: its update is exactly lr * g."""
+    """Keras SGD without momentum and with a constant learning rate in :data:`READ_OFF_UPDATE_LR`:
+    its update is exactly lr * g, and its norm over lr is the gradient's."""
     import keras
 
     if type(optimizer) is not keras.optimizers.SGD or optimizer.momentum or optimizer.nesterov:
         return False
     if compat.has_schedule(optimizer):
         return False
-    return float(np.asarray(optimizer.learning_rate)) > 0
+    low, high = READ_OFF_UPDATE_LR
+    return low <= float(np.asarray(optimizer.learning_rate)) <= high
 
 
 def is_primary_replica() -> bool:

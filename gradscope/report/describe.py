@@ -75,6 +75,11 @@ def _model_line(meta: dict) -> str:
     return text + (f", {opt}" if opt else "")
 
 
+def _plain(name: str) -> str:
+    """An initializer's name without case and underscores (``Zeros`` is ``zeros``)."""
+    return str(name).lower().replace("_", "")
+
+
 def describe(meta: dict) -> dict:
     """``model``, ``activation``, ``init``, ``optimizer``, ``training`` and ``data`` of a run, as text."""
     config = meta.get("config") or {}
@@ -86,7 +91,7 @@ def describe(meta: dict) -> dict:
     act = (act + head_act) if act else (f"none{head_act}" if model else NOT_DESCRIBED)
     head_init = head["kernel_initializer"] if head and head.get("kernel_initializer") else None
     init = config.get("init") or _per_layer(hidden, "kernel_initializer")
-    if init and head_init and head_init != init:
+    if init and head_init and _plain(head_init) != _plain(init):
         init += f" (head: {head_init})"
     init = init or head_init or ("no kernels" if model else NOT_DESCRIBED)
 

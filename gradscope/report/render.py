@@ -20,7 +20,6 @@ from gradscope.report.figures import FIGURES, PAPER_FIGURES
 from gradscope.report.seed_references import reference_for
 from gradscope.report.style import run_colors, to_data_uri
 from gradscope.report.view import RunView, views_of
-from gradscope.vocabulary import fmt
 
 
 def _row(view: RunView) -> dict:
@@ -54,8 +53,8 @@ def _row(view: RunView) -> dict:
         "reference_source": "" if ref is None else ref[1],
         "verdict": view.verdict,
         "findings": view.findings,
-        "grad_ratio": f"{fmt(ratios['grad_start'])} &rarr; {fmt(ratios['grad_end'])}",
-        "rel_ratio": f"{fmt(ratios['rel_start'])} &rarr; {fmt(ratios['rel_end'])}",
+        "grad_ratio": f"{ratios['words']['grad_start']} &rarr; {ratios['words']['grad_end']}",
+        "rel_ratio": f"{ratios['words']['rel_start']} &rarr; {ratios['words']['rel_end']}",
         "reach": view.reach_words,
         "baseline": "" if view.baseline_accuracy is None else f"{view.baseline_accuracy:.4f}",
         "seconds": timings.get("train_seconds"),

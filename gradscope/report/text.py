@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from gradscope.diagnosis.finding import format_finding
-from gradscope.vocabulary import fmt
 
 
 def summary_table(views) -> str:
@@ -14,8 +13,9 @@ def summary_table(views) -> str:
         r = view.ratios
         acc = view.metrics.get("test_accuracy")
         acc = "-" if acc is None else f"{acc:.4f}"
-        grad = f"{fmt(r['grad_start'])} -> {fmt(r['grad_end'])}"
-        rel = f"{fmt(r['rel_start'])} -> {fmt(r['rel_end'])}"
+        words = r["words"]
+        grad = f"{words['grad_start']} -> {words['grad_end']}"
+        rel = f"{words['rel_start']} -> {words['rel_end']}"
         name = view.label + ("" if view.status == "complete" else f" ({view.status})")
         lines.append(f"{name:<26} {acc:>8}  {grad:>19}  {rel:>24}")
     baselines = {round(v.baseline_accuracy, 4) for v in views if v.baseline_accuracy is not None}

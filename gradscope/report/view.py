@@ -21,6 +21,7 @@ import pandas as pd
 from gradscope.diagnosis import findings_of, verdict
 from gradscope.diagnosis.time_reach import reach_table, time_profiles
 from gradscope.records import layer_metric
+from gradscope.vocabulary import fmt
 
 
 def _ratio_first_last(row: pd.Series) -> float:
@@ -30,6 +31,21 @@ def _ratio_first_last(row: pd.Series) -> float:
     first, last = values[0], values[-1]
     with np.errstate(divide="ignore", invalid="ignore"):
         return float(np.float64(first) / np.float64(last))
+
+
+def ratio_words(row: pd.Series) -> str:
+    """A first-to-last ratio as the summary shows it: ``0/0`` when neither layer gets any gradient.
+
+    Example:
+        >>> [ratio_words(pd.Series(v)) for v in ([0.02, 2.0], [0.0, 0.0], [0.0, 1.0], [1.0])]
+        ['0.01', '0/0', '0', '-']
+    """
+    values = row.to_numpy(dtype=float)
+    if len(values) < 2:
+        return "-"
+    if values[0] == 0 and values[-1] == 0:
+        return "0/0"
+    return fmt(_ratio_first_last(row))
 
 
 class RunView:
@@ -114,20 +130,26 @@ class RunView:
         """First-to-last layer ratios of kernel ``grad_norm`` and ``grad_over_weight``.
 
         A dict with ``grad_start``, ``grad_end``, ``rel_start``, ``rel_end`` (NaN when the run
-        has fewer than two layers or no steps), ``layers``, and ``grad_norm_start`` /
+        has fewer than two layers or no steps), ``words`` (each of them as the summary writes
+        it, see :func:`ratio_words`), ``layers``, and ``grad_norm_start`` /
         ``rel_start_layers`` listing the per-layer values at the first step, input layer first.
         """
         grad, rel = self.table("grad_norm"), self.table("grad_over_weight")
         out = {k: math.nan for k in ("grad_start", "grad_end", "rel_start", "rel_end")}
-        out.update(grad_norm_start=[], rel_start_layers=[], layers=list(grad.columns))
+        out.update(grad_norm_start=[], rel_start_layers=[], layers=list(grad.columns),
+                   words={k: "-" for k in ("grad_start", "grad_end", "rel_start", "rel_end")})
         if grad.empty:
             return out
         last = self.last_epoch_steps
         first = grad.index.min()
-        out["grad_start"] = _ratio_first_last(grad.loc[first])
-        out["rel_start"] = _ratio_first_last(rel.loc[first])
-        out["grad_end"] = _ratio_first_last(grad.loc[grad.index.isin(last)].mean())
-        out["rel_end"] = _ratio_first_last(rel.loc[rel.index.isin(last)].mean())
+        rows = {"grad_start": grad.loc[first], "rel_start": rel.loc[first],
+                "grad_end": grad.loc[grad.index.isin(last)].mean(), "rel_end": rel.loc[rel.index.isin(last)].mean()}
+        for key, row in rows.items():
+            out[key] = _ratio_first_last(row)
+            out["words"][key] = ratio_words(row)
+        for when in ("start", "end"):  # no gradient at either end: grad/weight is 0/0 too
+            if out["words"][f"grad_{when}"] == "0/0" and math.isnan(out[f"rel_{when}"]):
+                out["words"][f"rel_{when}"] = "0/0"
         out["grad_norm_start"] = [float(v) for v in grad.loc[first]]
         out["rel_start_layers"] = [float(v) for v in rel.loc[first]]
         return out

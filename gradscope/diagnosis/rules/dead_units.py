@@ -11,6 +11,15 @@ def check(t, facts, settings):
     hit = layers_above(t, "dead_units", "dead", settings.dead)
     if hit is None:
         return None
+    zero_start = [layer for layer in hit.layers if layer in t.zero_start]
+    if zero_start == hit.layers:  # the textbook symmetric init: weights all 0
+        why = (f"the kernels of {', '.join(zero_start)} start at 0: every unit outputs ReLU(0) = 0 for every "
+               "input and gets no gradient, and all units of a layer stay identical (the symmetry is never broken)")
+        fix = "Initialise the weights randomly: He init for ReLU (Var(w) = 2/fan_in); zeros suit biases only."
+    else:
+        why = ("a large learning rate or large negative biases push ReLU units below 0 for all inputs"
+               if (facts.learning_rate or 0) >= settings.large_lr_dead else "")
+        fix = "Use He init, a lower learning rate, or LeakyReLU/ELU, which keep a gradient for negative inputs."
     return Finding(
         kind="dead_units",
         severity="high" if hit.fraction > settings.high_fraction else "medium",
@@ -21,10 +30,8 @@ def check(t, facts, settings):
         evidence={"dead_frac_worst_window": hit.worst.worst.dead.round(4).to_dict(),
                   "dead_frac_last_window": t.windows[-1].dead.round(4).to_dict(),
                   **history(t, hit.found), "healthy": f"dead_frac < {settings.dead}"},
-        why=("a large learning rate or large negative biases push ReLU units below 0 for all inputs"
-             if (facts.learning_rate or 0) >= settings.large_lr_dead else ""),
-        recommendation="Use He init, a lower learning rate, or LeakyReLU/ELU, which keep a gradient "
-                       "for negative inputs.",
+        why=why,
+        recommendation=fix,
     )
 
 

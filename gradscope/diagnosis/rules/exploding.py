@@ -40,6 +40,8 @@ def check(t, facts, settings):
     if exploded:
         reasons.append(f"a gradient norm went beyond float32's range and values became NaN/inf at step {trace['step']}"
                        if trace["inf_gradient"] else
+                       f"a step's update went beyond float32's range and values became NaN/inf at step {trace['step']}"
+                       if trace["inf_update"] else
                        f"norms grew {times(trace['grad_growth'])} until values became NaN/inf at step {trace['step']}")
     if rising:
         reasons.append(f"the loss rose from {fmt(loss[0])} to {fmt(loss[-1])}")

@@ -16,6 +16,7 @@ def check(t, facts, settings):
              else "the loss")
     if trace["cause"] == "explosion":
         grew = ("a gradient became inf" if trace["inf_gradient"] else
+                "a step's update went beyond float32's range" if trace["inf_update"] else
                 f"gradients grew {times(trace['grad_growth'])} and weights {times(trace['weight_growth'])} before")
         summary = f"values became NaN/inf at step {trace['step']} ({where} first), after norms exploded: {grew}"
         why = why_exploding(facts, settings)

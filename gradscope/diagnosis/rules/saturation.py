@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gradscope.diagnosis.causes import overshoot
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.diagnosis.timeline import history, history_text, layers_above
@@ -12,6 +13,15 @@ def check(t, facts, settings):
     hit = layers_above(t, "saturation", "saturated", settings.saturated)
     if hit is None:
         return None
+    step_too_large = overshoot(t, facts, settings)
+    if step_too_large:
+        why = f"{step_too_large}, pushing pre-activations far beyond the activation's linear range"
+        fix = "Lower the learning rate first; then Xavier (Glorot) initialisation, or ReLU with He init."
+    else:
+        why = (f"{'N(0,1) weights' if facts.init == 'normal' else 'weights drawn with a large standard deviation'} "
+               "make pre-activations far larger than the activation's linear range" if facts.large_random_init else "")
+        fix = ("Use Xavier (Glorot) initialisation or switch to ReLU with He init; BatchNormalization before the "
+               "activation keeps inputs near 0.")
     return Finding(
         kind="saturation",
         severity="high" if hit.fraction > settings.high_fraction else "medium",
@@ -23,10 +33,8 @@ def check(t, facts, settings):
                   "saturated_frac_last_window": t.windows[-1].saturated.round(4).to_dict(),
                   **history(t, hit.found),
                   "healthy": f"saturated_frac < {settings.saturated} (Xavier init keeps most units in the linear range)"},
-        why=(f"{'N(0,1) weights' if facts.init == 'normal' else 'weights drawn with a large standard deviation'} make "
-             "pre-activations far larger than the activation's linear range" if facts.large_random_init else ""),
-        recommendation="Use Xavier (Glorot) initialisation or switch to ReLU with He init; "
-                       "BatchNormalization before the activation keeps inputs near 0.",
+        why=why,
+        recommendation=fix,
     )
 
 

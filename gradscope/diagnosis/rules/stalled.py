@@ -6,8 +6,10 @@ import math
 
 import numpy as np
 
+from gradscope.diagnosis.causes import overshoot
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
+from gradscope.vocabulary import fmt
 
 
 def check(t, facts, settings):
@@ -25,9 +27,13 @@ def check(t, facts, settings):
     flat = math.isfinite(drop) and drop < settings.stalled_drop
     if not (flat or near_chance):
         return None
+    step_too_large = overshoot(t, facts, settings)
     reasons = []
     if flat:
-        reasons.append(f"the training loss fell only {100 * drop:.1f}% from the first to the last epoch")
+        first, last = float(loss.iloc[0]), float(loss.iloc[-1])
+        reasons.append(f"the training loss fell only {100 * drop:.1f}% from the first to the last epoch"
+                       if round(100 * drop, 1) > 0 else
+                       f"the training loss did not fall from the first to the last epoch ({fmt(first)} -> {fmt(last)})")
     if near_chance:
         reasons.append(f"training accuracy ends at {acc:.3f}, near chance ({chance:.2f} for {classes} classes)")
     return Finding(
@@ -39,9 +45,11 @@ def check(t, facts, settings):
         evidence={"epoch_losses": [float(v) for v in t.losses], "relative_drop": drop,
                   "train_accuracy_last_epoch": acc, "chance_accuracy": chance, "classes": classes,
                   "healthy": f"the loss falls by more than {100 * settings.stalled_drop:.0f}% and accuracy leaves chance"},
-        why="",
-        recommendation="Check the other findings first (vanishing or exploding gradients, dead or saturated "
-                       "units); otherwise raise the learning rate or use Adam.",
+        why=step_too_large or "",
+        recommendation=("Lower the learning rate (1e-3 to 1e-1 is usual), then check the other findings."
+                        if step_too_large else
+                        "Check the other findings first (vanishing or exploding gradients, dead or saturated "
+                        "units); otherwise raise the learning rate or use Adam."),
     )
 
 
