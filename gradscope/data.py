@@ -88,7 +88,7 @@ def load(source: str = "sample") -> Dataset:
         return _prepare(x, y, None, None, info)
     raise GradscopeError(
         f"cannot read {path}: expected a .npz (Keras mnist.npz format), a .csv "
-        "(label + 784 pixel columns) or a folder of IDX files"
+        f"(label + {N_PIXELS} pixel columns) or a folder of IDX files"
     )
 
 
@@ -159,7 +159,7 @@ def _load_csv(path: Path):
     if "label" not in df.columns:
         raise GradscopeError(
             f"{path} has no 'label' column; expected Kaggle digit-recognizer format: "
-            "a 'label' column and 784 pixel columns"
+            f"a 'label' column and {N_PIXELS} pixel columns"
         )
     pixels = df.drop(columns="label")
     if pixels.shape[1] != N_PIXELS:
