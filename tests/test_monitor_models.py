@@ -181,6 +181,83 @@ def test_tf_data_generator_steps_per_epoch_and_validation():
     np.testing.assert_allclose(u9, 0.01 * g9, rtol=1e-4)  # Keras' default SGD learning rate
 
 
+def test_data_of_unknown_length_trains_on_and_records_only_real_steps(tmp_path):
+    """A filtered tf.data pipeline or a finite generator without steps_per_epoch ends each epoch
+    with a call that finds no batch: fit must go on, the run end complete, and that call (which
+    Keras counts as an iteration) must not be recorded as a step."""
+    from gradscope.storage import load_run
+
+    x, y = _xy(60)
+    model = _mlp()
+    mon = GradientMonitor(run_dir=tmp_path / "r")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).filter(lambda a, b: True).batch(20)  # 3 batches, length unknown
+    model.fit(ds, epochs=3, callbacks=[mon], verbose=0)
+
+    def gen():
+        for i in range(0, 60, 20):
+            yield x[i:i + 20], y[i:i + 20]
+
+    model.fit(gen(), epochs=1, callbacks=[mon], verbose=0)
+    run = load_run(tmp_path / "r")
+    grads = run.records[run.records.metric == "grad_norm"]
+    assert run.status == "complete" and run.meta["progress"]["epochs_done"] == 4
+    assert grads.groupby("epoch", observed=True).step.nunique().tolist() == [3, 3, 3, 3]  # 3 batches an epoch
+    assert (grads.value > 0).all()  # no step made of an unwritten row
+
+
+class UnbuiltNet(keras.Model):
+    """A subclassed model without an input shape: Keras builds it at its first step."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = keras.layers.Dense(8, activation="relu", name="hidden")
+        self.head = keras.layers.Dense(3, activation="softmax", name="head")
+
+    def call(self, x):
+        return self.head(self.hidden(x))
+
+
+@pytest.mark.parametrize("kind", ["sequential", "subclassed"])
+def test_a_model_built_by_fit_is_recorded_and_trains_exactly_as_without_the_monitor(kind):
+    x, y = _xy(60)
+
+    def train(callbacks):
+        keras.utils.set_random_seed(0)
+        model = (keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3, activation="softmax")])
+                 if kind == "sequential" else UnbuiltNet())
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        data = tf.data.Dataset.from_tensor_slices((x, y)).batch(20)
+        model.fit(data, epochs=2, callbacks=callbacks, verbose=0)
+        return model
+
+    mon = GradientMonitor(probe=False)
+    monitored, plain = train([mon]), train([])
+    for a, b in zip(monitored.get_weights(), plain.get_weights()):
+        np.testing.assert_array_equal(a, b)  # built from the data's spec: the same weights drawn, the same steps
+    grads = mon.records[mon.records.metric == "grad_norm"]
+    assert sorted(grads.step.unique()) == list(range(6)) and grads.groupby("step").size().tolist() == [4] * 6
+    assert (grads.value > 0).all()
+
+
+def test_a_model_that_cannot_be_built_before_fit_is_one_clear_warning(tmp_path, monkeypatch):
+    from gradscope.diagnosis import findings_of, verdict
+    from gradscope.recorders import keras_compat
+    from gradscope.storage import load_run
+
+    monkeypatch.setattr(keras_compat, "build_for_fit", lambda model: False)
+    x, y = _xy(60)
+    model = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.warns(RuntimeWarning, match="has no weights yet") as caught:
+        model.fit(x, y, batch_size=20, epochs=2, callbacks=[GradientMonitor(run_dir=tmp_path / "r")], verbose=0)
+    assert len([w for w in caught if "gradscope" in str(w.message)]) == 1
+    assert "Please report" not in str(caught[0].message)  # the user's to fix, said as such
+    run = load_run(tmp_path / "r")
+    findings = findings_of(run)
+    assert findings[0]["kind"] == "incomplete_run" and findings[0]["severity"] == "high"
+    assert verdict(findings) != "healthy" and "model.build" in findings[0]["why"]
+
+
 @pytest.fixture
 def without_op_determinism():
     """Keras refuses XLA while op determinism is on (``gradscope analyze`` turns it on for its runs)."""

@@ -10,13 +10,15 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from gradscope import GradientMonitor, audit
+from gradscope import GradientMonitor, GradscopeError, audit
+from gradscope import records as rec
 from gradscope.cli import main
 from gradscope.diagnosis import findings_of
 from gradscope.report import render_report
@@ -123,6 +125,49 @@ def test_a_fit_that_raises_leaves_an_interrupted_or_failed_run_with_its_records(
     assert "_backend_update_step" not in vars(model.optimizer)  # the optimizer is given back
     stored = run.meta["diagnosis"]  # run.json's copy is what every reader computes
     assert stored[0]["kind"] == "incomplete_run" and stored == findings_of(run)
+
+
+def test_another_callbacks_error_fails_the_run_at_once_and_the_next_fits_go_on(tmp_path):
+    class Boom(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("user bug")
+
+    model = own_model()
+    mon = GradientMonitor(run_dir=tmp_path / "r")
+    with pytest.raises(RuntimeError, match="user bug"):  # Boom runs before the monitor's own epoch end
+        model.fit(X, Y, batch_size=40, epochs=4, validation_split=0.25, callbacks=[Boom(), mon], verbose=0)
+    run = load_run(tmp_path / "r")  # while this process lives: not "running"
+    assert run.status == "failed" and "RuntimeError: user bug" in run.meta["error"]
+    assert run.records.query("metric == 'grad_norm'").step.nunique() == 16  # the unfinished epoch's steps too
+    assert "_backend_update_step" not in vars(model.optimizer)
+
+    model.fit(X, Y, batch_size=40, epochs=1, callbacks=[mon], verbose=0)  # the same monitor goes on
+    run = load_run(tmp_path / "r")
+    grads = run.records.query("metric == 'grad_norm'")
+    assert run.status == "complete" and grads.groupby("epoch").step.nunique().tolist() == [8, 8, 10]
+    assert "val_loss" not in run.meta["metrics"]  # the last epoch's logs, not the first fit's
+
+    again = own_model()  # a notebook cell run again: a new monitor on the same folder
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again.fit(X, Y, batch_size=40, epochs=1, callbacks=[GradientMonitor(run_dir=tmp_path / "r")], verbose=0)
+    run = load_run(tmp_path / "r")
+    assert run.status == "complete" and run.records.query("metric == 'grad_norm'").step.nunique() == 10
+
+
+def test_a_new_writer_in_this_process_takes_over_a_folder_whose_writer_never_finished(tmp_path):
+    from gradscope.storage import RunWriter
+
+    old = RunWriter(tmp_path / "r", {})
+    new = RunWriter(tmp_path / "r", {})  # no lock error: the same process, the old run left unfinished
+    assert old.superseded and not new.superseded
+    old.append(rec.from_logs("r", 0, 0, {"loss": 1.0}))  # the old one writes nothing any more
+    new.finish()
+    run = load_run(tmp_path / "r")
+    assert run.status == "complete" and len(run.records) == 0
+    with pytest.raises(GradscopeError, match="taken over"):
+        old.reopen()
 
 
 def test_findings_and_audit_print_as_readable_text():
@@ -268,7 +313,7 @@ def test_a_second_writer_of_a_run_gets_a_clear_error_and_the_folder_stays_readab
         # the monitor never breaks a fit: one warning that names the other writer, and training goes on
         with pytest.warns(RuntimeWarning, match=f"is being written by process {proc.pid} on ") as caught:
             history = model.fit(X, Y, batch_size=40, epochs=2, callbacks=[second], verbose=0)
-        assert len([w for w in caught if "gradscope stopped recording" in str(w.message)]) == 1
+        assert len([w for w in caught if "gradscope is not recording this fit" in str(w.message)]) == 1
         assert len(history.history["loss"]) == 2
         run = load_run(tmp_path / "run")  # untouched, readable
         assert run.status == "running" and run.meta["progress"]["epochs_done"] >= 1

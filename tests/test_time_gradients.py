@@ -90,6 +90,31 @@ def test_monitor_records_time_gradients_of_an_embedding_lstm(tmp_path):
     assert (records.loc[records.metric != "time_grad_norm", "time"] == -1).all()
 
 
+def test_masked_padding_at_the_end_is_not_an_explosion_through_time(tmp_path):
+    """Post-padded, masked sequences: no gradient comes from the padded last steps of the probe
+    batch (every row is padded there), which must not read as an infinite first-to-last ratio."""
+    from gradscope import GradientMonitor
+    from gradscope.diagnosis import findings_of
+    from gradscope.diagnosis.time_reach import reach_table
+    from gradscope.storage import load_run
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, 50, size=(128, 15))
+    for row, length in enumerate(rng.integers(3, 12, 128)):
+        x[row, length:] = 0  # padding: every row ends in at least 3 zeros
+    y = (x[:, 0] > 25).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((15,), dtype="int32"), keras.layers.Embedding(50, 8, mask_zero=True),
+                              keras.layers.GRU(6, name="gru"), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model.fit(x, y, epochs=2, batch_size=32, verbose=0, callbacks=[GradientMonitor(run="r", run_dir=tmp_path / "r")])
+    run = load_run(tmp_path / "r")
+    table = reach_table(run.records)
+    assert (table.length == 11).all()  # the steps some row reaches; the padded tail left out
+    assert np.isfinite(table.first_over_last).all() and table.finite.all()
+    assert "exploding_through_time" not in {f["kind"] for f in findings_of(run)}
+
+
 @pytest.mark.slow
 def test_tanh_rnn_vanishes_through_time_and_an_lstm_on_the_same_task_does_not(tmp_path):
     """The adding problem over 100 steps (~40 s): the tanh RNN's gradient reaches ~30 steps back and

@@ -90,7 +90,7 @@ def findings_of(run, settings: DiagnosisSettings | None = None) -> list[dict]:
     complete = run.status == "complete"
     findings = [f.to_dict() for f in diagnose(run.records, settings=settings, complete=complete,
                                               facts=facts_of(run.meta))]
-    if not complete:
+    if not complete or not (run.records["metric"] == "grad_norm").any():
         findings.insert(0, incomplete_finding(run).to_dict())
     return findings
 
@@ -100,7 +100,8 @@ INCOMPLETE = "incomplete_run"
 
 
 def incomplete_finding(run) -> Finding:
-    """Says that a run did not complete, how far it got, and what that means for its findings."""
+    """Says that a run did not complete (or recorded no step), how far it got, and what that means
+    for its findings."""
     records = run.records
     steps = records.loc[records["metric"] == "grad_norm", "step"]
     epochs = records.loc[records["metric"] == "loss", "epoch"].nunique()
@@ -111,14 +112,21 @@ def incomplete_finding(run) -> Finding:
         severity="high" if not len(steps) else "medium",
         layers=[],
         steps=[int(steps.min()), int(steps.max())] if len(steps) else [None, None],
-        summary=f"the run {run.progress_note}: what follows judges only what it recorded ({recorded})"
-                + ("; a stall cannot be judged on part of a run" if len(steps) else ""),
+        summary=(f"the run {run.progress_note}: what follows judges only what it recorded ({recorded})"
+                 + ("; a stall cannot be judged on part of a run" if len(steps) else "")
+                 if run.progress_note else
+                 "the run finished but recorded no optimizer step: nothing in it can be judged"),
         evidence={"status": run.status, "recorded_status": run.recorded_status,
                   "progress": run.meta.get("progress") or {}, "recorded_steps": int(len(steps.unique())),
                   "healthy": "a complete run"},
-        why=run.meta.get("error") or "",
-        recommendation="Run it to the end before trusting a clean bill of health; with gradscope analyze, "
-                       "rerun the same command (sweeps resume where they stopped).",
+        why=run.meta.get("error") or run.meta.get("recording_error") or "",
+        recommendation=("Run it to the end before trusting a clean bill of health; with gradscope analyze, "
+                        "rerun the same command (sweeps resume where they stopped)."
+                        if (run.meta.get("config") or {}).get("command") else
+                        "Run the training to the end before trusting a clean bill of health (a GradientMonitor "
+                        "kept across fit calls continues the same run)."
+                        if run.progress_note else
+                        "See the warning gradscope gave during fit (also in run.json's recording_error)."),
     )
 
 

@@ -42,16 +42,32 @@ def time_profiles(records: pd.DataFrame, variable: str = "h") -> pd.DataFrame:
     return table.sort_index()
 
 
+def reached_steps(norms) -> np.ndarray:
+    """The time steps a gradient reaches: ``norms`` without a tail of exact zeros (padding that a
+    mask hides at the end of every sequence of the probe batch: no gradient comes from there).
+
+    Example:
+        >>> reached_steps([0.1, 0.5, 1.0, 0.0, 0.0]).tolist()
+        [0.1, 0.5, 1.0]
+    """
+    g = np.asarray(norms, dtype=float)
+    nonzero = np.flatnonzero(g != 0)  # NaN counts as nonzero: it is evidence
+    return g[: nonzero[-1] + 1] if len(nonzero) else g[:0]
+
+
 def reach_table(records: pd.DataFrame, variable: str = "h", profiles: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per recurrent layer and probe: ``layer``, ``epoch``, ``step``, ``length`` (time steps),
-    ``reach`` and ``first_over_last`` (``||dL/dh_1|| / ||dL/dh_T||``), in order (from ``profiles``,
-    the :func:`time_profiles` of the records, when they are at hand)."""
+    """Per recurrent layer and probe: ``layer``, ``epoch``, ``step``, ``length`` (time steps the
+    gradient reaches, see :func:`reached_steps`), ``reach``, ``first_over_last``
+    (``||dL/dh_1|| / ||dL/dh_T||``, NaN when no gradient reached any step) and ``finite`` (every
+    norm finite), in order (from ``profiles``, the :func:`time_profiles` of the records, when they
+    are at hand)."""
     profiles = time_profiles(records, variable) if profiles is None else profiles
     rows = []
     for (layer, epoch, step), row in profiles.iterrows():
-        g = row.dropna().to_numpy(dtype=float)
+        values = row.dropna().to_numpy(dtype=float)
+        g = reached_steps(values)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = float(g[0] / g[-1]) if len(g) else np.nan
         rows.append({"layer": layer, "epoch": int(epoch), "step": int(step), "length": len(g), "reach": reach(g),
-                     "first_over_last": ratio})
-    return pd.DataFrame(rows, columns=["layer", "epoch", "step", "length", "reach", "first_over_last"])
+                     "first_over_last": ratio, "finite": bool(np.isfinite(values).all())})
+    return pd.DataFrame(rows, columns=["layer", "epoch", "step", "length", "reach", "first_over_last", "finite"])

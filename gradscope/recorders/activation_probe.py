@@ -16,6 +16,7 @@ import numpy as np
 
 from gradscope.recorders import keras_compat as compat
 from gradscope.recorders.layer_names import walk_layers
+from gradscope.recorders.traced_once import TracedOnce
 from gradscope.vocabulary import NOT_WATCHED, PROBE_SIZE
 
 
@@ -49,19 +50,10 @@ class ActivationProbe:
     def __init__(self, model, layers):
         self.model = model
         self.layers = layers  # list of (layer, name, depth, activation)
-        self._traced = None
+        self._outputs_traced = TracedOnce(self._outputs)  # the probe batch keeps its shape: one trace
 
     def __call__(self, x) -> list[tuple[str, int, str, np.ndarray]]:
-        import tensorflow as tf
-
-        if self._traced is None:
-            # traced once (the probe batch keeps its shape), so an epoch end costs one call
-            self._traced = tf.function(self._outputs, reduce_retracing=True, autograph=False)
-        try:
-            outs = self._traced(x)
-        except Exception:  # a model that does not trace outside fit: run it eagerly
-            self._traced = self._outputs
-            outs = self._outputs(x)
+        outs = self._outputs_traced(x)
         result = []
         for i, (layer, name, depth, act) in enumerate(self.layers):
             out = outs.get(f"layer_{i}")

@@ -159,17 +159,29 @@ def forget_train_step(model) -> None:
     model.train_function = None
 
 
-def guard_train_step(model, on_error) -> None:
+def guard_train_step(model, on_error, on_end_of_data=None) -> None:
     """Call ``on_error(exc)`` when a step of the traced train function raises (then re-raise).
 
     ``fit`` calls ``model.train_function`` for every step (or group of steps); Keras has no
     hook for a ``fit`` that dies, so this is where a monitor learns that its run ended badly.
+    Running out of data is not dying: with data of unknown length (a filtered ``tf.data``
+    pipeline, a generator without ``steps_per_epoch``) every epoch ends with the step that finds
+    no batch raising ``OutOfRangeError`` or ``StopIteration``, which ``fit`` catches; Keras still
+    counts that call as an optimizer iteration (the weights do not change), and
+    ``on_end_of_data()`` is called so that the monitor does not record it as a step.
     """
+    import tensorflow as tf
+
     step = model.train_function
+    end_of_data = (StopIteration, tf.errors.OutOfRangeError)
 
     def train_function(iterator):
         try:
             return step(iterator)
+        except end_of_data:
+            if on_end_of_data is not None:
+                on_end_of_data()
+            raise
         except BaseException as exc:
             on_error(exc)
             raise
@@ -177,18 +189,86 @@ def guard_train_step(model, on_error) -> None:
     model.train_function = train_function
 
 
-def fit_arguments(model) -> dict | None:
-    """The ``x``, ``y`` and ``batch_size`` the running ``model.fit`` was called with, or None.
-
-    Keras gives callbacks no access to the training data; ``Trainer.fit`` holds it in its
-    frame while it calls ``on_train_begin``. Only a frame of ``fit`` on this very model counts.
-    """
+def _fit_locals(model) -> dict | None:
+    """The local variables of the running ``model.fit`` (its frame), or None."""
     import sys
 
     frame = sys._getframe(1)
     while frame is not None:
         if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model and "x" in frame.f_locals:
-            local = frame.f_locals
-            return {"x": local["x"], "y": local.get("y"), "batch_size": local.get("batch_size")}
+            return frame.f_locals
         frame = frame.f_back
     return None
+
+
+def built(model) -> bool:
+    """Whether every layer of ``model`` has its weights (Keras builds them at the first step otherwise)."""
+    return bool(model.built) and all(layer.built for layer in model._flatten_layers())
+
+
+def build_for_fit(model) -> bool:
+    """Build a model that ``fit`` would build at its first step, now, from the spec of the data
+    ``fit`` was given, as Keras itself does under a distribution strategy (``_symbolic_build``:
+    shapes only, no batch is consumed, the same weights are drawn). Returns whether it is built.
+    """
+    if built(model):
+        return True
+    local = _fit_locals(model)
+    if local is None:
+        return False
+    iterator = local.get("epoch_iterator")
+    dataset = getattr(iterator, "_distributed_dataset", None)
+    if dataset is None and iterator is not None:
+        dataset = iterator.data_adapter.get_tf_dataset()
+    if dataset is None:
+        return False
+    model._symbolic_build(data_batch=dataset.element_spec)
+    return built(model)
+
+
+#: The hooks of ``fit``'s ``CallbackList`` through which another callback's error can end a ``fit``.
+FIT_HOOKS = ("on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train_batch_end", "on_test_begin",
+             "on_test_end", "on_test_batch_begin", "on_test_batch_end")
+
+
+def guard_fit_callbacks(model, on_error) -> bool:
+    """Call ``on_error(exc)`` when another callback of the running ``fit`` raises (then re-raise).
+
+    Wraps the hooks of the ``CallbackList`` that ``fit`` holds in its frame (on that instance
+    only; it is dropped when ``fit`` returns). Returns whether it found one.
+    """
+    import keras
+
+    local = _fit_locals(model)
+    callbacks = (local or {}).get("callbacks")
+    if not isinstance(callbacks, keras.callbacks.CallbackList):
+        return False
+    for name in FIT_HOOKS:
+        original = getattr(callbacks, name)
+
+        def hook(*args, _original=original, **kwargs):
+            try:
+                return _original(*args, **kwargs)
+            except BaseException as exc:
+                on_error(exc)
+                raise
+
+        wrap(callbacks, name, hook)
+    return True
+
+
+def fit_arguments(model) -> dict | None:
+    """The ``x``, ``y``, ``batch_size``, ``initial_epoch`` and ``validation`` (in words, or None) the
+    running ``model.fit`` was called with, or None.
+
+    Keras gives callbacks no access to the training data; ``Trainer.fit`` holds it in its
+    frame while it calls ``on_train_begin``. Only a frame of ``fit`` on this very model counts.
+    """
+    local = _fit_locals(model)
+    if local is None:
+        return None
+    split = local.get("validation_split") or 0
+    validation = (f"validation_split={split:g}: the last {100 * split:g}% of the training data" if split else
+                  "validation_data given to fit" if local.get("validation_data") is not None else None)
+    return {"x": local["x"], "y": local.get("y"), "batch_size": local.get("batch_size"),
+            "initial_epoch": local.get("initial_epoch"), "validation": validation}

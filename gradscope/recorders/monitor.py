@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 import warnings
 
 import keras
@@ -11,6 +12,7 @@ import pandas as pd
 import tensorflow as tf
 
 from gradscope import records as rec
+from gradscope.errors import GradscopeError
 from gradscope.recorders import keras_compat as compat
 from gradscope.recorders.activation_probe import (ActivationProbe, ProbeCapture, cut_rows, probe_inputs, probe_targets,
                                                   rows_in, rows_of, watched_layers)
@@ -189,11 +191,18 @@ class GradientMonitor(keras.callbacks.Callback):
         self._sigterm = SigtermGuard()
         self._owns_writer = False
         self._in_fit = False
-        self._epochs_done = 0
+        self._epochs_done = 0  # finished epochs of the run (its progress)
+        self._next_epoch = 0   # the run's epoch label of the next epoch (after an unfinished one, past it)
         self._planned = 0
         self._fits = 0
         self._broken: str | None = None
         self._unjudged: list = []
+        self._batch_sizes: dict = {}  # fit number -> its batch size
+        self._log_keys: set = set()
+        self._validation: str | None = None  # how the running fit validates, in words
+        self._fit_started: float | None = None
+        self._train_seconds = 0.0  # wall time inside fit, over every fit of the run  # the Keras log entries the last epoch end wrote into run.json's metrics
+        self._phantom_steps: set = set()  # iterations Keras counted without a batch (see _data_ran_out)
 
     # --- public -------------------------------------------------------------------------
 
@@ -235,6 +244,10 @@ class GradientMonitor(keras.callbacks.Callback):
         now = int(compat.innermost_optimizer(self.model.optimizer).iterations.numpy())
         steps, values, lost = self._recorder.read(self._next_step, now)
         self._next_step = now
+        if self._phantom_steps:
+            trained = ~np.isin(steps, list(self._phantom_steps))
+            steps, values = steps[trained], {name: v[trained] for name, v in values.items()}
+            self._phantom_steps = {s for s in self._phantom_steps if s >= now}
         if lost:
             warnings.warn(
                 f"GradientMonitor kept {len(steps)} of the {len(steps) + lost} records of epoch {self._epoch}; "
@@ -293,12 +306,18 @@ class GradientMonitor(keras.callbacks.Callback):
         self._sigterm.restore()
         try:
             if self._broken is None:
-                self.flush()
-                self._flush_partial_window()
+                unfinished = self.flush()
+                unfinished += self._flush_partial_window()
+                if unfinished:  # steps of an epoch that did not finish: the next fit starts a new epoch
+                    self._next_epoch = max(self._next_epoch, self._epoch + 1)
         finally:
             self._release()
+            if self._fit_started is not None:
+                self._train_seconds += time.perf_counter() - self._fit_started
+                self._fit_started = None
             if self._owns_writer and not self.writer.finished:
-                self.writer.finish(status, error=error, diagnosis=self._final_findings(status, error))
+                self.writer.finish(status, error=error, diagnosis=self._final_findings(status, error),
+                                   timings={"train_seconds": round(self._train_seconds, 3)})
 
     def _release(self) -> None:
         """Give the optimizer and model back (each step on its own: one failing does not stop the rest)."""
@@ -346,6 +365,11 @@ class GradientMonitor(keras.callbacks.Callback):
             self.writer.reopen()  # another fit continues the run
         self._log.add_output(self.writer)
         model = self.model
+        if not compat.build_for_fit(model) and not model.trainable_variables:
+            raise GradscopeError(
+                f"the model {model.name!r} has no weights yet (Keras builds it at its first step, where gradscope "
+                "cannot attach); build it before fit: give it a keras.Input, or call model.build(input_shape) or "
+                "model(x[:1])")
         variables = list(model.trainable_variables)
         table = layer_table(model)
         self._meta = [table[id(v)] for v in variables]
@@ -365,12 +389,16 @@ class GradientMonitor(keras.callbacks.Callback):
         initial = self._recorder.current_weight_values()
         self._weights = WeightReadings(self._next_step - 1, initial)
         self._log.add(rec.from_step_arrays(  # the weights this fit starts from (0: a layer initialised at zero)
-            self.run, np.array([self._next_step]), self._epochs_done, self._meta,
+            self.run, np.array([self._next_step]), self._next_epoch, self._meta,
             {"weight_norm_initial": initial[None]}))
         self._fit = compat.fit_arguments(model)
         if self._fit is not None and rows_of(self._fit["x"], 1) is not None:
             self._fit_batch_size = self._fit["batch_size"] or DEFAULT_FIT_BATCH_SIZE
+        initial_epoch = int((self._fit or {}).get("initial_epoch") or 0)
+        self._validation = (self._fit or {}).get("validation")
+        self._fit_started = time.perf_counter()
         self._setup_probe(model, table)
+        compat.guard_fit_callbacks(model, self._step_raised)  # another callback's error ends the run too
         self._fit = None  # hold no reference to the user's data
         self._exit_guard = ExitGuard(self, "_close_at_exit")
         if step is not None:
@@ -380,7 +408,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._sigterm.install()
         self._in_fit = True
         self._fits += 1
-        self._planned = self._epochs_done + int((self.params or {}).get("epochs") or 0)
+        self._planned = self._epochs_done + max(int((self.params or {}).get("epochs") or 0) - initial_epoch, 0)
         description = self._description(model, optimizer)
         if self.writer is not None:
             self.writer.update(**description)
@@ -389,7 +417,7 @@ class GradientMonitor(keras.callbacks.Callback):
 
     @_guarded
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch = self._epochs_done  # the run's epoch: several fits continue counting
+        self._epoch = self._next_epoch  # the run's epoch: several fits continue counting
 
     @_guarded
     def on_epoch_end(self, epoch, logs=None):
@@ -401,10 +429,14 @@ class GradientMonitor(keras.callbacks.Callback):
         self._log.add(logs_frame)
         self._log.add(acts_frame)
         self._epochs_done += 1
+        self._next_epoch = epoch + 1
         if self.writer is not None:
+            metrics = {k: _number(v) for k, v in (logs or {}).items()}
+            self.writer.forget("metrics", self._log_keys - set(metrics))  # the last epoch's logs, not an older one's
+            self._log_keys = set(metrics)
             self.writer.update(
                 progress={"epochs_done": self._epochs_done, "epochs": self._planned or None, "last_step": last_step},
-                metrics={k: _number(v) for k, v in (logs or {}).items()},
+                metrics=metrics,
                 training=self._training(),
             )
         if self._online is not None:
@@ -424,6 +456,16 @@ class GradientMonitor(keras.callbacks.Callback):
         self.close("complete")
 
     # --- internals ----------------------------------------------------------------------
+
+    def _data_ran_out(self) -> None:
+        """The call of the train function that found no batch (data of unknown length) was counted
+        by the optimizer's iterations but trained nothing: its step is not recorded."""
+        try:
+            if getattr(self.model, "steps_per_execution", 1) == 1:
+                iterations = compat.innermost_optimizer(self.model.optimizer).iterations
+                self._phantom_steps.add(int(iterations.numpy()) - 1)
+        except Exception as exc:
+            self._warn(exc, "noting the end of the data")
 
     def _step_raised(self, exc: BaseException) -> None:
         """A step of ``fit`` raised: keep what was recorded and say how the run ended."""
@@ -462,12 +504,12 @@ class GradientMonitor(keras.callbacks.Callback):
             pass
 
     def _warn(self, exc: BaseException, where: str) -> None:
-        warnings.warn(
-            f"gradscope stopped recording ({where}: {describe_exception(exc)}); the training goes on without it. "
-            "What was recorded before is kept. Please report this with the model that caused it.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
+        if isinstance(exc, GradscopeError):  # something the user can change, said as such
+            message = f"gradscope is not recording this fit: {exc}. The training goes on without it."
+        else:
+            message = (f"gradscope stopped recording ({where}: {describe_exception(exc)}); the training goes on "
+                       "without it. What was recorded before is kept. Please report this with the model that caused it.")
+        warnings.warn(message, RuntimeWarning, stacklevel=3)
 
     def _close_at_exit(self) -> None:
         """The interpreter exits while a ``fit`` never returned: the run did not finish."""
@@ -489,9 +531,13 @@ class GradientMonitor(keras.callbacks.Callback):
         batch = self._probe_capture.batch_rows() if self._probe_capture is not None else self._fit_batch_size
         out = {"epochs": self._planned or params.get("epochs"), "steps_per_epoch": params.get("steps"),
                "fits": self._fits, "every_step": list(self.plan.every_step),
-               "every_n_steps": self.plan.sample.n_steps, "window_steps": self.plan.window.n_steps}
+               "every_n_steps": self.plan.sample.n_steps, "window_steps": self.plan.window.n_steps,
+               "validation": self._validation or "none"}
         if batch is not None:
             out["batch_size"] = batch
+            self._batch_sizes[self._fits] = int(batch)
+            if len(set(self._batch_sizes.values())) > 1:
+                out["batch_sizes"] = [self._batch_sizes[k] for k in sorted(self._batch_sizes)]  # one per fit
         return out
 
     def _retrace(self):
@@ -503,7 +549,7 @@ class GradientMonitor(keras.callbacks.Callback):
     def _install_step(self, step) -> None:
         self._step_fn = step  # kept, so that the next fit of the same model can use it again
         compat.install_train_step(self.model, step)
-        compat.guard_train_step(self.model, self._step_raised)
+        compat.guard_train_step(self.model, self._step_raised, self._data_ran_out)
 
     def _reusable_recorder(self, model, optimizer, variables, capacity):
         """The recorder and traced step of this monitor's last fit, if this fit can run them as they are."""
@@ -515,10 +561,12 @@ class GradientMonitor(keras.callbacks.Callback):
                 and [id(v) for v in recorder.variables] == [id(v) for v in variables])
         return (recorder, step) if same else None
 
-    def _flush_partial_window(self):
+    def _flush_partial_window(self) -> int:
+        """Records of a window of steps still open (``window_steps``); returns how many."""
         partial = self._recorder.read_partial_window() if self._recorder else None
-        if partial is not None:  # the open window ends at the last step flush() has read
-            self._add_records(*partial, self._next_step - 1)
+        if partial is None:
+            return 0
+        return self._add_records(*partial, self._next_step - 1)  # the open window ends where flush() stopped
 
     # probe batch and activation statistics
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from gradscope.recorders import keras_compat as compat
 from gradscope.recorders.layer_names import walk_layers
+from gradscope.recorders.traced_once import TracedOnce
 from gradscope.vocabulary import TIME_METRIC
 
 STATE_NAMES = ("h", "c")  #: what the records call a cell's first and second state
@@ -129,20 +130,11 @@ class TimeGradientProbe:
         self._functions: dict = {}
 
     def __call__(self, x, y, sample_weight=None) -> list[tuple[str, int, dict]]:
-        import tensorflow as tf
-
         out = []
         for layer, name, depth in self.layers:  # one pass per layer: its perturbation alone is active
-            function = self._functions.get(id(layer))
-            if function is None:
-                function = tf.function(functools.partial(_norms, self.model, layer), reduce_retracing=True,
-                                       autograph=False)
-            try:
-                norms = function(x, y, sample_weight)
-            except Exception:  # a model that does not trace outside fit: measure it eagerly from now on
-                function = functools.partial(_norms, self.model, layer)
-                norms = function(x, y, sample_weight)
-            self._functions[id(layer)] = function
+            if id(layer) not in self._functions:
+                self._functions[id(layer)] = TracedOnce(functools.partial(_norms, self.model, layer))
+            norms = self._functions[id(layer)](x, y, sample_weight)
             if norms:
                 out.append((name, depth, {k: np.asarray(v, dtype=np.float64) for k, v in norms.items()}))
         return out

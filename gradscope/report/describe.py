@@ -110,14 +110,19 @@ def describe(meta: dict) -> dict:
         steps = training.get("steps_per_epoch")
         batch = training.get("batch_size")
         fits = training.get("fits") or 1
-        train_text = (f"{epochs} epochs" if epochs else "epochs not known")
+        done = (meta.get("progress") or {}).get("epochs_done")
+        if epochs and meta.get("status") == "complete" and isinstance(done, int) and done < epochs:
+            train_text = f"{done} of {epochs} epochs (stopped early)"  # EarlyStopping, stop_training
+        else:
+            train_text = (f"{epochs} epochs" if epochs else "epochs not known")
         if fits > 1:  # fits of different lengths: steps per epoch is only the last fit's
             train_text += f" in {fits} fits"
             last_step = (meta.get("progress") or {}).get("last_step")
             train_text += f" ({last_step + 1:,} steps)" if isinstance(last_step, int) else ""
         elif steps:
             train_text += f" of {steps} steps"
-        train_text += f", batch {batch}" if batch else ", batch size not known (the probe batch was given)"
+        sizes = training.get("batch_sizes")
+        train_text += (f", batches of {', then '.join(map(str, sizes))}" if sizes else f", batch {batch}") if batch else ", batch size not known (fit was not given it, and no batch was seen)"
     else:
         train_text = "not recorded (no training description)"
 

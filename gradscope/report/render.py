@@ -22,6 +22,12 @@ from gradscope.report.style import run_colors, to_data_uri
 from gradscope.report.view import RunView, views_of
 
 
+def _steps_run(meta: dict) -> int | None:
+    """Optimizer steps a run took, from its progress (the last step is 0-based)."""
+    last = (meta.get("progress") or {}).get("last_step")
+    return last + 1 if isinstance(last, int) else None
+
+
 def _row(view: RunView) -> dict:
     cfg = view.config
     meta = view.run.meta
@@ -45,7 +51,7 @@ def _row(view: RunView) -> dict:
         "training": words["training"],
         "data": words["data"],
         "data_detail": f"{n_train} train / {n_test} test" if n_train is not None else "",
-        "split": data.get("split", ""),
+        "split": data.get("split") or (meta.get("training") or {}).get("validation") or "not recorded",
         "accuracy": (f"{float(acc):.4f}" if acc is not None else
                      f"MSE {float(view.metrics['test_mse']):.4f}" if view.metrics.get("test_mse") is not None else
                      "not recorded"),
@@ -58,7 +64,7 @@ def _row(view: RunView) -> dict:
         "reach": view.reach_words,
         "baseline": "" if view.baseline_accuracy is None else f"{view.baseline_accuracy:.4f}",
         "seconds": timings.get("train_seconds"),
-        "steps": timings.get("steps") or (meta.get("progress") or {}).get("last_step"),
+        "steps": timings.get("steps") or _steps_run(meta),
         "command": cfg.get("command"),
         "versions": meta.get("versions") or cfg.get("versions") or {},
         "config_json": json.dumps({k: meta[k] for k in ("config", "model", "optimizer", "training", "tags",

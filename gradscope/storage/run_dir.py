@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +64,11 @@ def _json_default(obj):
     return str(obj)
 
 
+#: The writers of this process whose run is not finished, by folder: a new writer of a folder whose
+#: earlier writer here never finished (a notebook cell run again after its fit raised) takes over.
+_OPEN_WRITERS: "weakref.WeakValueDictionary[str, RunWriter]" = weakref.WeakValueDictionary()
+
+
 class RunWriter:
     """Writes one run directory while a run trains; holds its lock until :meth:`finish`.
 
@@ -73,7 +79,9 @@ class RunWriter:
         heartbeat_seconds: how often ``run.json``'s heartbeat is refreshed while running (0: never).
 
     Raises:
-        GradscopeError: when another writer holds the run directory.
+        GradscopeError: when another process writes the run directory. An earlier writer of the
+            same folder in this process that never finished (its ``fit`` raised and the monitor
+            was left behind) is finished as ``interrupted`` and stops writing: the new one takes over.
 
     Example:
         >>> import tempfile
@@ -87,6 +95,11 @@ class RunWriter:
 
     def __init__(self, path, config: dict, name: str | None = None, heartbeat_seconds: float = HEARTBEAT_SECONDS):
         self.path = Path(path)
+        self.superseded = False
+        earlier = _OPEN_WRITERS.get(str(self.path.resolve()))
+        if earlier is not None and not earlier.finished:
+            earlier.finish("interrupted", error="a new writer of this folder in the same process took over")
+            earlier.superseded = True
         self._lock = RunLock(self.path)
         self.records_path = self.path / RECORDS_DIR
         if (self.path / RECORDS_CSV).exists():  # an earlier run of this name, as earlier versions wrote it
@@ -111,10 +124,13 @@ class RunWriter:
         self._heartbeat_seconds = heartbeat_seconds
         self._stop = None
         self._start_heartbeat()
+        _OPEN_WRITERS[str(self.path.resolve())] = self
 
     # --- run.json ---------------------------------------------------------------------------
 
     def _write_meta(self) -> None:
+        if self.superseded:  # the folder is another writer's now
+            return
         with self._meta_lock:
             _write_json_atomic(self.path / RUN_JSON, self.meta)
 
@@ -142,7 +158,7 @@ class RunWriter:
 
     def append(self, records: pd.DataFrame) -> None:
         """Write records as the next part (whole, then renamed into place), and count them in ``run.json``."""
-        if not len(records):
+        if not len(records) or self.superseded:
             return
         counts = self.meta["records"]
         records_parquet.write_part(self.records_path, counts["parts"], records)
@@ -165,6 +181,13 @@ class RunWriter:
         self.meta["heartbeat"] = now_iso()
         self._write_meta()
 
+    def forget(self, section: str, keys) -> None:
+        """Drop ``keys`` from a section of ``run.json`` (written with the next update)."""
+        part = self.meta.get(section)
+        if isinstance(part, dict):
+            for key in keys:
+                part.pop(key, None)
+
     def finish(self, status: str = "complete", **sections) -> None:
         """Write the final ``run.json`` with ``status`` (complete, interrupted or failed) and let go of the run."""
         if status not in STATUSES[1:]:
@@ -175,6 +198,9 @@ class RunWriter:
 
     def reopen(self) -> None:
         """Continue a finished run (another ``fit`` of the same monitor): running again, locked again."""
+        if self.superseded:
+            raise GradscopeError(f"{self.path} was taken over by a newer writer in this process; give this "
+                                 "monitor another run_dir")
         if not self._lock.held:
             self._lock = RunLock(self.path)
         self.meta.pop("ended", None)

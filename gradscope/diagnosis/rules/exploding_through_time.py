@@ -8,16 +8,16 @@ import numpy as np
 
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
-from gradscope.diagnosis.rules.vanishing_through_time import layer_trends
+from gradscope.diagnosis.rules.vanishing_through_time import GATED, layer_trends
 from gradscope.vocabulary import fmt, times
 
 
 def check(t, facts, settings):
     hits = []
     for layer, rows in layer_trends(t, settings):
-        ratios = rows["first_over_last"].to_numpy(dtype=float)
-        last = ratios[-1]
-        if not math.isfinite(last) or last > settings.time_explode_ratio:
+        last = rows.iloc[-1]
+        ratio = float(last["first_over_last"])
+        if not last["finite"] or ratio > settings.time_explode_ratio:  # (NaN: no gradient reached it at all)
             hits.append((layer, rows))
     if not hits:
         return None
@@ -41,8 +41,8 @@ def check(t, facts, settings):
         why="the recurrent weights' largest singular value times the activation's slope is above 1, so "
             "each step back multiplies the gradient",
         recommendation="Clip gradients (clipnorm=1.0 on the optimizer), initialise the recurrent weights "
-                       "orthogonally (or as the identity for ReLU, scaled below 1), lower the learning rate, or "
-                       "use an LSTM/GRU.",
+                       "orthogonally (or as the identity for ReLU, scaled below 1), lower the learning rate"
+                       + ("." if facts.layer_classes.get(layer) in GATED else ", or use an LSTM/GRU."),
     )
 
 

@@ -49,7 +49,8 @@ def check(t, facts, settings):
         recommendation=("Lower the learning rate (1e-3 to 1e-1 is usual), then check the other findings."
                         if step_too_large else
                         "Check the other findings first (vanishing or exploding gradients, dead or saturated "
-                        "units); otherwise raise the learning rate or use Adam."),
+                        "units); otherwise raise the learning rate"
+                        + (" or use Adam." if "adam" not in (facts.optimizer or "") else ".")),
     )
 
 

@@ -125,10 +125,14 @@ def check(t, facts, settings):
               "more epochs or a larger learning rate can tell)" if gated else
              "each step back multiplies the gradient by the recurrent weights and the activation's derivative "
              "(tanh' <= 1): unless their product stays near 1, it shrinks geometrically with the distance"),
-        recommendation="Use an LSTM or GRU, or a ReLU RNN with identity recurrent weights (IRNN: "
-                       "recurrent_initializer='identity', small input weights); clip gradients (clipnorm) so that "
-                       "the long-range gradient can be followed safely; shorten the sequences or train with "
-                       "truncated backpropagation through time.",
+        recommendation=("Train longer or with a larger learning rate so that the gates can open (a forget-gate "
+                        "bias of 1, unit_forget_bias=True, helps an LSTM); clip gradients (clipnorm) so that the "
+                        "long-range gradient can be followed safely; shorten the sequences or train with truncated "
+                        "backpropagation through time." if gated else
+                        "Use an LSTM or GRU, or a ReLU RNN with identity recurrent weights (IRNN: "
+                        "recurrent_initializer='identity', small input weights); clip gradients (clipnorm) so that "
+                        "the long-range gradient can be followed safely; shorten the sequences or train with "
+                        "truncated backpropagation through time."),
     )
 
 
