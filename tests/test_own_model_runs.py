@@ -127,6 +127,25 @@ def test_a_fit_that_raises_leaves_an_interrupted_or_failed_run_with_its_records(
     assert stored[0]["kind"] == "incomplete_run" and stored == findings_of(run)
 
 
+def test_two_heads_a_changed_learning_rate_and_an_early_stop_are_described(tmp_path):
+    inp = keras.Input((20,), name="features")
+    h = keras.layers.Dense(16, activation="relu", name="shared")(inp)
+    model = keras.Model(inp, [keras.layers.Dense(2, activation="softmax", name="cls")(h),
+                              keras.layers.Dense(1, name="reg")(h)], name="two_heads")
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss=["sparse_categorical_crossentropy", "mse"],
+                  loss_weights=[1.0, 0.5])
+    stops = [keras.callbacks.ReduceLROnPlateau(monitor="loss", patience=0, factor=0.5, min_delta=100.0),
+             keras.callbacks.EarlyStopping(monitor="loss", patience=1, min_delta=100.0)]
+    model.fit(X, [Y, X[:, :1]], batch_size=40, epochs=6, verbose=0,
+              callbacks=[*stops, GradientMonitor(run_dir=tmp_path / "r")])
+    meta = load_run(tmp_path / "r").meta
+    assert meta["model"]["outputs"] == ["cls", "reg"] and meta["model"]["loss_weights"] == [1.0, 0.5]
+    words = describe(meta)
+    assert words["model"] == "Functional two_heads: 1 Dense + 2 heads (Dense, Dense), 387 params, SGD 0.05 (down to 0.025)"
+    assert words["activation"] == "relu (heads: cls softmax, reg linear)"
+    assert words["training"] == "2 of 6 epochs (stopped early) of 10 steps, batch 40"
+
+
 def test_another_callbacks_error_fails_the_run_at_once_and_the_next_fits_go_on(tmp_path):
     class Boom(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

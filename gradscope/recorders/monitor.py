@@ -410,6 +410,8 @@ class GradientMonitor(keras.callbacks.Callback):
         self._fits += 1
         self._planned = self._epochs_done + max(int((self.params or {}).get("epochs") or 0) - initial_epoch, 0)
         description = self._description(model, optimizer)
+        if self._fits > 1 and self.writer is not None and "optimizer" in self.writer.meta:
+            description.pop("optimizer")  # the run's optimizer is what it started with (its end: learning_rate_end)
         if self.writer is not None:
             self.writer.update(**description)
         if self._online is not None:
@@ -438,6 +440,7 @@ class GradientMonitor(keras.callbacks.Callback):
                 progress={"epochs_done": self._epochs_done, "epochs": self._planned or None, "last_step": last_step},
                 metrics=metrics,
                 training=self._training(),
+                **self._learning_rate_end(),
             )
         if self._online is not None:
             steps, self._unjudged = self._unjudged, []
@@ -520,6 +523,15 @@ class GradientMonitor(keras.callbacks.Callback):
             self.close("failed", error=f"{failed.__name__}: {getattr(sys, 'last_value', '')}")
         else:
             self.close("interrupted")
+
+    def _learning_rate_end(self) -> dict:
+        """``{"optimizer": {"learning_rate_end": lr}}`` when a constant learning rate was changed during
+        the run (ReduceLROnPlateau, LearningRateScheduler, by hand), else ``{}``."""
+        started = (self.writer.meta.get("optimizer") or {}).get("learning_rate")
+        if not isinstance(started, float):
+            return {}
+        now = describe_optimizer(self.model.optimizer).get("learning_rate")
+        return {"optimizer": {"learning_rate_end": now}} if isinstance(now, float) and now != started else {}
 
     def _description(self, model, optimizer) -> dict:
         """``run.json`` sections that say what is being trained."""

@@ -112,7 +112,7 @@ def describe_model(model) -> dict:
     inputs = []
     for t in getattr(model, "inputs", None) or []:
         inputs.append([None if d is None else int(d) for d in t.shape])
-    return {
+    out = {
         "name": model.name,
         "class": type(model).__name__,
         "params": _count(model),
@@ -121,6 +121,19 @@ def describe_model(model) -> dict:
         "layers": layers,
         "loss": describe_loss(getattr(model, "loss", None)),
     }
+    outputs = getattr(model, "output_names", None)
+    if outputs and len(outputs) > 1:  # several heads (a Functional model's output layers)
+        out["outputs"] = list(outputs)
+    try:
+        weights = (model.get_compile_config() or {}).get("loss_weights")
+    except Exception:  # not compiled through compile()
+        weights = None
+    if weights is not None:
+        out["loss_weights"] = _plain(weights)
+    policy = getattr(getattr(model, "dtype_policy", None), "name", None)
+    if policy and policy != "float32":
+        out["dtype_policy"] = policy  # mixed precision
+    return out
 
 
 def describe_optimizer(optimizer) -> dict:

@@ -27,9 +27,25 @@ from gradscope.vocabulary import fmt
 NOT_DESCRIBED = "not recorded (the run has no model description)"
 
 
-def _hidden_and_head(model: dict):
+def _hidden_and_heads(model: dict):
+    """The layers with weights before the output layers, and the output layers (the last such layer
+    unless the model names several outputs)."""
     layers = [layer for layer in model.get("layers", []) if layer.get("params")]
-    return (layers[:-1], layers[-1]) if layers else ([], None)
+    outputs = model.get("outputs") or []
+    heads = [layer for layer in layers if layer["name"] in outputs]
+    if len(heads) > 1:
+        return [layer for layer in layers if layer["name"] not in outputs], heads
+    return (layers[:-1], layers[-1:]) if layers else ([], [])
+
+
+def _heads_text(heads, key) -> str:
+    """`` (head: softmax)`` or `` (heads: cls softmax, reg linear)`` (empty when nothing is known)."""
+    values = [(head["name"], head.get(key)) for head in heads if head.get(key)]
+    if not values:
+        return ""
+    if len(heads) == 1:
+        return f" (head: {values[0][1]})"
+    return " (heads: " + ", ".join(f"{name} {v}" for name, v in values) + ")"
 
 
 def _per_layer(hidden, key) -> str | None:
@@ -52,6 +68,9 @@ def _optimizer_text(optimizer: dict | None) -> str | None:
         rate = f"{lr.get('schedule', 'schedule')}" + (f" from {fmt(start)}" if start is not None else "")
     else:
         rate = fmt(lr) if lr is not None else "lr not recorded"
+    if optimizer.get("learning_rate_end") is not None:
+        rate += f" (down to {fmt(optimizer['learning_rate_end'])})" if lr is not None and \
+            optimizer["learning_rate_end"] < lr else f" (ended at {fmt(optimizer['learning_rate_end'])})"
     return f"{optimizer.get('class', 'optimizer')} {rate}"
 
 
@@ -61,12 +80,14 @@ def _model_line(meta: dict) -> str:
     if not model:
         layers = config.get("layers")
         return f"MLP {'-'.join(map(str, layers))}" if layers else NOT_DESCRIBED
-    hidden, head = _hidden_and_head(model)
+    hidden, heads = _hidden_and_heads(model)
     counts: dict = {}
     for layer in hidden:
         counts[layer["class"]] = counts.get(layer["class"], 0) + 1
     body = ", ".join(f"{n} {cls}" for cls, n in counts.items())
-    shape = " + ".join(part for part in (body, f"{head['class']} head" if head else "") if part) or "no trainable layers"
+    head = (f"{heads[0]['class']} head" if len(heads) == 1 else
+            f"{len(heads)} heads ({', '.join(h['class'] for h in heads)})" if heads else "")
+    shape = " + ".join(part for part in (body, head) if part) or "no trainable layers"
     params = model.get("params")
     text = f"{model.get('class', 'Model')} {model.get('name', '')}: {shape}"
     if params is not None:
@@ -84,16 +105,17 @@ def describe(meta: dict) -> dict:
     """``model``, ``activation``, ``init``, ``optimizer``, ``training`` and ``data`` of a run, as text."""
     config = meta.get("config") or {}
     model = meta.get("model") or {}
-    hidden, head = _hidden_and_head(model)
-    head_act = f" (head: {head['activation']})" if head and head.get("activation") else ""
+    hidden, heads = _hidden_and_heads(model)
+    head_act = _heads_text(heads, "activation")
 
     act = config.get("act") or _per_layer(hidden, "activation")
     act = (act + head_act) if act else (f"none{head_act}" if model else NOT_DESCRIBED)
-    head_init = head["kernel_initializer"] if head and head.get("kernel_initializer") else None
+    head_inits = {h.get("kernel_initializer") for h in heads if h.get("kernel_initializer")}
     init = config.get("init") or _per_layer(hidden, "kernel_initializer")
-    if init and head_init and _plain(head_init) != _plain(init):
-        init += f" (head: {head_init})"
-    init = init or head_init or ("no kernels" if model else NOT_DESCRIBED)
+    if init and head_inits and {_plain(i) for i in head_inits} != {_plain(init)}:
+        init += _heads_text(heads, "kernel_initializer")
+    init = init or (_heads_text(heads, "kernel_initializer").strip(" ()").replace("head: ", "") if head_inits else
+                    ("no kernels" if model else NOT_DESCRIBED))
 
     if config.get("optimizer"):
         optimizer = f"{config['optimizer']} (lr {fmt(config.get('lr'))})"
