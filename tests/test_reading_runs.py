@@ -198,3 +198,17 @@ def test_extreme_settings_train_diagnose_and_render(tmp_path, tiny_npz, args, ex
     assert why in found[expect]["why"] and found[expect]["recommendation"].startswith(fix)  # the cause, not a guess
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 6 and expect.replace("_", " ") in html
+
+
+def test_an_out_on_a_read_only_file_system_is_one_line(tmp_path):
+    """A read-only place for real: a read-only tmpfs (a chmod 555 folder would not do: root writes it)."""
+    place = tmp_path / "ro"
+    place.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro", "tmpfs", str(place)], capture_output=True).returncode:
+        pytest.skip("mounting a read-only tmpfs is not permitted here")
+    try:
+        r = CliRunner().invoke(main, ["analyze", "--out", str(place / "out")])
+        assert r.exit_code == 1 and r.output.count("\n") == 1
+        assert "cannot be written" in r.output and "Read-only file system" in r.output
+    finally:
+        subprocess.run(["umount", str(place)], capture_output=True)
