@@ -175,6 +175,19 @@ def test_another_callbacks_error_fails_the_run_at_once_and_the_next_fits_go_on(t
     assert run.status == "complete" and run.records.query("metric == 'grad_norm'").step.nunique() == 10
 
 
+def test_a_failing_validation_step_fails_the_run_at_once_and_evaluate_is_given_back(tmp_path):
+    model = own_model()
+    bad = X[:40, :19]  # one feature short: Keras raises in the first validation step
+    with pytest.raises(Exception) as raised:
+        model.fit(X, Y, batch_size=40, epochs=3, validation_data=(bad, Y[:40]), verbose=0,
+                  callbacks=[GradientMonitor(run_dir=tmp_path / "r")])
+    run = load_run(tmp_path / "r")  # while this process lives: not "running"
+    assert run.status == "failed" and type(raised.value).__name__ in run.meta["error"]
+    assert run.records.query("metric == 'grad_norm'").step.nunique() == 10  # the epoch before validation
+    assert not hasattr(model.test_function, "gradscope_inner") and "make_test_function" not in vars(model)
+    assert len(model.evaluate(X[:40], Y[:40], verbose=0)) == 2  # the user's evaluate, unguarded, works
+
+
 def test_a_new_writer_in_this_process_takes_over_a_folder_whose_writer_never_finished(tmp_path):
     from gradscope.storage import RunWriter
 

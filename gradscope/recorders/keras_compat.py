@@ -159,6 +159,27 @@ def forget_train_step(model) -> None:
     model.train_function = None
 
 
+def _guarded_function(step, on_error, on_end_of_data=None):
+    """``step`` calling ``on_error(exc)`` when it raises (then re-raising); the end of the data passes."""
+    import tensorflow as tf
+
+    end_of_data = (StopIteration, tf.errors.OutOfRangeError)
+
+    def function(iterator):
+        try:
+            return step(iterator)
+        except end_of_data:
+            if on_end_of_data is not None:
+                on_end_of_data()
+            raise
+        except BaseException as exc:
+            on_error(exc)
+            raise
+
+    function.gradscope_inner = step
+    return function
+
+
 def guard_train_step(model, on_error, on_end_of_data=None) -> None:
     """Call ``on_error(exc)`` when a step of the traced train function raises (then re-raise).
 
@@ -170,23 +191,34 @@ def guard_train_step(model, on_error, on_end_of_data=None) -> None:
     counts that call as an optimizer iteration (the weights do not change), and
     ``on_end_of_data()`` is called so that the monitor does not record it as a step.
     """
-    import tensorflow as tf
+    model.train_function = _guarded_function(model.train_function, on_error, on_end_of_data)
 
-    step = model.train_function
-    end_of_data = (StopIteration, tf.errors.OutOfRangeError)
 
-    def train_function(iterator):
-        try:
-            return step(iterator)
-        except end_of_data:
-            if on_end_of_data is not None:
-                on_end_of_data()
-            raise
-        except BaseException as exc:
-            on_error(exc)
-            raise
+def guard_validation_step(model, on_error) -> None:
+    """Call ``on_error(exc)`` when a step of the validation ``fit`` runs raises (then re-raise).
 
-    model.train_function = train_function
+    Keras makes its test function when validation first runs (``make_test_function``); that is
+    wrapped on the model instance so that the function it makes is guarded. Undone by
+    :func:`unguard_validation_step`.
+    """
+    make = model.make_test_function
+
+    def make_test_function(force=False):
+        make(force=force)
+        step = model.test_function
+        if step is not None and not hasattr(step, "gradscope_inner"):
+            model.test_function = _guarded_function(step, on_error)
+        return model.test_function
+
+    wrap(model, "make_test_function", make_test_function)
+
+
+def unguard_validation_step(model) -> None:
+    """Give the model its own ``make_test_function`` and test function back."""
+    unwrap(model, "make_test_function")
+    step = getattr(model, "test_function", None)
+    if hasattr(step, "gradscope_inner"):
+        model.test_function = step.gradscope_inner
 
 
 def _fit_locals(model) -> dict | None:
@@ -258,8 +290,8 @@ def guard_fit_callbacks(model, on_error) -> bool:
 
 
 def fit_arguments(model) -> dict | None:
-    """The ``x``, ``y``, ``batch_size``, ``initial_epoch`` and ``validation`` (in words, or None) the
-    running ``model.fit`` was called with, or None.
+    """The ``x``, ``y``, ``batch_size``, ``initial_epoch``, ``validation`` (in words, or None) and
+    ``class_weight`` the running ``model.fit`` was called with, or None.
 
     Keras gives callbacks no access to the training data; ``Trainer.fit`` holds it in its
     frame while it calls ``on_train_begin``. Only a frame of ``fit`` on this very model counts.
@@ -271,4 +303,5 @@ def fit_arguments(model) -> dict | None:
     validation = (f"validation_split={split:g}: the last {100 * split:g}% of the training data" if split else
                   "validation_data given to fit" if local.get("validation_data") is not None else None)
     return {"x": local["x"], "y": local.get("y"), "batch_size": local.get("batch_size"),
-            "initial_epoch": local.get("initial_epoch"), "validation": validation}
+            "initial_epoch": local.get("initial_epoch"), "validation": validation,
+            "class_weight": local.get("class_weight")}

@@ -200,6 +200,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._batch_sizes: dict = {}  # fit number -> its batch size
         self._log_keys: set = set()
         self._validation: str | None = None  # how the running fit validates, in words
+        self._class_weight: dict | None = None
         self._fit_started: float | None = None
         self._train_seconds = 0.0  # wall time inside fit, over every fit of the run  # the Keras log entries the last epoch end wrote into run.json's metrics
         self._phantom_steps: set = set()  # iterations Keras counted without a batch (see _data_ran_out)
@@ -331,6 +332,7 @@ class GradientMonitor(keras.callbacks.Callback):
             self._probe_capture = None
         if self.model is not None:
             steps.append(lambda: compat.forget_train_step(self.model))  # the next fit traces a clean step
+            steps.append(lambda: compat.unguard_validation_step(self.model))
         if self._tensorboard is not None:
             steps.append(self._tensorboard.flush)
         if self._exit_guard is not None:
@@ -396,9 +398,12 @@ class GradientMonitor(keras.callbacks.Callback):
             self._fit_batch_size = self._fit["batch_size"] or DEFAULT_FIT_BATCH_SIZE
         initial_epoch = int((self._fit or {}).get("initial_epoch") or 0)
         self._validation = (self._fit or {}).get("validation")
+        weights = (self._fit or {}).get("class_weight")
+        self._class_weight = {str(k): _number(v) for k, v in weights.items()} if isinstance(weights, dict) else None
         self._fit_started = time.perf_counter()
         self._setup_probe(model, table)
         compat.guard_fit_callbacks(model, self._step_raised)  # another callback's error ends the run too
+        compat.guard_validation_step(model, self._step_raised)  # and so does a validation step's
         self._fit = None  # hold no reference to the user's data
         self._exit_guard = ExitGuard(self, "_close_at_exit")
         if step is not None:
@@ -545,6 +550,8 @@ class GradientMonitor(keras.callbacks.Callback):
                "fits": self._fits, "every_step": list(self.plan.every_step),
                "every_n_steps": self.plan.sample.n_steps, "window_steps": self.plan.window.n_steps,
                "validation": self._validation or "none"}
+        if self._class_weight:
+            out["class_weight"] = self._class_weight
         if batch is not None:
             out["batch_size"] = batch
             self._batch_sizes[self._fits] = int(batch)

@@ -66,7 +66,8 @@ def _count(layer) -> int | None:
 
 
 def describe_layer(name: str, layer) -> dict:
-    """Name, class, activation, kernel initializer, size and parameter count of one layer."""
+    """Name, class, activation, kernel initializer, size, parameter count, dropout rate and
+    whether it is frozen, of one layer."""
     out = {"name": name, "class": type(layer).__name__}
     act = activation_name(layer)
     if act is None and hasattr(layer, "cell"):  # RNN wrappers keep their activation on the cell
@@ -84,6 +85,11 @@ def describe_layer(name: str, layer) -> dict:
     params = _count(layer)
     if params is not None:
         out["params"] = params
+    rate = getattr(layer, "rate", None)  # Dropout and its kin
+    if isinstance(rate, (float, int)) and not isinstance(rate, bool):
+        out["rate"] = float(rate)
+    if not getattr(layer, "trainable", True):
+        out["trainable"] = False  # frozen: its weights are not recorded
     return out
 
 
