@@ -109,6 +109,8 @@ def facts_of(meta: dict | None = None, config: dict | None = None) -> RunFacts:
     model = meta.get("model") or {}
     layers = [layer for layer in model.get("layers", []) if layer.get("params")]
     hidden, head = (layers[:-1], layers[-1]) if layers else ([], None)
+    if len(model.get("outputs") or []) > 1:  # several heads: none of them is a hidden layer
+        hidden = [layer for layer in layers if layer["name"] not in model["outputs"]]
     act = config.get("act") or _shared([layer.get("activation") for layer in hidden])
     init = config.get("init") or _shared([layer.get("kernel_initializer") for layer in hidden])
     stds = [_stddev(config.get("init"))] if config.get("init") else [_stddev(layer.get("kernel_initializer"))
