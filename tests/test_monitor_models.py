@@ -244,7 +244,7 @@ def test_a_model_that_cannot_be_built_before_fit_is_one_clear_warning(tmp_path, 
     from gradscope.recorders import keras_compat
     from gradscope.storage import load_run
 
-    monkeypatch.setattr(keras_compat, "build_for_fit", lambda model: False)
+    monkeypatch.setattr(keras_compat, "build_for_fit", lambda model, fit: False)
     x, y = _xy(60)
     model = keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3, activation="softmax")])
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")

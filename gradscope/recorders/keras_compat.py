@@ -159,15 +159,16 @@ def forget_train_step(model) -> None:
     model.train_function = None
 
 
-def _guarded_function(step, on_error, on_end_of_data=None):
-    """``step`` calling ``on_error(exc)`` when it raises (then re-raising); the end of the data passes."""
+def _guarded_function(step, on_error, on_end_of_data=None, data_can_end=True):
+    """``step`` calling ``on_error(exc)`` when it raises (then re-raising); with ``data_can_end``
+    (a train or test function), the end of the data is no error and calls ``on_end_of_data()``."""
     import tensorflow as tf
 
-    end_of_data = (StopIteration, tf.errors.OutOfRangeError)
+    end_of_data = (StopIteration, tf.errors.OutOfRangeError) if data_can_end else ()
 
-    def function(iterator):
+    def function(*args, **kwargs):
         try:
-            return step(iterator)
+            return step(*args, **kwargs)
         except end_of_data:
             if on_end_of_data is not None:
                 on_end_of_data()
@@ -221,34 +222,22 @@ def unguard_validation_step(model) -> None:
         model.test_function = step.gradscope_inner
 
 
-def _fit_locals(model) -> dict | None:
-    """The local variables of the running ``model.fit`` (its frame), or None."""
-    import sys
-
-    frame = sys._getframe(1)
-    while frame is not None:
-        if frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model and "x" in frame.f_locals:
-            return frame.f_locals
-        frame = frame.f_back
-    return None
-
-
 def built(model) -> bool:
     """Whether every layer of ``model`` has its weights (Keras builds them at the first step otherwise)."""
     return bool(model.built) and all(layer.built for layer in model._flatten_layers())
 
 
-def build_for_fit(model) -> bool:
+def build_for_fit(model, fit: dict | None) -> bool:
     """Build a model that ``fit`` would build at its first step, now, from the spec of the data
-    ``fit`` was given, as Keras itself does under a distribution strategy (``_symbolic_build``:
-    shapes only, no batch is consumed, the same weights are drawn). Returns whether it is built.
+    ``fit`` was given (``fit``: :func:`fit_arguments`), as Keras itself does under a distribution
+    strategy (``_symbolic_build``: shapes only, no batch is consumed, the same weights are drawn).
+    Returns whether it is built.
     """
     if built(model):
         return True
-    local = _fit_locals(model)
-    if local is None:
+    if fit is None:
         return False
-    iterator = local.get("epoch_iterator")
+    iterator = fit["epoch_iterator"]
     dataset = getattr(iterator, "_distributed_dataset", None)
     if dataset is None and iterator is not None:
         dataset = iterator.data_adapter.get_tf_dataset()
@@ -263,45 +252,44 @@ FIT_HOOKS = ("on_epoch_begin", "on_epoch_end", "on_train_batch_begin", "on_train
              "on_test_end", "on_test_batch_begin", "on_test_batch_end")
 
 
-def guard_fit_callbacks(model, on_error) -> bool:
+def guard_fit_callbacks(fit: dict | None, on_error) -> bool:
     """Call ``on_error(exc)`` when another callback of the running ``fit`` raises (then re-raise).
 
-    Wraps the hooks of the ``CallbackList`` that ``fit`` holds in its frame (on that instance
-    only; it is dropped when ``fit`` returns). Returns whether it found one.
+    Wraps the hooks of the ``CallbackList`` that ``fit`` holds in its frame (``fit``:
+    :func:`fit_arguments`; on that instance only, dropped when ``fit`` returns). Returns whether
+    it found one.
     """
     import keras
 
-    local = _fit_locals(model)
-    callbacks = (local or {}).get("callbacks")
+    callbacks = (fit or {}).get("callbacks")
     if not isinstance(callbacks, keras.callbacks.CallbackList):
         return False
     for name in FIT_HOOKS:
-        original = getattr(callbacks, name)
-
-        def hook(*args, _original=original, **kwargs):
-            try:
-                return _original(*args, **kwargs)
-            except BaseException as exc:
-                on_error(exc)
-                raise
-
-        wrap(callbacks, name, hook)
+        wrap(callbacks, name, _guarded_function(getattr(callbacks, name), on_error, data_can_end=False))
     return True
 
 
 def fit_arguments(model) -> dict | None:
     """The ``x``, ``y``, ``batch_size``, ``initial_epoch``, ``validation`` (in words, or None) and
-    ``class_weight`` the running ``model.fit`` was called with, or None.
+    ``class_weight`` the running ``model.fit`` was called with, and its ``epoch_iterator`` and
+    ``callbacks`` (the ``CallbackList``), or None.
 
     Keras gives callbacks no access to the training data; ``Trainer.fit`` holds it in its
     frame while it calls ``on_train_begin``. Only a frame of ``fit`` on this very model counts.
     """
-    local = _fit_locals(model)
-    if local is None:
+    import sys
+
+    frame = sys._getframe(1)
+    while frame is not None and not (frame.f_code.co_name == "fit" and frame.f_locals.get("self") is model
+                                     and "x" in frame.f_locals):
+        frame = frame.f_back
+    if frame is None:
         return None
+    local = frame.f_locals
     split = local.get("validation_split") or 0
     validation = (f"validation_split={split:g}: the last {100 * split:g}% of the training data" if split else
                   "validation_data given to fit" if local.get("validation_data") is not None else None)
     return {"x": local["x"], "y": local.get("y"), "batch_size": local.get("batch_size"),
             "initial_epoch": local.get("initial_epoch"), "validation": validation,
-            "class_weight": local.get("class_weight")}
+            "class_weight": local.get("class_weight"), "epoch_iterator": local.get("epoch_iterator"),
+            "callbacks": local.get("callbacks")}

@@ -21,7 +21,7 @@ from gradscope.recorders.activation_stats import activation_records
 from gradscope.recorders.exit_guard import ExitGuard
 from gradscope.recorders.layer_names import layer_table
 from gradscope.recorders.record_log import RecordLog
-from gradscope.recorders.run_description import describe_model, describe_optimizer, versions
+from gradscope.recorders.run_description import constant_learning_rate, describe_model, describe_optimizer, versions
 from gradscope.recorders.schedule import DEFAULT_EVERY_STEP, Plan
 from gradscope.recorders.step_recorder import StepRecorder
 from gradscope.recorders.step_rows import SMALL_WEIGHTS
@@ -198,11 +198,11 @@ class GradientMonitor(keras.callbacks.Callback):
         self._broken: str | None = None
         self._unjudged: list = []
         self._batch_sizes: dict = {}  # fit number -> its batch size
-        self._log_keys: set = set()
+        self._log_keys: set = set()  # the Keras log entries the last epoch end wrote into run.json's metrics
         self._validation: str | None = None  # how the running fit validates, in words
         self._class_weight: dict | None = None
         self._fit_started: float | None = None
-        self._train_seconds = 0.0  # wall time inside fit, over every fit of the run  # the Keras log entries the last epoch end wrote into run.json's metrics
+        self._train_seconds = 0.0  # wall time inside fit, over every fit of the run
         self._phantom_steps: set = set()  # iterations Keras counted without a batch (see _data_ran_out)
 
     # --- public -------------------------------------------------------------------------
@@ -367,7 +367,8 @@ class GradientMonitor(keras.callbacks.Callback):
             self.writer.reopen()  # another fit continues the run
         self._log.add_output(self.writer)
         model = self.model
-        if not compat.build_for_fit(model) and not model.trainable_variables:
+        fit = compat.fit_arguments(model)
+        if not compat.build_for_fit(model, fit) and not model.trainable_variables:
             raise GradscopeError(
                 f"the model {model.name!r} has no weights yet (Keras builds it at its first step, where gradscope "
                 "cannot attach); build it before fit: give it a keras.Input, or call model.build(input_shape) or "
@@ -393,7 +394,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._log.add(rec.from_step_arrays(  # the weights this fit starts from (0: a layer initialised at zero)
             self.run, np.array([self._next_step]), self._next_epoch, self._meta,
             {"weight_norm_initial": initial[None]}))
-        self._fit = compat.fit_arguments(model)
+        self._fit = fit
         if self._fit is not None and rows_of(self._fit["x"], 1) is not None:
             self._fit_batch_size = self._fit["batch_size"] or DEFAULT_FIT_BATCH_SIZE
         initial_epoch = int((self._fit or {}).get("initial_epoch") or 0)
@@ -402,7 +403,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._class_weight = {str(k): _number(v) for k, v in weights.items()} if isinstance(weights, dict) else None
         self._fit_started = time.perf_counter()
         self._setup_probe(model, table)
-        compat.guard_fit_callbacks(model, self._step_raised)  # another callback's error ends the run too
+        compat.guard_fit_callbacks(self._fit, self._step_raised)  # another callback's error ends the run too
         compat.guard_validation_step(model, self._step_raised)  # and so does a validation step's
         self._fit = None  # hold no reference to the user's data
         self._exit_guard = ExitGuard(self, "_close_at_exit")
@@ -535,8 +536,8 @@ class GradientMonitor(keras.callbacks.Callback):
         started = (self.writer.meta.get("optimizer") or {}).get("learning_rate")
         if not isinstance(started, float):
             return {}
-        now = describe_optimizer(self.model.optimizer).get("learning_rate")
-        return {"optimizer": {"learning_rate_end": now}} if isinstance(now, float) and now != started else {}
+        now = constant_learning_rate(self.model.optimizer)
+        return {"optimizer": {"learning_rate_end": now}} if now is not None and now != started else {}
 
     def _description(self, model, optimizer) -> dict:
         """``run.json`` sections that say what is being trained."""

@@ -142,6 +142,15 @@ def describe_model(model) -> dict:
     return out
 
 
+def constant_learning_rate(optimizer) -> float | None:
+    """The learning rate now, as ``run.json`` writes it (None under a schedule)."""
+    inner = compat.innermost_optimizer(optimizer)
+    if compat.has_schedule(inner):
+        return None
+    lr = np.asarray(inner.learning_rate)
+    return float(str(lr.astype(np.float32))) if lr.dtype == np.float32 else float(lr)
+
+
 def describe_optimizer(optimizer) -> dict:
     """The optimizer: class, learning rate (or its schedule) and other hyperparameters."""
     inner = compat.innermost_optimizer(optimizer)
@@ -152,8 +161,7 @@ def describe_optimizer(optimizer) -> dict:
         schedule = compat.learning_rate_schedule(inner)
         out["learning_rate"] = {"schedule": type(schedule).__name__, **_plain(schedule.get_config())}
     else:
-        lr = np.asarray(inner.learning_rate)
-        out["learning_rate"] = float(str(lr.astype(np.float32))) if lr.dtype == np.float32 else float(lr)
+        out["learning_rate"] = constant_learning_rate(inner)
     try:
         config = inner.get_config()
     except Exception:  # optimizers from outside Keras
