@@ -27,6 +27,28 @@ def _suggest(name: str, known: list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; choose one of {', '.join(known)}"
 
 
+def _unknown_activation(name: str) -> GradscopeError:
+    return GradscopeError(f"unknown activation {name!r}" + _suggest(name, KNOWN_ACTIVATIONS))
+
+
+def _not_for_hidden_layers(name: str) -> GradscopeError:
+    return GradscopeError(f"activation {name!r} is not usable for hidden layers" + _suggest(name, KNOWN_ACTIVATIONS))
+
+
+def _unknown_initializer(name: str) -> GradscopeError:
+    return GradscopeError(f"unknown initializer {name!r}" + _suggest(name, KNOWN_INITS))
+
+
+def _tf1_builds(name: str) -> bool:
+    """Whether a TF1 graph can build the ``--init`` name (gradscope's own names and ``normal_<s>``)."""
+    return name in INITS or normal_std(name) is not None
+
+
+def _not_in_tf1(name: str) -> GradscopeError:
+    return GradscopeError(f"initializer {name!r} is not available with --framework tf1; choose one of "
+                          f"{', '.join(INITS)} or normal_<s>")
+
+
 def check_activation(name: str):
     """Return the Keras activation for ``name``.
 
@@ -38,11 +60,9 @@ def check_activation(name: str):
     try:
         fn = keras.activations.get(name)
     except (ValueError, TypeError):
-        raise GradscopeError(f"unknown activation {name!r}" + _suggest(name, KNOWN_ACTIVATIONS)) from None
+        raise _unknown_activation(name) from None
     if fn is None or name in OUTPUT_ONLY_ACTIVATIONS:
-        raise GradscopeError(
-            f"activation {name!r} is not usable for hidden layers" + _suggest(name, KNOWN_ACTIVATIONS)
-        )
+        raise _not_for_hidden_layers(name)
     return fn
 
 
@@ -62,18 +82,16 @@ def check_names(acts, inits, framework: str = "keras") -> None:
     """
     for name in acts:
         if name not in KERAS_ACTIVATIONS:
-            raise GradscopeError(f"unknown activation {name!r}" + _suggest(name, KNOWN_ACTIVATIONS))
+            raise _unknown_activation(name)
         if name in OUTPUT_ONLY_ACTIVATIONS:
-            raise GradscopeError(f"activation {name!r} is not usable for hidden layers"
-                                 + _suggest(name, KNOWN_ACTIVATIONS))
+            raise _not_for_hidden_layers(name)
     for name in inits:
-        if name in INITS or normal_std(name) is not None:
+        if _tf1_builds(name):
             continue
         if framework == "tf1":
-            raise GradscopeError(f"initializer {name!r} is not available with --framework tf1; choose one of "
-                                 f"{', '.join(INITS)} or normal_<s>")
+            raise _not_in_tf1(name)
         if name not in KERAS_INITIALIZERS:
-            raise GradscopeError(f"unknown initializer {name!r}" + _suggest(name, KNOWN_INITS))
+            raise _unknown_initializer(name)
 
 
 def normal_std(name: str) -> float | None:
@@ -117,7 +135,7 @@ def make_initializer(name: str, seed: int | None = None):
     except (ValueError, TypeError):
         init = None
     if init is None:
-        raise GradscopeError(f"unknown initializer {name!r}" + _suggest(name, KNOWN_INITS))
+        raise _unknown_initializer(name)
     config = init.get_config()
     if "seed" in config:
         config["seed"] = seed
@@ -134,11 +152,8 @@ def make_tf1_initializer(name: str, seed: int | None):
     import tensorflow as tf
 
     tf1 = tf.compat.v1
-    if name not in INITS and normal_std(name) is None:
-        raise GradscopeError(
-            f"initializer {name!r} is not available with --framework tf1; choose one of {', '.join(INITS)} "
-            "or normal_<s>"
-        )
+    if not _tf1_builds(name):
+        raise _not_in_tf1(name)
     spec = _spec(name)
     if spec.stddev is not None:
         return tf1.random_normal_initializer(0.0, spec.stddev, seed=seed)

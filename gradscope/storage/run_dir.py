@@ -96,7 +96,8 @@ class RunWriter:
     def __init__(self, path, config: dict, name: str | None = None, heartbeat_seconds: float = HEARTBEAT_SECONDS):
         self.path = Path(path)
         self.superseded = False
-        earlier = _OPEN_WRITERS.get(str(self.path.resolve()))
+        key = str(self.path.resolve())
+        earlier = _OPEN_WRITERS.get(key)
         if earlier is not None and not earlier.finished:
             earlier.finish("interrupted", error="a new writer of this folder in the same process took over")
             earlier.superseded = True
@@ -124,7 +125,7 @@ class RunWriter:
         self._heartbeat_seconds = heartbeat_seconds
         self._stop = None
         self._start_heartbeat()
-        _OPEN_WRITERS[str(self.path.resolve())] = self
+        _OPEN_WRITERS[key] = self
 
     # --- run.json ---------------------------------------------------------------------------
 
