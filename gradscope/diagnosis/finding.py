@@ -83,17 +83,17 @@ def format_finding(f: dict) -> str:
     steps = f.get("steps") or []
     if len(steps) == 2 and steps[0] is not None:
         where.append(f"step {steps[0]}" if steps[0] == steps[1] else f"steps {steps[0]}-{steps[1]}")
-    lines = _wrap(f"{f['kind']} ({'; '.join(where)}): {f['summary']}", "", "    ")
+    lines = _wrap(f"{f['kind']} ({'; '.join(where)}): {f['summary']}", "    ")
     if f.get("why"):
-        lines += _wrap(f"  why: {f['why']}", "", "       ")
+        lines += _wrap(f"  why: {f['why']}", "       ")
     if f.get("recommendation"):
-        lines += _wrap(f"  fix: {f['recommendation']}", "", "       ")
+        lines += _wrap(f"  fix: {f['recommendation']}", "       ")
     return "\n".join(lines)
 
 
-def _wrap(text: str, first: str, rest: str) -> list[str]:
-    """Lines of at most :data:`WIDTH` characters (words are never broken)."""
-    return textwrap.wrap(text, WIDTH, initial_indent=first, subsequent_indent=rest,
+def _wrap(text: str, rest: str) -> list[str]:
+    """Lines of at most :data:`WIDTH` characters, the second and later indented by ``rest`` (words are never broken)."""
+    return textwrap.wrap(text, WIDTH, subsequent_indent=rest,
                          break_long_words=False, break_on_hyphens=False) or [text]
 
 

@@ -361,11 +361,14 @@ def history_text(hist: dict, form: str = "; {}") -> str:
         >>> history_text({"held_in_steps": [[0, 0]], "resolved_at_step": None})  # one probe (audit): no when
         ''
     """
-    if not hist or hist["held_in_steps"] == [[hist["held_in_steps"][0][0]] * 2]:
+    if not hist:
         return ""
-    spans = ", ".join(f"{a}-{b}" for a, b in hist["held_in_steps"])
+    spans = hist["held_in_steps"]
+    if len(spans) == 1 and spans[0][0] == spans[0][1]:
+        return ""  # one step only (audit's one probe): nothing to say about when
+    held = ", ".join(f"{a}-{b}" for a, b in spans)
     gone = hist.get("resolved_at_step")
-    return form.format(f"held in steps {spans}"
+    return form.format(f"held in steps {held}"
                        + (f"; gone from step {gone}" if gone is not None else "; still there at the end"))
 
 

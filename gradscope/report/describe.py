@@ -38,14 +38,18 @@ def _hidden_and_heads(model: dict):
     return (layers[:-1], layers[-1:]) if layers else ([], [])
 
 
+def _heads_value(heads, key) -> str | None:
+    """``softmax`` for one head, ``cls softmax, reg linear`` for several (None when nothing is known)."""
+    values = [(head["name"], head[key]) for head in heads if head.get(key)]
+    if not values:
+        return None
+    return values[0][1] if len(heads) == 1 else ", ".join(f"{name} {v}" for name, v in values)
+
+
 def _heads_text(heads, key) -> str:
     """`` (head: softmax)`` or `` (heads: cls softmax, reg linear)`` (empty when nothing is known)."""
-    values = [(head["name"], head.get(key)) for head in heads if head.get(key)]
-    if not values:
-        return ""
-    if len(heads) == 1:
-        return f" (head: {values[0][1]})"
-    return " (heads: " + ", ".join(f"{name} {v}" for name, v in values) + ")"
+    value = _heads_value(heads, key)
+    return "" if value is None else f" ({'head' if len(heads) == 1 else 'heads'}: {value})"
 
 
 def _per_layer(hidden, key) -> str | None:
@@ -114,8 +118,10 @@ def describe(meta: dict) -> dict:
     init = config.get("init") or _per_layer(hidden, "kernel_initializer")
     if init and head_inits and {_plain(i) for i in head_inits} != {_plain(init)}:
         init += _heads_text(heads, "kernel_initializer")
-    init = init or (_heads_text(heads, "kernel_initializer").strip(" ()").replace("head: ", "") if head_inits else
-                    ("no kernels" if model else NOT_DESCRIBED))
+    head_init = _heads_value(heads, "kernel_initializer")  # alone when the hidden layers say nothing
+    if head_init and len(heads) > 1:
+        head_init = f"heads: {head_init}"
+    init = init or head_init or ("no kernels" if model else NOT_DESCRIBED)
 
     if config.get("optimizer"):
         optimizer = f"{config['optimizer']} (lr {fmt(config.get('lr'))})"
@@ -144,7 +150,10 @@ def describe(meta: dict) -> dict:
         elif steps:
             train_text += f" of {steps} steps"
         sizes = training.get("batch_sizes")
-        train_text += (f", batches of {', then '.join(map(str, sizes))}" if sizes else f", batch {batch}") if batch else ", batch size not known (fit was not given it, and no batch was seen)"
+        if not batch:
+            train_text += ", batch size not known (fit was not given it, and no batch was seen)"
+        else:
+            train_text += f", batches of {', then '.join(map(str, sizes))}" if sizes else f", batch {batch}"
     else:
         train_text = "not recorded (no training description)"
 
