@@ -51,13 +51,23 @@ DTYPES = {
 _STORED_DERIVED = [m for m in METRICS.values() if m.derived_from and m.stored]
 
 
+#: The dtype each column has once coerced (``str`` is pandas' string dtype with pandas 3, object before).
+_RESOLVED = {c: pd.Series([], dtype=d).dtype for c, d in DTYPES.items()}
+_EMPTY = None
+
+
 def empty() -> pd.DataFrame:
     """Return an empty records DataFrame with the schema's columns and dtypes."""
-    return coerce(pd.DataFrame({c: [] for c in COLUMNS}))
+    global _EMPTY
+    if _EMPTY is None:
+        _EMPTY = coerce(pd.DataFrame({c: [] for c in COLUMNS}))
+    return _EMPTY.copy()
 
 
 def coerce(df: pd.DataFrame) -> pd.DataFrame:
     """Return ``df`` with exactly the schema columns, in order, with the schema dtypes.
+
+    Columns that already have their dtype are taken as they are (the recorders build them so).
 
     Raises:
         GradscopeError: if a column is missing or a value cannot be converted.
@@ -69,13 +79,16 @@ def coerce(df: pd.DataFrame) -> pd.DataFrame:
         raise GradscopeError(
             f"records are missing the column(s) {missing}; expected the columns {COLUMNS}"
         )
-    out = df[COLUMNS].copy()
+    out = df[COLUMNS].copy(deep=False)
     for col in ("layer", "variable"):
-        out[col] = out[col].fillna("")
-    try:
-        out = out.astype(DTYPES)
-    except (ValueError, TypeError) as exc:
-        raise GradscopeError(f"records have a value of the wrong type: {exc}") from None
+        if out[col].hasnans:
+            out[col] = out[col].fillna("")
+    convert = {c: DTYPES[c] for c in COLUMNS if out[c].dtype != _RESOLVED[c]}
+    if convert:
+        try:
+            out = out.astype(convert)
+        except (ValueError, TypeError) as exc:
+            raise GradscopeError(f"records have a value of the wrong type: {exc}") from None
     return out.reset_index(drop=True)
 
 

@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from gradscope.diagnosis.settings import DEFAULT_SETTINGS, DiagnosisSettings
-from gradscope.records import metric_rows
 from gradscope.vocabulary import TIME_METRIC
 
 _FINITE_METRICS = ("grad_norm", "weight_norm", "loss")
@@ -65,63 +64,142 @@ class Window:
         return [self.first_step, self.last_step]
 
 
-def _per_layer(df, metric, how):
-    sel = df[df["metric"] == metric]
-    if not len(sel):
-        return pd.Series(dtype=float)
-    grouped = sel.groupby("layer", sort=False)["value"]
-    if how == "median":
-        return grouped.median()
-    if how == "max":
-        return grouped.max()
-    ordered = sel.sort_values("step", kind="stable").groupby("layer", sort=False)["value"]
-    return ordered.first() if how == "first" else ordered.last()
+class _Columns:
+    """A window's records as NumPy arrays, split once by metric (the rules' numbers from few passes)."""
+
+    def __init__(self, records: pd.DataFrame):
+        self.metric = np.asarray(records["metric"], dtype=object)
+        self.layer = np.asarray(records["layer"], dtype=object)
+        self.variable = np.asarray(records["variable"], dtype=object)
+        self.step = records["step"].to_numpy(dtype=np.int64)
+        self.epoch = records["epoch"].to_numpy(dtype=np.int64)
+        self.depth = records["depth"].to_numpy(dtype=np.int64)
+        self.value = records["value"].to_numpy(dtype=float)
+        self.kernel = self.variable == "kernel"
+        self._rows: dict = {}
+
+    def rows(self, metric: str, kernel: bool = True) -> np.ndarray:
+        """Indices of a metric's records (of kernels only, by default), in record order."""
+        key = (metric, kernel)
+        if key not in self._rows:
+            mask = self.metric == metric
+            self._rows[key] = np.flatnonzero(mask & self.kernel if kernel else mask)
+        return self._rows[key]
+
+    def groups(self, rows: np.ndarray) -> dict:
+        """layer -> indices of its rows (layers in order of first appearance)."""
+        out: dict = {}
+        for i in rows:
+            out.setdefault(self.layer[i], []).append(i)
+        return {k: np.asarray(v) for k, v in out.items()}
+
+    def per_layer(self, metric: str, how: str) -> dict:
+        """Per kernel layer: the median, max, or first/last (by step) value of a metric, NaN skipped as pandas does."""
+        rows = self.rows(metric)
+        out: dict = {}
+        if not len(rows):
+            return out
+        for layer, idx in self.groups(rows).items():
+            v = self.value[idx]
+            finite = v[~np.isnan(v)]
+            if how == "median":
+                out[layer] = float(np.median(finite)) if len(finite) else np.nan
+            elif how == "max":
+                out[layer] = float(finite.max()) if len(finite) else np.nan
+            else:
+                by_step = v[np.argsort(self.step[idx], kind="stable")]
+                by_step = by_step[~np.isnan(by_step)]
+                out[layer] = float(by_step[0 if how == "first" else -1]) if len(by_step) else np.nan
+        return out
+
+    def grad_over_weight(self) -> dict:
+        """Per kernel layer: the median of grad_norm / weight_norm (:func:`gradscope.records.metric_rows`'s
+        definition: a weight norm recorded less often is taken at its latest reading at or before each
+        step, and before the first at ``weight_norm_initial``)."""
+        num, den = self.rows("grad_norm"), self.rows("weight_norm")
+        out: dict = {}
+        if not len(num) or not len(den):
+            return out
+        asof = len(np.unique(self.step[den])) < len(np.unique(self.step[num]))
+        initial = {}
+        for i in self.rows("weight_norm_initial"):  # the first value that is not NaN
+            if not np.isnan(self.value[i]):
+                initial.setdefault(self.layer[i], self.value[i])
+        dens = self.groups(den)
+        for layer, idx in self.groups(num).items():
+            d = dens.get(layer, np.zeros(0, dtype=int))
+            n_steps, n_values = self.step[idx], self.value[idx]
+            order = np.argsort(self.step[d], kind="stable")
+            d_steps, d_values = self.step[d][order], self.value[d][order]
+            if asof:
+                at = np.searchsorted(d_steps, n_steps, side="right") - 1
+                values = (np.where(at >= 0, d_values[np.maximum(at, 0)], initial.get(layer, np.nan)) if len(d)
+                          else np.full(len(idx), initial.get(layer, np.nan)))
+                pairs = [(n_values, values)]
+            else:  # the same steps on both sides (an inner join on step)
+                matches = [(n_values[k], d_values[j]) for k, s in enumerate(n_steps)
+                           for j in np.flatnonzero(d_steps == s)]
+                if not matches:
+                    continue
+                pairs = [(np.array([a for a, _ in matches]), np.array([b for _, b in matches]))]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = pairs[0][0] / pairs[0][1]
+            ratio = ratio[~np.isnan(ratio)]
+            if len(ratio):
+                out[layer] = float(np.median(ratio))
+        return out
 
 
 def summarize(records: pd.DataFrame, index: int, layers: list) -> Window | None:
     """One window from the records of the epochs it covers (None without any step)."""
-    steps = records.loc[records["metric"] == "grad_norm", "step"]
-    if not len(steps):
+    c = _Columns(records)
+    grad_rows = np.flatnonzero(c.metric == "grad_norm")
+    if not len(grad_rows):
         return None
-    kern = records[records["variable"] == "kernel"]
+    steps = c.step[grad_rows]
 
-    def ordered(s):
-        return s.reindex([layer for layer in layers if layer in s.index])
+    def ordered(values: dict) -> pd.Series:
+        return pd.Series({layer: values[layer] for layer in layers if layer in values}, dtype=float)
 
-    rel_rows = metric_rows(records, "grad_over_weight").dropna(subset=["value"])
-    rel = rel_rows.groupby("layer", sort=False)["value"].median() if len(rel_rows) else pd.Series(dtype=float)
     # NaN anywhere, or an inf loss; an inf gradient or weight *norm* may be a float32 overflow of
     # finite, huge values (a sum of squares beyond 3e38): that is an explosion, not a NaN yet
-    finite = records[records["metric"].isin(_FINITE_METRICS)]
-    values = finite["value"].to_numpy(dtype=float)
-    bad = finite[np.isnan(values) | (np.isinf(values) & (finite["metric"] == "loss").to_numpy())]
+    judged = np.isin(c.metric, _FINITE_METRICS)
+    bad = judged & (np.isnan(c.value) | (np.isinf(c.value) & (c.metric == "loss")))
     non_finite = None
-    if len(bad):
-        first = bad.sort_values(["step", "depth"], kind="stable").iloc[0]
-        non_finite = {"step": int(first["step"]), "metric": str(first["metric"]), "layer": str(first["layer"]),
-                      "variable": str(first["variable"])}
-    logs = records[records["layer"] == ""]
-    loss = logs[logs["metric"] == "loss"].groupby("epoch")["value"].last()
-    acc = logs[logs["metric"] == "accuracy"].groupby("epoch")["value"].last()
-    acts = records[records["metric"].isin(("saturated_frac", "dead_frac"))]
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        first = rows[np.lexsort((c.depth[rows], c.step[rows]))[0]]
+        non_finite = {"step": int(c.step[first]), "metric": str(c.metric[first]), "layer": str(c.layer[first]),
+                      "variable": str(c.variable[first])}
+    logs = c.layer == ""
+
+    def per_epoch(metric):
+        rows = np.flatnonzero(logs & (c.metric == metric))
+        last: dict = {}
+        for i in rows:  # the last value of each epoch that is not NaN (NaN when all are)
+            if c.epoch[i] not in last or not np.isnan(c.value[i]):
+                last[c.epoch[i]] = c.value[i]
+        return [(int(e), float(last[e])) for e in sorted(last)]
 
     def last_activation(metric):
-        sel = acts[acts["metric"] == metric]
-        if not len(sel):
+        rows = c.rows(metric, kernel=False)
+        if not len(rows):
             return pd.Series(dtype=float)
-        return sel[sel["step"] == sel["step"].max()].groupby("layer", sort=False)["value"].mean()
+        rows = rows[c.step[rows] == c.step[rows].max()]
+        out = {layer: float(np.nanmean(c.value[idx])) if (~np.isnan(c.value[idx])).any() else np.nan
+               for layer, idx in c.groups(rows).items()}
+        return pd.Series(out, dtype=float)
 
-    epochs = records["epoch"]
     return Window(
         index=index, first_step=int(steps.min()), last_step=int(steps.max()),
-        first_epoch=int(epochs.min()), last_epoch=int(epochs.max()), n_steps=int(steps.nunique()),
-        speed=ordered(_per_layer(kern, "update_ratio", "median")), rel=ordered(rel),
-        grad_first=ordered(_per_layer(kern, "grad_norm", "first")), grad_max=ordered(_per_layer(kern, "grad_norm", "max")),
-        weight_first=ordered(_per_layer(kern, "weight_norm", "first")),
-        weight_last=ordered(_per_layer(kern, "weight_norm", "last")),
-        update_ratio_max=ordered(_per_layer(kern, "update_ratio", "max")),
-        update_max=ordered(_per_layer(kern, "update_norm", "max")),
-        losses=[(int(e), float(v)) for e, v in loss.items()], accuracies=[(int(e), float(v)) for e, v in acc.items()],
+        first_epoch=int(c.epoch.min()), last_epoch=int(c.epoch.max()), n_steps=int(len(np.unique(steps))),
+        speed=ordered(c.per_layer("update_ratio", "median")), rel=ordered(c.grad_over_weight()),
+        grad_first=ordered(c.per_layer("grad_norm", "first")), grad_max=ordered(c.per_layer("grad_norm", "max")),
+        weight_first=ordered(c.per_layer("weight_norm", "first")),
+        weight_last=ordered(c.per_layer("weight_norm", "last")),
+        update_ratio_max=ordered(c.per_layer("update_ratio", "max")),
+        update_max=ordered(c.per_layer("update_norm", "max")),
+        losses=per_epoch("loss"), accuracies=per_epoch("accuracy"),
         saturated=last_activation("saturated_frac"), dead=last_activation("dead_frac"), non_finite=non_finite,
     )
 
@@ -292,7 +370,9 @@ def episodes(timeline: Timeline, flags: list, severity=lambda detail: 0.0) -> li
     """Runs of windows whose flag is truthy (the flag is the window's detail), worst by ``severity``.
 
     An episode shorter than ``settings.min_episode_windows`` is a passing moment, not a problem
-    of the run, and is left out, unless it spans every window the run has.
+    of the run, and is left out, unless it starts at the run's first window: then, when it
+    ended, it had spanned every window the run had, which is when diagnosis during training
+    warns of it, and what was warned stays in the run's history.
     """
     out, current = [], None
     for window, detail in zip(timeline.windows, flags):
@@ -309,8 +389,7 @@ def episodes(timeline: Timeline, flags: list, severity=lambda detail: 0.0) -> li
     if current is not None:
         out.append(current)
     shortest = timeline.settings.min_episode_windows
-    n = len(timeline.windows)
-    return [e for e in out if e.last.index - e.first.index + 1 >= shortest or (e.first.index == 0 and e.last.index == n - 1)]
+    return [e for e in out if e.last.index - e.first.index + 1 >= shortest or e.first.index == 0]
 
 
 @dataclass
@@ -324,11 +403,13 @@ class LayerEpisodes:
     layers: list       # every layer over the threshold in some episode, in layer order
 
 
-def layers_above(timeline: Timeline, kind: str, attribute: str, threshold: float) -> LayerEpisodes | None:
-    """Episodes of windows in which some layer's ``attribute`` (a per-layer Series) exceeds ``threshold``."""
+def layers_above(timeline: Timeline, kind: str, attribute: str, threshold: float, skip=()) -> LayerEpisodes | None:
+    """Episodes of windows in which some layer's ``attribute`` (a per-layer Series) exceeds ``threshold``
+    (the layers in ``skip`` left out)."""
 
     def over(w):
         values = getattr(w, attribute)
+        values = values[~values.index.isin(list(skip))] if len(skip) else values
         hit = values[values > threshold]
         return dict(hit) if len(hit) else None
 
