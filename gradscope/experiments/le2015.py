@@ -21,7 +21,6 @@ import numpy as np
 
 from gradscope.experiments.adding_problem import BASELINE_MSE, adding_problem
 from gradscope.experiments.config import LE2015_LENGTHS
-from gradscope.vocabulary import PROBE_SIZE
 
 MODELS = ("tanh", "irnn", "lstm")
 #: Defaults sized for about 10 minutes on 2 CPU cores (see the README for what they reproduce).
@@ -59,6 +58,7 @@ def run_le2015(out, lengths=None, units=None, n_train=None, n_test=None, epochs=
         ``(out, runs, payload)`` as :func:`gradscope.experiments.papers.run_paper` does.
     """
     from gradscope.experiments.papers import PAPER_JSON
+    from gradscope.recorders.activation_probe import rows_of
     from gradscope.recorders.monitor import GradientMonitor
     from gradscope.storage import load_run
 
@@ -75,7 +75,7 @@ def run_le2015(out, lengths=None, units=None, n_train=None, n_test=None, epochs=
             echo(f"== {name}: {kind} RNN of {p['units']} units, adding problem of {length} steps, "
                  f"{p['n_train']} sequences, {p['epochs']} epochs")
             model = build_model(kind, length, p["units"], p["lr"], p["clipnorm"], seed)
-            monitor = GradientMonitor(run=name, run_dir=out / "runs" / name, probe=(x[:PROBE_SIZE], y[:PROBE_SIZE]),
+            monitor = GradientMonitor(run=name, run_dir=out / "runs" / name, probe=(rows_of(x), rows_of(y)),
                                       config={"act": kind, "init": _init_words(kind), "sequence_length": length,
                                               "task": "adding problem", "command": command,
                                               "epochs": p["epochs"], "batch_size": p["batch_size"]})

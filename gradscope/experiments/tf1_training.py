@@ -6,7 +6,7 @@ import numpy as np
 
 from gradscope import records as rec
 from gradscope.errors import GradscopeError
-from gradscope.vocabulary import N_CLASSES, PROBE_SIZE
+from gradscope.vocabulary import N_CLASSES
 
 ACTIVATION_SNAPSHOTS = 30  # activation statistics at most this many times per run
 
@@ -36,7 +36,9 @@ def train_tf1(act, init, cfg, dataset, writer, run, verbose=True, echo=print):
     n = len(x_tr)
     batch = n if cfg.full_batch else min(cfg.batch_size, n)
     steps_per_epoch = -(-n // batch)
-    probe = x_tr[:PROBE_SIZE]
+    from gradscope.recorders.activation_probe import rows_of
+
+    probe = rows_of(x_tr)
     snapshot_every = max(1, cfg.epochs // ACTIVATION_SNAPSHOTS)
     rng = np.random.default_rng(cfg.seed)
 

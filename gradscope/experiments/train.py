@@ -13,7 +13,7 @@ from gradscope.errors import GradscopeError, describe_exception
 from gradscope.experiments.config import OPTIMIZERS, TrainConfig, run_name
 from gradscope.storage import Run, RunWriter, load_run
 from gradscope.termination import is_interrupt
-from gradscope.vocabulary import N_CLASSES, PROBE_SIZE
+from gradscope.vocabulary import N_CLASSES
 
 
 @dataclass
@@ -136,10 +136,11 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
 def _fit_keras(model, train, dataset, writer, name, verbose, callbacks):
     import tensorflow as tf
 
+    from gradscope.recorders.activation_probe import rows_of
     from gradscope.recorders.monitor import GradientMonitor
 
     tf.config.experimental.enable_op_determinism()
-    monitor = GradientMonitor(run=name, writer=writer, probe=dataset.x_train[:PROBE_SIZE])
+    monitor = GradientMonitor(run=name, writer=writer, probe=rows_of(dataset.x_train))
     try:
         model.fit(
             dataset.x_train,

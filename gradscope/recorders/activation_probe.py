@@ -1,7 +1,7 @@
 """The probe batch, and the outputs of every layer with a non-linear activation on it.
 
-The Keras monitor keeps a probe batch (the first :data:`~gradscope.vocabulary.PROBE_SIZE`
-rows of the training data, unless one is given: read on the host from the arrays ``fit`` was
+The Keras monitor keeps a probe batch (:data:`~gradscope.vocabulary.PROBE_SIZE` rows spread
+over the training data, unless one is given: read on the host from the arrays ``fit`` was
 given (:func:`rows_of`), or, for data only the train step sees, kept by :class:`ProbeCapture`
 from the first batches) and, at each epoch end, runs the model on it with every watched
 layer's output captured;
@@ -138,14 +138,28 @@ def cut_rows(x, n: int = PROBE_SIZE):
     return tf.nest.map_structure(lambda a: a[:n], x)
 
 
-def rows_of(x, n: int = PROBE_SIZE):
-    """The first ``n`` rows of training inputs held in memory (arrays, tensors, DataFrames, or
-    lists/tuples/dicts of them) as numpy arrays; None for anything else (a ``tf.data`` pipeline, a
-    generator, a ``PyDataset``), whose batches only the train step sees.
+def spread_rows(total: int, n: int = PROBE_SIZE) -> np.ndarray:
+    """``n`` row indices spread evenly over ``total`` rows (all of them when there are fewer): a probe
+    drawn from the whole data, not from its first rows, which ordered data makes unrepresentative.
 
     Example:
-        >>> rows_of(np.zeros((1000, 3))).shape
-        (256, 3)
+        >>> spread_rows(10, 4).tolist(), spread_rows(3, 4).tolist()
+        ([0, 3, 6, 9], [0, 1, 2])
+    """
+    if total <= n:
+        return np.arange(total)
+    return np.linspace(0, total - 1, n).round().astype(np.int64)
+
+
+def rows_of(x, n: int = PROBE_SIZE):
+    """``n`` rows spread over training data held in memory (arrays, tensors, DataFrames, or
+    lists/tuples/dicts of them) as numpy arrays (:func:`spread_rows`: inputs and targets of the
+    same length get the same rows); None for anything else (a ``tf.data`` pipeline, a generator,
+    a ``PyDataset``), whose batches only the train step sees.
+
+    Example:
+        >>> rows_of(np.arange(1000)).shape, rows_of(np.arange(1000))[:3].tolist()
+        ((256,), [0, 4, 8])
         >>> rows_of({"a": np.ones((5, 2)), "b": np.zeros((5,))})["b"].shape
         (5,)
         >>> rows_of(iter([1, 2])) is None
@@ -158,11 +172,15 @@ def rows_of(x, n: int = PROBE_SIZE):
         parts = [rows_of(v, n) for v in x]
         return type(x)(parts) if parts and all(v is not None for v in parts) else None
     if isinstance(x, np.ndarray):
-        return x[:n] if x.ndim >= 1 and len(x) else None
+        return x[spread_rows(len(x), n)] if x.ndim >= 1 and len(x) else None
     if hasattr(x, "iloc") and hasattr(x, "to_numpy"):  # a pandas DataFrame or Series
-        return x.iloc[:n].to_numpy() if len(x) else None
+        return x.iloc[spread_rows(len(x), n)].to_numpy() if len(x) else None
     if type(x).__module__.startswith("tensorflow") and hasattr(x, "numpy") and hasattr(x, "shape"):
-        return np.asarray(x[:n]) if len(x.shape) >= 1 and x.shape[0] else None
+        if len(x.shape) < 1 or not x.shape[0]:
+            return None
+        import tensorflow as tf
+
+        return np.asarray(tf.gather(x, spread_rows(int(x.shape[0]), n)))
     return None
 
 
