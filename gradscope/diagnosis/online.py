@@ -40,6 +40,7 @@ class OnlineDiagnosis:
         self.settings = settings
         self.timeline = Timeline(settings)
         self.findings: list = []
+        self.warned: list[dict] = []  # each warning as data: the finding and the epoch it came at
 
     def describe(self, meta: dict) -> None:
         """Learn the run's facts from the monitor's run description (model, optimizer, config)."""
@@ -54,6 +55,7 @@ class OnlineDiagnosis:
             if finding.kind in seen:
                 continue
             self.findings.append(finding)
+            self.warned.append({"epoch": epoch + 1, **finding.to_dict()})
             warnings.warn(
                 f"gradscope, epoch {epoch + 1}: {finding.kind}: {finding.summary}. "
                 f"Fix: {finding.recommendation}",

@@ -136,6 +136,35 @@ def own_trainable_variables(layer) -> list:
     return [v for v in getattr(layer, "_trainable_variables", []) if v.trainable]
 
 
+def producers(layer) -> list:
+    """The layers whose outputs a layer of a Sequential or Functional model reads (its first call's
+    inputs, through Keras' ``_keras_history``); ``[]`` for an input layer or one never called."""
+    import tensorflow as tf
+
+    try:
+        inputs = layer.input
+    except (AttributeError, ValueError):
+        return []
+    out = []
+    for tensor in tf.nest.flatten(inputs):
+        history = getattr(tensor, "_keras_history", None)
+        if history is not None and history.operation is not layer:
+            out.append(history.operation)
+    return out
+
+
+def is_functional(model) -> bool:
+    """Whether a model is a Functional graph of layers (not a Sequential one, not a subclass with its own ``call``)."""
+    from keras.src.models.functional import Functional
+
+    return isinstance(model, Functional) and type(model).call is Functional.call
+
+
+def output_producers(model) -> list:
+    """The layers that produce a model's outputs."""
+    return [t._keras_history.operation for t in model.outputs if getattr(t, "_keras_history", None) is not None]
+
+
 # --- train functions ---------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from gradscope.recorders.activation_probe import (ActivationProbe, ProbeCapture,
                                                   rows_in, rows_of, watched_layers)
 from gradscope.recorders.time_gradients import TimeGradientProbe, recurrent_layers, time_records
 from gradscope.recorders.activation_stats import activation_records
+from gradscope.recorders.data_description import DESCRIBE_ROWS, describe_data
 from gradscope.recorders.exit_guard import ExitGuard
 from gradscope.recorders.layer_names import layer_table
 from gradscope.recorders.record_log import RecordLog
@@ -72,6 +73,22 @@ def _guarded(hook):
             return None
 
     return guarded
+
+
+def _first_batches(dataset, batches: int = 20):
+    """Inputs and targets of a ``tf.data.Dataset``'s first batches (a dataset is read again at no cost
+    to the fit), as arrays; targets None when it yields inputs only."""
+    xs, ys = [], []
+    for element in dataset.take(batches):
+        if isinstance(element, (tuple, list)):
+            xs.append(np.asarray(element[0]))
+            if len(element) > 1 and element[1] is not None:
+                ys.append(np.asarray(element[1]))
+        else:
+            xs.append(np.asarray(element))
+    if not xs:
+        return None, None
+    return np.concatenate(xs), (np.concatenate(ys) if len(ys) == len(xs) else None)
 
 
 def _number(value):
@@ -135,6 +152,9 @@ class GradientMonitor(keras.callbacks.Callback):
             ``monitor.findings``.
         stop_on: finding kinds that stop training (``model.stop_training = True``), e.g.
             ``("non_finite", "exploding_gradient")``; implies ``diagnose=True``.
+        findings_copy: when the run ends, write its findings into ``run.json`` (a copy for readers
+            without gradscope; gradscope's readers diagnose the records themselves). Trials turn
+            it off for the arms whose findings nobody reads.
 
     Example:
         >>> import keras, numpy as np
@@ -161,25 +181,17 @@ class GradientMonitor(keras.callbacks.Callback):
         buffer_steps=None,
         diagnose=False,
         stop_on=(),
+        findings_copy=True,
     ):
         super().__init__()
-        from gradscope.diagnosis.online import OnlineDiagnosis
-
         self.plan = Plan.of(every_step=every_step, every_n_steps=every_n_steps, window_steps=window_steps)
-        self.run = run
-        self.run_dir = run_dir
-        self.config = dict(config or {})
-        self.writer = writer
-        self.probe = probe
         self._tensorboard = TensorBoardExport(tensorboard_dir) if tensorboard_dir is not None else None
         self.buffer_steps = buffer_steps
-        self._online = OnlineDiagnosis(self.config, stop_on=stop_on) if (diagnose or stop_on) else None
-        self._log = RecordLog([writer, self._tensorboard])
+        self._stop_on = tuple(stop_on)
+        self._diagnose = bool(diagnose or stop_on)
+        self.findings_copy = findings_copy
         self._recorder: StepRecorder | None = None
-        self._epoch = 0
         self._meta: list[tuple[str, int, str]] = []
-        self._probe_x = None
-        self._probe_y = None  # targets of the probe batch, for gradients through time
         self._time_probe: TimeGradientProbe | None = None
         self._probe_capture: ProbeCapture | None = None
         self._fit_batch_size: int | None = None
@@ -189,13 +201,29 @@ class GradientMonitor(keras.callbacks.Callback):
         self._activation_probe = None
         self._exit_guard: ExitGuard | None = None
         self._sigterm = SigtermGuard()
-        self._owns_writer = False
         self._in_fit = False
+        self._broken: str | None = None
+        self._start_run(run, run_dir, config, writer, probe)
+
+    def _start_run(self, run, run_dir, config, writer, probe) -> None:
+        """The state of one run (a monitor's first, or the next one of :meth:`next_run`)."""
+        from gradscope.diagnosis.online import OnlineDiagnosis
+
+        self.run = run
+        self.run_dir = run_dir
+        self.config = dict(config or {})
+        self.writer = writer
+        self.probe = probe
+        self._online = OnlineDiagnosis(self.config, stop_on=self._stop_on) if self._diagnose else None
+        self._log = RecordLog([writer, self._tensorboard])
+        self._owns_writer = False
+        self._epoch = 0
+        self._probe_x = None
+        self._probe_y = None  # targets of the probe batch, for gradients through time
         self._epochs_done = 0  # finished epochs of the run (its progress)
         self._next_epoch = 0   # the run's epoch label of the next epoch (after an unfinished one, past it)
         self._planned = 0
         self._fits = 0
-        self._broken: str | None = None
         self._unjudged: list = []
         self._batch_sizes: dict = {}  # fit number -> its batch size
         self._log_keys: set = set()  # the Keras log entries the last epoch end wrote into run.json's metrics
@@ -204,6 +232,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._fit_started: float | None = None
         self._train_seconds = 0.0  # wall time inside fit, over every fit of the run
         self._phantom_steps: set = set()  # iterations Keras counted without a batch (see _data_ran_out)
+        self._data: dict = {}  # the inputs' scale and the targets' range (run.json's data)
 
     # --- public -------------------------------------------------------------------------
 
@@ -236,6 +265,24 @@ class GradientMonitor(keras.callbacks.Callback):
         if tags:
             update["tags"] = dict(tags)
         self.writer.update(**update)
+
+    def next_run(self, run, run_dir=None, config=None, probe=None) -> None:
+        """Record the next ``fit`` as a new run (another run directory) of the same model and optimizer.
+
+        When the model and its optimizer are the same objects as in the last ``fit`` (their weights
+        and state may have been set anew in between), the train step traced for it records the
+        next run too, without tracing again: :func:`gradscope.try_fixes` uses this so that arms which
+        differ only in their starting weights, learning rate or data share one trace. The last
+        run must have ended (its ``fit`` returned).
+
+        Raises:
+            RuntimeError: during a ``fit``.
+        """
+        if self._in_fit:
+            raise RuntimeError("next_run() is called between fits, not during one")
+        if self._owns_writer and self.writer is not None and not self.writer.finished:
+            self.writer.finish("complete")
+        self._start_run(run, run_dir, config, None, probe)
 
     def flush(self) -> int:
         """Bring the steps recorded since the last epoch end to the host (and to ``run_dir``);
@@ -317,7 +364,8 @@ class GradientMonitor(keras.callbacks.Callback):
                 self._train_seconds += time.perf_counter() - self._fit_started
                 self._fit_started = None
             if self._owns_writer and not self.writer.finished:
-                self.writer.finish(status, error=error, diagnosis=self._final_findings(status, error),
+                self.writer.finish(status, error=error,
+                                   diagnosis=self._final_findings(status, error) if self.findings_copy else [],
                                    timings={"train_seconds": round(self._train_seconds, 3)})
 
     def _release(self) -> None:
@@ -403,6 +451,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._class_weight = {str(k): _number(v) for k, v in weights.items()} if isinstance(weights, dict) else None
         self._fit_started = time.perf_counter()
         self._setup_probe(model, table)
+        self._data = self._data_description()
         compat.guard_fit_callbacks(self._fit, self._step_raised)  # another callback's error ends the run too
         compat.guard_validation_step(model, self._step_raised)  # and so does a validation step's
         self._fit = None  # hold no reference to the user's data
@@ -451,7 +500,10 @@ class GradientMonitor(keras.callbacks.Callback):
         if self._online is not None:
             steps, self._unjudged = self._unjudged, []
             epoch_records = rec.concat([*steps, logs_frame, acts_frame])
-            if self._online.check(epoch_records, epoch):
+            stop = self._online.check(epoch_records, epoch)
+            if self.writer is not None and self._online.warned:
+                self.writer.update(warned=self._online.warned)  # what was warned stays in the run's history
+            if stop:
                 self.model.stop_training = True
 
     @_guarded
@@ -541,8 +593,28 @@ class GradientMonitor(keras.callbacks.Callback):
 
     def _description(self, model, optimizer) -> dict:
         """``run.json`` sections that say what is being trained."""
-        return {"model": describe_model(model), "optimizer": describe_optimizer(model.optimizer),
-                "training": self._training(), "versions": versions()}
+        out = {"model": describe_model(model), "optimizer": describe_optimizer(model.optimizer),
+               "training": self._training(), "versions": versions()}
+        if self._data:
+            out["data"] = self._data
+        return out
+
+    def _data_description(self) -> dict:
+        """The scale of the inputs and the range of the targets ``fit`` was given (a sample of
+        :data:`~gradscope.recorders.data_description.DESCRIBE_ROWS` rows; the first batches of a
+        ``tf.data.Dataset``); ``{}`` for data that cannot be read without consuming it."""
+        fit = self._fit
+        if fit is None:
+            return {}
+        try:
+            x, y = rows_of(fit["x"], DESCRIBE_ROWS), None
+            if x is not None and fit.get("y") is not None:
+                y = rows_of(fit["y"], DESCRIBE_ROWS)
+            if x is None and isinstance(fit["x"], tf.data.Dataset):
+                x, y = _first_batches(fit["x"])
+            return describe_data(x, y) if x is not None else {}
+        except Exception:  # the data is the user's: never fail their fit over a description
+            return {}
 
     def _training(self) -> dict:
         params = self.params or {}
@@ -578,7 +650,8 @@ class GradientMonitor(keras.callbacks.Callback):
             return None
         k_model, k_optimizer, recorder, step = kept
         same = (k_model is model and k_optimizer is optimizer and recorder.capacity >= capacity
-                and [id(v) for v in recorder.variables] == [id(v) for v in variables])
+                and [id(v) for v in recorder.variables] == [id(v) for v in variables]
+                and type(recorder.gradient_source(optimizer)) is type(recorder.gradients))
         return (recorder, step) if same else None
 
     def _flush_partial_window(self) -> int:
@@ -591,6 +664,7 @@ class GradientMonitor(keras.callbacks.Callback):
     # probe batch and activation statistics
 
     def _setup_probe(self, model, table):
+        self._activation_probe = self._time_probe = None
         if self.probe is False:
             return
         recurrent = recurrent_layers(model, table)

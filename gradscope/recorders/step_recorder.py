@@ -323,13 +323,7 @@ class StepRecorder:
             raise RuntimeError("StepRecorder is already attached")
         compat.check_optimizer(optimizer)
         self._optimizer = optimizer
-        plain_sgd = is_plain_sgd(optimizer) and not self.updates.takes_copy
-        if getattr(optimizer, "gradient_accumulation_steps", None) or not compat.has_all_reduce(optimizer):
-            self.gradients = AppliedGradients()
-        elif plain_sgd:
-            self.gradients = SgdUpdateGradients()
-        else:
-            self.gradients = AllReducedGradients()
+        self.gradients = self.gradient_source(optimizer)
         # The update is measured in the step: for plain SGD it is the very reduction the gradient's
         # norm is read from (lr * g), so it costs nothing more.
         self.plan = self.plan.with_measured("update_norm")
@@ -341,6 +335,14 @@ class StepRecorder:
         self.wrap("apply", self._make_apply(optimizer.apply))
         self.gradients.install(self, optimizer)
         self.updates.install(self, optimizer)
+
+    def gradient_source(self, optimizer):
+        """Where this optimizer's gradients are read (a step traced with another source cannot record it)."""
+        if getattr(optimizer, "gradient_accumulation_steps", None) or not compat.has_all_reduce(optimizer):
+            return AppliedGradients()
+        if is_plain_sgd(optimizer) and not self.updates.takes_copy:
+            return SgdUpdateGradients()
+        return AllReducedGradients()
 
     def detach(self) -> None:
         """Restore the optimizer's own methods."""

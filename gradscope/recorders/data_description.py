@@ -1,0 +1,124 @@
+"""What the data fed to a model looks like, in a few numbers: the inputs' scale and the target's range.
+
+Most fixes in public bug reports are about the data: inputs far from unit scale (raw pixels
+0-255, a feature in the thousands beside one below 1), or a target the output layer and loss
+cannot fit (class labels 0-9 fed to one sigmoid unit, prices in the hundreds of thousands fed
+to a bounded output). The monitor writes these numbers into ``run.json`` (section
+``data``) and :mod:`gradscope.trials` decides from them which arms apply; the rules that judge
+them are in :mod:`gradscope.diagnosis.rules`. NumPy only.
+
+Example:
+    >>> import numpy as np
+    >>> x = np.array([[0.0, 200.0], [1.0, 255.0], [0.5, 10.0]])
+    >>> d = describe_inputs(x)
+    >>> d["max_abs_mean"], d["max_std"] > 100, d["features"]
+    (155.0, True, 2)
+    >>> describe_target(np.array([0, 3, 9, 9]))["classes"]
+    [0, 3, 9]
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: At most this many rows are read to describe the data (a sample spread over the rows).
+DESCRIBE_ROWS = 10_000
+#: A target with at most this many distinct whole values lists them (``classes``).
+MAX_LISTED_CLASSES = 100
+
+
+def _numeric(a):
+    try:
+        a = np.asarray(a)
+    except Exception:  # ragged or non-numeric data: nothing to say
+        return None
+    if a.dtype.kind not in "biuf" or a.size == 0:
+        return None
+    return a
+
+
+def _sample(a, rows: int = DESCRIBE_ROWS):
+    if len(a) <= rows:
+        return a
+    return a[np.linspace(0, len(a) - 1, rows).astype(int)]
+
+
+def _finite(x: float):
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def describe_inputs(x) -> dict | None:
+    """The scale of an input array: per-feature (last axis) means and standard deviations, summarised.
+
+    Returns:
+        ``{"shape", "rows", "features", "max_abs_mean", "max_std", "min_std", "rms", "min", "max",
+        "non_finite"}`` (numbers over at most :data:`DESCRIBE_ROWS` rows), or None for data that
+        is not one numeric array.
+    """
+    a = _numeric(x)
+    if a is None:
+        return None
+    a = _sample(a).astype(np.float64)
+    flat = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
+    finite = np.isfinite(flat)
+    bad = int((~finite).sum())
+    flat = np.where(finite, flat, np.nan)
+    with np.errstate(all="ignore"):
+        mean, std = np.nanmean(flat, axis=0), np.nanstd(flat, axis=0)
+    varying = std[np.isfinite(std) & (std > 0)]
+    return {
+        "shape": [None, *map(int, np.shape(x)[1:])],
+        "rows": int(len(x)),
+        "features": int(flat.shape[1]),
+        "max_abs_mean": _finite(np.nanmax(np.abs(mean))) if np.isfinite(mean).any() else None,
+        "max_std": _finite(np.nanmax(std)) if np.isfinite(std).any() else None,
+        "min_std": _finite(varying.min()) if len(varying) else None,
+        "rms": _finite(np.sqrt(np.nanmean(flat ** 2))),
+        "min": _finite(np.nanmin(flat)),
+        "max": _finite(np.nanmax(flat)),
+        "non_finite": bad,
+    }
+
+
+def describe_target(y) -> dict | None:
+    """The range of a target array: its shape, whole-number classes or spread, and whether it is one-hot.
+
+    Returns:
+        ``{"shape", "min", "max", "mean", "std", "whole", "classes" (whole values, when few),
+        "one_hot", "non_finite"}``, or None for data that is not one numeric array.
+    """
+    a = _numeric(y)
+    if a is None:
+        return None
+    a = _sample(a).astype(np.float64)
+    finite = a[np.isfinite(a)]
+    if not len(finite):
+        return {"shape": [None, *map(int, np.shape(y)[1:])], "non_finite": int(a.size)}
+    whole = bool(np.all(finite == np.round(finite)))
+    one_hot = bool(a.ndim == 2 and a.shape[1] > 1 and np.all((a == 0) | (a == 1)) and np.all(a.sum(axis=1) == 1))
+    out = {
+        "shape": [None, *map(int, np.shape(y)[1:])],
+        "min": float(finite.min()), "max": float(finite.max()),
+        "mean": float(finite.mean()), "std": float(finite.std()),
+        "whole": whole, "one_hot": one_hot, "non_finite": int(a.size - len(finite)),
+    }
+    if whole and not one_hot:
+        values = np.unique(finite)
+        if len(values) <= MAX_LISTED_CLASSES:
+            out["classes"] = [int(v) for v in values]
+    return out
+
+
+def describe_data(x, y) -> dict:
+    """``{"inputs": ..., "target": ...}`` for ``run.json`` (a part is left out when it cannot be described)."""
+    out = {}
+    inputs = describe_inputs(x)
+    if inputs is not None:
+        out["inputs"] = inputs
+    target = describe_target(y) if y is not None else None
+    if target is not None:
+        out["target"] = target
+    return out
