@@ -32,6 +32,7 @@ from gradscope.diagnosis.finding import SEVERITIES, Finding, Findings, format_fi
 from gradscope.diagnosis.rules import KINDS, RULES
 from gradscope.diagnosis.settings import DEFAULT_SETTINGS, DiagnosisSettings
 from gradscope.diagnosis.timeline import Timeline
+from gradscope.diagnosis.trial_evidence import with_trials
 from gradscope.storage.run_dir import has_records
 
 __all__ = ["diagnose", "judge", "findings_of", "verdict", "Finding", "Findings", "format_finding",
@@ -92,7 +93,23 @@ def findings_of(run, settings: DiagnosisSettings | None = None) -> list[dict]:
                                               facts=facts_of(run.meta))]
     if not complete or not (run.records["metric"] == "grad_norm").any():
         findings.insert(0, incomplete_finding(run).to_dict())
-    return findings
+    findings += warned_findings(run.meta.get("warned") or [], {f["kind"] for f in findings})
+    return with_trials(findings, run.meta.get("trials"))
+
+
+def warned_findings(warned: list[dict], found: set) -> list[dict]:
+    """What diagnosis during training warned of (``run.json``'s ``warned``) and the whole run's records
+    no longer show: kept in the run's history, said as such."""
+    out = []
+    for w in warned:
+        if w.get("kind") in found:
+            continue
+        found.add(w["kind"])
+        f = {k: v for k, v in w.items() if k != "epoch"}
+        f["summary"] = f"warned during training, at epoch {w['epoch']}: {w.get('summary', '')}"
+        f["evidence"] = {**(w.get("evidence") or {}), "warned_at_epoch": w["epoch"]}
+        out.append(f)
+    return out
 
 
 #: The finding that opens the diagnosis of a run that did not complete.

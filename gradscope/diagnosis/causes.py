@@ -10,7 +10,7 @@ import numpy as np
 
 from gradscope.diagnosis.facts import RunFacts
 from gradscope.diagnosis.settings import DiagnosisSettings
-from gradscope.vocabulary import RELU_LIKE, SATURATING, SATURATION_MARGIN, times
+from gradscope.vocabulary import RELU_LIKE, SATURATING, SATURATION_MARGIN, fmt, times
 
 
 def output_mismatch(facts: RunFacts) -> str | None:
@@ -124,10 +124,110 @@ def why_vanishing(worst, facts: RunFacts, settings: DiagnosisSettings) -> str:
 
 
 def vanishing_remedy(facts: RunFacts) -> str:
+    """What to change for a vanishing gradient, for the layers the model has."""
     act = facts.act
+    recurrent = facts.recurrent_classes
+    if recurrent and recurrent <= {"LSTM", "GRU"}:
+        return ("Keep the gated cells' default initializers (Glorot kernels, orthogonal recurrent weights, a forget-gate "
+                "bias of 1), train with Adam, and for deep stacks add skip connections or LayerNormalization between "
+                "the recurrent layers.")
+    if recurrent:
+        return ("Use an LSTM or GRU instead of the plain recurrent layers, or a ReLU RNN with identity recurrent "
+                "weights (IRNN); clip gradients (clipnorm=1).")
+    if facts.conv:
+        return ("Use ReLU with He initialisation for the convolutions, put BatchNormalization after each of them, and "
+                "for deep stacks add residual connections.")
     if act in SATURATING:
         return ("Use ReLU with He initialisation (Var(w) = 2/fan_in) for the hidden layers; if the "
                 f"{act} must stay, use Xavier init and add BatchNormalization. For very deep nets, add "
                 "residual connections.")
     return ("Use He initialisation for ReLU-like layers, add BatchNormalization, and for very deep "
             "nets residual connections.")
+
+
+# --- the data: its scale, and whether the output layer and loss can fit the target -------------
+
+#: The range an output activation can produce (None: unbounded on that side).
+OUTPUT_RANGE = {"sigmoid": (0.0, 1.0), "hard_sigmoid": (0.0, 1.0), "softmax": (0.0, 1.0), "tanh": (-1.0, 1.0),
+                "softsign": (-1.0, 1.0), "hard_tanh": (-1.0, 1.0), "relu": (0.0, None), "relu6": (0.0, 6.0),
+                "softplus": (0.0, None), "exponential": (0.0, None), "elu": (-1.0, None), "selu": (-1.7581, None)}
+
+
+def _scale_words(stats: dict, settings: DiagnosisSettings) -> str | None:
+    mean, std, rms = stats.get("max_abs_mean"), stats.get("max_std"), stats.get("rms")
+    if mean is not None and std is not None and (mean > settings.unit_scale or std > settings.unit_scale):
+        return f"feature means up to {fmt(mean)} and standard deviations up to {fmt(std)}"
+    if rms is not None and 0 < rms < settings.tiny_scale:
+        return f"a root mean square of {fmt(rms)}"
+    return None
+
+
+def inputs_off_scale(facts: RunFacts, settings: DiagnosisSettings) -> str | None:
+    """Words for training inputs far from unit scale, or None (or not known)."""
+    if not facts.inputs or facts.normalises_inputs:
+        return None
+    words = _scale_words(facts.inputs, settings)
+    return f"the inputs are far from unit scale ({words})" if words else None
+
+
+def target_off_scale(facts: RunFacts, settings: DiagnosisSettings) -> str | None:
+    """Words for a regression target far from unit scale, or None."""
+    target = facts.target
+    if not target or facts.kind_of_loss != "regression" or target.get("std") is None:
+        return None
+    mean, std = abs(target["mean"]), target["std"]
+    if mean > settings.unit_scale or std > settings.unit_scale:
+        return (f"the regression target is far from unit scale (mean {fmt(target['mean'])}, standard deviation "
+                f"{fmt(std)}, {fmt(target['min'])} to {fmt(target['max'])})")
+    if 0 < std < settings.tiny_scale and mean < settings.tiny_scale:
+        return f"the regression target is tiny (standard deviation {fmt(std)})"
+    return None
+
+
+def target_mismatch(facts: RunFacts) -> str | None:
+    """How the output layer and the loss cannot fit the target, or None (or not known).
+
+    Three cases, all seen in public bug reports: class labels beyond 0/1 fed to a binary
+    cross-entropy (one sigmoid unit for ten digits: the loss can go negative and has no
+    minimum), a bounded output activation on a target outside its range (a sigmoid output for
+    prices), and labels beyond the output's units.
+    """
+    target, kind, head = facts.target, facts.kind_of_loss, facts.head_activation
+    if not target or target.get("min") is None or kind is None:
+        return None
+    lo, hi, classes = target["min"], target["max"], target.get("classes")
+    units = facts.head_units
+    if kind == "binary" and (lo < 0 or hi > 1):
+        if classes and len(classes) > 2:
+            return (f"the targets are {len(classes)} class labels ({classes[0]} to {classes[-1]}), but the loss "
+                    f"{facts.loss} expects 0/1 targets for {'one unit' if units == 1 else 'each unit'}: above 1 it "
+                    "goes negative and has no minimum, so the model cannot learn the classes")
+        return (f"the loss {facts.loss} expects targets in [0, 1], but they range from {fmt(lo)} to {fmt(hi)}: there "
+                "it goes negative and has no minimum")
+    if kind == "probabilities" and classes and units and not target.get("one_hot") and max(classes) >= units > 1:
+        return (f"the labels go up to {max(classes)}, but the output layer has {units} units: labels at or beyond "
+                f"{units} have no output")
+    if kind == "probabilities" and not target.get("whole", True) and not target.get("one_hot"):
+        return (f"the target holds fractional values ({fmt(lo)} to {fmt(hi)}), but the loss {facts.loss} expects class "
+                "labels")
+    if kind == "regression" and head in OUTPUT_RANGE:
+        low, high = OUTPUT_RANGE[head]
+        tol = 1e-6
+        if (low is not None and lo < low - tol) or (high is not None and hi > high + tol):
+            span = f"({fmt(low)}, {'inf' if high is None else fmt(high)})"
+            return (f"the output layer's {head} can only produce values in {span}, but the target ranges from "
+                    f"{fmt(lo)} to {fmt(hi)}: no weights can fit it")
+    return None
+
+
+def data_first(facts: RunFacts, settings: DiagnosisSettings) -> str:
+    """A sentence that puts a data or output cause ahead of a symptom's own fix ("" when there is none):
+    most fixes in public bug reports are about the data and the output layer, not the optimizer."""
+    mismatch = target_mismatch(facts)
+    if mismatch is not None:
+        return "First fit the output layer and loss to the target (see output_target_mismatch). "
+    if target_off_scale(facts, settings) is not None:
+        return "First standardise the regression target (see unscaled_target). "
+    if inputs_off_scale(facts, settings) is not None:
+        return "First scale the inputs (see unscaled_inputs). "
+    return ""

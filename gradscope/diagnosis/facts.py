@@ -26,6 +26,8 @@ from gradscope.vocabulary import LARGE_INIT_STD, LARGE_RANDOM_INIT, NORMAL_PREFI
 _PROBABILITY_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentropy", "categoricalcrossentropy",
                        "sparsecategoricalcrossentropy", "categorical_focal_crossentropy")
 _BINARY_LOSSES = ("binary_crossentropy", "binarycrossentropy", "binary_focal_crossentropy")
+_NORMALISATION = ("BatchNormalization", "LayerNormalization", "GroupNormalization")
+_MERGES = ("Add", "Concatenate", "Average", "Multiply", "Subtract", "Maximum", "Minimum")
 _REGRESSION_LOSSES = ("mse", "mae", "mean_squared_error", "mean_absolute_error", "huber", "meansquarederror",
                       "meanabsoluteerror", "log_cosh", "logcosh")
 
@@ -45,6 +47,13 @@ class RunFacts:
         from_logits: whether the loss takes logits.
         layers: the layer sizes the config lists (input first), for explanations.
         layer_classes: each described layer's Keras class by name (``{"lstm": "LSTM"}``).
+        head_units: the output layer's units.
+        output_layers: the output layer(s) and the layers without weights after them (an output
+            activation): their saturated or silent units are the output's range, not a hidden problem.
+        normalises_inputs: the model scales its own inputs (a Normalization, Rescaling or
+            normalisation layer before its first layer with weights).
+        inputs: the training inputs' scale (:func:`gradscope.recorders.data_description.describe_inputs`).
+        target: the training target's range (:func:`gradscope.recorders.data_description.describe_target`).
     """
 
     act: str | None = None
@@ -59,6 +68,20 @@ class RunFacts:
     layers: list = field(default_factory=list)
     depth: int | None = None
     layer_classes: dict = field(default_factory=dict)
+    head_units: int | None = None
+    output_layers: tuple = ()
+    normalises_inputs: bool = False
+    inputs: dict | None = None
+    target: dict | None = None
+
+    @property
+    def recurrent_classes(self) -> set:
+        """The recurrent layer classes of the model (``{"LSTM"}``)."""
+        return {c for c in self.layer_classes.values() if c in ("SimpleRNN", "LSTM", "GRU", "RNN")}
+
+    @property
+    def conv(self) -> bool:
+        return any(str(c).startswith(("Conv", "SeparableConv", "DepthwiseConv")) for c in self.layer_classes.values())
 
     @property
     def classification(self) -> bool:
@@ -111,7 +134,11 @@ def facts_of(meta: dict | None = None, config: dict | None = None) -> RunFacts:
     hidden, head = (layers[:-1], layers[-1]) if layers else ([], None)
     if len(model.get("outputs") or []) > 1:  # several heads: none of them is a hidden layer
         hidden = [layer for layer in layers if layer["name"] not in model["outputs"]]
-    act = config.get("act") or _shared([layer.get("activation") for layer in hidden])
+    described = model.get("layers", [])
+    heads = ([layer for layer in layers if layer["name"] in model["outputs"]] if len(model.get("outputs") or []) > 1
+             else [head] if head else [])
+    act = config.get("act") or _shared([_applied_activation(described, layer) for layer in hidden
+                                        if layer.get("class") not in _NORMALISATION])
     init = config.get("init") or _shared([layer.get("kernel_initializer") for layer in hidden])
     stds = [_stddev(config.get("init"))] if config.get("init") else [_stddev(layer.get("kernel_initializer"))
                                                                      for layer in hidden]
@@ -123,7 +150,7 @@ def facts_of(meta: dict | None = None, config: dict | None = None) -> RunFacts:
         loss, from_logits = loss.replace("(from_logits=True)", ""), True
     elif isinstance(loss, str):
         from_logits = False
-    head_activation = (head or {}).get("activation")
+    head_activation = _applied_activation(described, head)
     if loss is None and config.get("framework") in ("keras", "tf1") and config.get("layers"):
         # gradscope's own MLPs: Keras ends in softmax + sparse cross-entropy, the TF1 graph in
         # logits + softmax_cross_entropy_with_logits
@@ -136,8 +163,54 @@ def facts_of(meta: dict | None = None, config: dict | None = None) -> RunFacts:
                      learning_rate=_learning_rate(meta, config), layers=list(config.get("layers") or []),
                      depth=len(layers) or (len(config["layers"]) - 1 if config.get("layers") else None),
                      layer_classes={layer["name"]: layer.get("class") for layer in model.get("layers", [])
-                                    if layer.get("name")})
+                                    if layer.get("name")},
+                     head_units=(head or {}).get("units"), normalises_inputs=_normalises_inputs(described),
+                     output_layers=_output_layers(described, heads),
+                     inputs=(meta.get("data") or {}).get("inputs"), target=(meta.get("data") or {}).get("target"))
     return RunFacts(**{**facts.__dict__, "n_classes": _classes(facts, head, config)})
+
+
+_INPUT_SCALING = ("Normalization", "Rescaling", "BatchNormalization", "LayerNormalization", "GroupNormalization")
+
+
+def _output_layers(layers: list, heads: list) -> tuple:
+    names = [layer.get("name") for layer in layers]
+    out = []
+    for head in heads:
+        out.append(head["name"])
+        start = names.index(head["name"]) + 1 if head.get("name") in names else len(layers)
+        for layer in layers[start:]:
+            if layer.get("params"):
+                break
+            out.append(layer["name"])
+    return tuple(out)
+
+
+def _normalises_inputs(layers: list) -> bool:
+    for layer in layers:
+        if layer.get("class") in _INPUT_SCALING:
+            return True
+        if layer.get("params"):
+            return False
+    return False
+
+
+def _applied_activation(layers: list, layer: dict | None) -> str | None:
+    """The activation applied to a layer's output: its own, or that of an activation layer after it
+    (``Dense(10)`` then ``Activation("softmax")`` is a softmax output)."""
+    if layer is None:
+        return None
+    own = layer.get("activation")
+    if own not in (None, "linear"):
+        return own
+    names = [other.get("name") for other in layers]
+    after = layers[names.index(layer["name"]) + 1:] if layer.get("name") in names else []
+    for other in after:  # layers without weights after it (or a normalisation): dropout, reshape, an activation
+        if (other.get("params") and other.get("class") not in _NORMALISATION) or other.get("class") in _MERGES:
+            break
+        if other.get("activation") not in (None, "linear"):
+            return other["activation"]
+    return own
 
 
 def _normal_loss_name(loss):
@@ -160,11 +233,18 @@ def _learning_rate(meta, config):
 
 
 def _classes(facts: RunFacts, head: dict | None, config: dict) -> int | None:
+    """Classes of a classifier: 2 for a binary loss; else what the target holds (its labels, or its
+    one-hot width); else the output's units (one unit: 2); else the config's last layer."""
     kind = facts.kind_of_loss
     if kind == "binary":
         return 2
     if kind == "regression":
         return None
+    target = facts.target or {}
+    if target.get("one_hot") and target.get("shape"):
+        return int(target["shape"][-1])
+    if target.get("classes") and kind == "probabilities":
+        return max(len(target["classes"]), 2)
     units = (head or {}).get("units")
     if units:
         return max(int(units), 2)

@@ -28,6 +28,9 @@ class Finding:
         evidence: the numbers that triggered it (and ``healthy``: what a healthy run shows).
         why: the cause, when the config tells it.
         recommendation: what to change.
+        trial: when its fix was tried (:func:`gradscope.try_fixes`): ``{"status": "confirmed" |
+            "unconfirmed" | "not tried", "arm", "text"}``
+            (:mod:`gradscope.diagnosis.trial_evidence`).
 
     Example:
         >>> f = Finding("stalled", "medium", [], [0, 9], "training has stalled",
@@ -47,6 +50,7 @@ class Finding:
     evidence: dict = field(default_factory=dict)
     why: str = ""
     recommendation: str = ""
+    trial: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """A plain dict that strict JSON can hold (non-finite numbers become strings); the full evidence."""
@@ -76,8 +80,10 @@ class Findings(list):
 
 
 def format_finding(f: dict) -> str:
-    """A finding (as a dict) in a few lines: kind, severity, layers, steps, summary, why and fix."""
-    where = [f["severity"]]
+    """A finding (as a dict) in a few lines: kind, severity, layers, steps, summary, why, fix and its trial."""
+    trial = f.get("trial") or {}
+    where = [f["severity"] + (", unconfirmed" if trial.get("status") == "unconfirmed" else
+                              ", confirmed" if trial.get("status") == "confirmed" else "")]
     if f.get("layers"):
         where.append(", ".join(map(str, f["layers"])))
     steps = f.get("steps") or []
@@ -88,6 +94,8 @@ def format_finding(f: dict) -> str:
         lines += _wrap(f"  why: {f['why']}", "       ")
     if f.get("recommendation"):
         lines += _wrap(f"  fix: {f['recommendation']}", "       ")
+    if trial.get("text") and trial.get("status") != "not tried":
+        lines += _wrap(f"  {trial['text']}", "         ")
     return "\n".join(lines)
 
 

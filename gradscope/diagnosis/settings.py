@@ -64,6 +64,9 @@ class DiagnosisSettings:
             of the first epoch's loss.
         large_lr: a learning rate from which steps are said to overshoot.
         large_lr_dead: a learning rate from which dead units are blamed on it.
+        unit_scale: inputs (or a regression target) are far from unit scale when a feature's mean
+            or standard deviation is beyond this (raw pixels: up to ~255) ...
+        tiny_scale: ... or their root mean square is below this.
         mention_grad_above: the vanishing summary mentions the input layer's gradient norm
             when it is above this (to say that a large norm can still learn slowly).
         time_min_length: gradients through time are judged on sequences of at least this many steps.
@@ -108,6 +111,8 @@ class DiagnosisSettings:
     large_lr: float = 1.0
     large_lr_dead: float = 0.5
     mention_grad_above: float = 1e-3
+    unit_scale: float = 10.0
+    tiny_scale: float = 0.01
 
 
 DEFAULT_SETTINGS = DiagnosisSettings()

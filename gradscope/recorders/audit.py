@@ -13,7 +13,9 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     """Diagnose a compiled Keras model at its current weights, in one forward/backward pass.
 
     Computes what the first training step would record (per-layer gradient and weight norms,
-    the update a plain SGD step with the optimizer's learning rate would make, and activation
+    the update the model's own optimizer makes in its first step (a fresh copy of it, with the
+    same hyperparameters, applied to copies of the weights: Adam's first step is about
+    ``lr * sign(g)``, whatever the gradient's size), and activation
     statistics on ``x``, and for recurrent layers the gradient per time step) and runs the
     diagnosis rules that apply at step 0: vanishing and exploding gradients, saturated and dead
     units, non-finite values, and gradients vanishing through time in plain (ungated) recurrent
@@ -61,14 +63,10 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     grads = tape.gradient(loss, variables)
     table = layer_table(model)
     meta = [table[id(v)] for v in variables]
-    try:
-        lr = float(np.asarray(model.optimizer.learning_rate))
-    except (TypeError, ValueError):
-        lr = float("nan")
     zeros = [tf.zeros_like(v) for v in variables]
-    tensors = {"grad": [z if g is None else g for g, z in zip(grads, zeros)],  # what a plain SGD step would do
-               "weight": [tf.convert_to_tensor(v) for v in variables],
-               "update": [z if g is None else _scaled(g, -lr) for g, z in zip(grads, zeros)]}
+    grads = [z if g is None else g for g, z in zip(grads, zeros)]
+    tensors = {"grad": grads, "weight": [tf.convert_to_tensor(v) for v in variables],
+               "update": first_step(model.optimizer, variables, grads)}
     measured = {}
     for name in MEASURED_METRICS:  # every measured metric, reduced as the recorders reduce it
         reduction = reduction_of(name)
@@ -91,10 +89,26 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     return diagnose(rec.concat(frames), facts=facts, complete=False)
 
 
-def _scaled(gradient, factor):
-    """``factor * gradient``, keeping a sparse gradient (``IndexedSlices``) sparse."""
+def first_step(optimizer, variables, grads) -> list:
+    """What the optimizer's first step changes in each variable, measured on copies (the model is
+    left alone): a fresh optimizer of the same class and hyperparameters applies ``grads`` to
+    copies of ``variables``. Falls back to ``-lr * g`` (plain SGD) for an optimizer that cannot
+    be copied."""
+    import keras
     import tensorflow as tf
 
-    if isinstance(gradient, tf.IndexedSlices):
-        return tf.IndexedSlices(factor * gradient.values, gradient.indices, gradient.dense_shape)
-    return factor * tf.convert_to_tensor(gradient)
+    from gradscope.recorders import keras_compat as compat
+
+    inner = compat.innermost_optimizer(optimizer)
+    dense = [tf.convert_to_tensor(g) for g in grads]
+    try:
+        fresh = type(inner).from_config(inner.get_config())
+        copies = [keras.Variable(np.asarray(v), dtype=v.dtype, trainable=True) for v in variables]
+        fresh.apply_gradients(zip(dense, copies))
+        return [tf.convert_to_tensor(np.asarray(c) - np.asarray(v)) for c, v in zip(copies, variables)]
+    except Exception:
+        try:
+            lr = float(np.asarray(inner.learning_rate))
+        except (TypeError, ValueError):
+            lr = float("nan")
+        return [-lr * g for g in dense]

@@ -40,9 +40,12 @@ from gradscope.diagnosis.rules import (  # noqa: E402  (the rules import Rule fr
     non_finite,
     oscillating_loss,
     output_pairing,
+    output_target_mismatch,
     saturation,
     slow_convergence,
     stalled,
+    unscaled_inputs,
+    unscaled_target,
     vanishing,
     vanishing_through_time,
 )
@@ -51,6 +54,9 @@ from gradscope.diagnosis.rules import (  # noqa: E402  (the rules import Rule fr
 RULES: tuple[Rule, ...] = (
     non_finite.RULE,
     output_pairing.RULE,
+    output_target_mismatch.RULE,
+    unscaled_inputs.RULE,
+    unscaled_target.RULE,
     exploding.RULE,
     vanishing.RULE,
     vanishing_through_time.RULE,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from gradscope.diagnosis.causes import data_first
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.diagnosis.timeline import history, history_text, layers_above
 
 
 def check(t, facts, settings):
-    hit = layers_above(t, "dead_units", "dead", settings.dead)
+    hit = layers_above(t, "dead_units", "dead", settings.dead, skip=facts.output_layers)  # an output's range is the loss's business
     if hit is None:
         return None
     zero_start = [layer for layer in hit.layers if layer in t.zero_start]
@@ -31,7 +32,7 @@ def check(t, facts, settings):
                   "dead_frac_last_window": t.windows[-1].dead.round(4).to_dict(),
                   **history(t, hit.found), "healthy": f"dead_frac < {settings.dead}"},
         why=why,
-        recommendation=fix,
+        recommendation=data_first(facts, settings) + fix,
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradscope.diagnosis.causes import trace_non_finite, why_exploding
+from gradscope.diagnosis.causes import data_first, trace_non_finite, why_exploding
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.diagnosis.timeline import episodes, history, history_text
@@ -19,10 +19,13 @@ def check(t, facts, settings):
 
     found = episodes(t, t.flags("exploding_gradient", big_steps), severity=lambda d: max(d.values()))
     loss = t.losses.to_numpy(dtype=float)
-    rising = bool(len(loss) >= 2 and np.all(np.isfinite(loss)) and loss[-1] > settings.explode_loss_rise * loss[0])
+    rising = bool(len(loss) >= 2 and np.all(np.isfinite(loss)) and loss[0] > 0
+                  and loss[-1] > settings.explode_loss_rise * loss[0])
     trace = trace_non_finite(t, facts, settings)
     exploded = trace is not None and trace["cause"] == "explosion"
-    overflow = _overflow(t)  # however briefly: a norm beyond float32's range is no passing moment
+    # however briefly, a norm beyond float32's range is no passing moment, unless the loss itself went
+    # non-finite first (log(0) with the weights still where they started): then the loss is the cause
+    overflow = _overflow(t) if trace is None or trace["cause"] != "loss" else None
     if not (found or rising or exploded or overflow):
         return None
     reasons = []
@@ -60,8 +63,11 @@ def check(t, facts, settings):
                   "healthy": f"update_ratio well below {settings.explode_update_ratio:g} (a step changes a layer by a "
                              "small fraction of its norm) and a finite, falling loss"},
         why=why_exploding(facts, settings),
-        recommendation="Lower the learning rate or clip gradients (clipnorm=1.0); use He init for ReLU "
-                       "(Xavier for tanh/sigmoid); BatchNormalization keeps activations in range.",
+        recommendation=data_first(facts, settings) + (
+            "Clip gradients (clipnorm=1.0, the usual fix for recurrent nets) or lower the learning rate."
+            if facts.recurrent_classes else
+            "Lower the learning rate or clip gradients (clipnorm=1.0); use He init for ReLU (Xavier for tanh/sigmoid); "
+            "BatchNormalization keeps activations in range."),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gradscope.diagnosis.causes import output_fix, output_mismatch, trace_non_finite, why_exploding
+from gradscope.diagnosis.causes import data_first, output_fix, output_mismatch, trace_non_finite, why_exploding
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.vocabulary import times
@@ -42,7 +42,7 @@ def check(t, facts, settings):
                   "weight_norm_growth_before": trace["weight_growth"],
                   "healthy": "all values finite"},
         why=why,
-        recommendation=fix,
+        recommendation=data_first(facts, settings) + fix,
     )
 
 

@@ -17,7 +17,8 @@ def check(t, facts, settings):
     if rises < settings.oscillation_fraction * (len(loss) - 1) or loss.max() > settings.diverged_loss * loss[0]:
         return None
     late = t.windows[len(t.windows) // 2:]
-    step = float(np.nanmedian([t.usable(w).median() for w in late])) if late else float("nan")
+    medians = np.array([t.usable(w).median() for w in late], dtype=float)
+    step = float(np.median(medians[~np.isnan(medians)])) if (~np.isnan(medians)).any() else float("nan")
     if not step > settings.oscillation_update_ratio:
         return None
     lr = f"{facts.learning_rate:g}" if facts.learning_rate else "the current learning rate"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gradscope.diagnosis.causes import overshoot
+from gradscope.diagnosis.causes import data_first, overshoot
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.diagnosis.timeline import history, history_text, layers_above
@@ -10,7 +10,7 @@ from gradscope.vocabulary import SATURATION_MARGIN
 
 
 def check(t, facts, settings):
-    hit = layers_above(t, "saturation", "saturated", settings.saturated)
+    hit = layers_above(t, "saturation", "saturated", settings.saturated, skip=facts.output_layers)  # an output's range is the loss's business
     if hit is None:
         return None
     step_too_large = overshoot(t, facts, settings)
@@ -34,7 +34,7 @@ def check(t, facts, settings):
                   **history(t, hit.found),
                   "healthy": f"saturated_frac < {settings.saturated} (Xavier init keeps most units in the linear range)"},
         why=why,
-        recommendation=fix,
+        recommendation=data_first(facts, settings) + fix,
     )
 
 

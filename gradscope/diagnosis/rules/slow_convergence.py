@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from gradscope.diagnosis.causes import data_first
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.vocabulary import fmt
@@ -37,7 +38,7 @@ def check(t, facts, settings):
                   "healthy": "a loss that levels off within the epochs given"},
         why=(f"the learning rate {facts.learning_rate:g} makes steps tiny relative to the weights"
              if facts.learning_rate else "steps are tiny relative to the weights"),
-        recommendation="Raise the learning rate (3-10x), use Adam, or train for more epochs.",
+        recommendation=data_first(facts, settings) + "Raise the learning rate (3-10x), use Adam, or train for more epochs.",
     )
 
 

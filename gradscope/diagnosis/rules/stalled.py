@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from gradscope.diagnosis.causes import overshoot
+from gradscope.diagnosis.causes import data_first, overshoot
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.vocabulary import fmt
@@ -20,10 +20,12 @@ def check(t, facts, settings):
     chance = 1.0 / classes if classes and classes > 1 else math.nan
     near_chance = (math.isfinite(acc) and math.isfinite(chance)
                    and acc < chance + settings.stalled_above_chance * (1 - chance))
+    if facts.kind_of_loss in ("binary", "probabilities") and (loss < 0).any():
+        return None  # a cross-entropy below 0: the loss does not fit the labels (output_target_mismatch says so)
     drop = math.nan
     if len(loss) >= 2 and not loss.isna().any():
         first, last = float(loss.iloc[0]), float(loss.iloc[-1])
-        drop = (first - last) / first if first > 0 else 0.0
+        drop = (first - last) / abs(first) if first != 0 else 0.0
     flat = math.isfinite(drop) and drop < settings.stalled_drop
     if not (flat or near_chance):
         return None
@@ -46,7 +48,7 @@ def check(t, facts, settings):
                   "train_accuracy_last_epoch": acc, "chance_accuracy": chance, "classes": classes,
                   "healthy": f"the loss falls by more than {100 * settings.stalled_drop:.0f}% and accuracy leaves chance"},
         why=step_too_large or "",
-        recommendation=("Lower the learning rate (1e-3 to 1e-1 is usual), then check the other findings."
+        recommendation=data_first(facts, settings) + ("Lower the learning rate (1e-3 to 1e-1 is usual), then check the other findings."
                         if step_too_large else
                         "Check the other findings first (vanishing or exploding gradients, dead or saturated "
                         "units); otherwise raise the learning rate"

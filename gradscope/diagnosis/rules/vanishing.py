@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from gradscope.diagnosis.causes import vanishing_remedy, why_vanishing
+from gradscope.diagnosis.causes import data_first, vanishing_remedy, why_vanishing
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.diagnosis.timeline import decay_per_layer, episodes, history, history_text
@@ -62,7 +62,7 @@ def check(t, facts, settings):
                        "at comparable rates)",
         },
         why=why_vanishing(w, facts, settings),
-        recommendation=vanishing_remedy(facts),
+        recommendation=data_first(facts, settings) + vanishing_remedy(facts),
     )
 
 
