@@ -217,6 +217,69 @@ def keras_init_name(init: str) -> str:
     return spec.keras if spec is not None and spec.keras else init
 
 
+# --- fixes that trials try (gradscope.trials) ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A candidate fix that :func:`gradscope.try_fixes` trains as one arm, in words.
+
+    Attributes:
+        name: the arm's id (its run directory's name).
+        title: how tables and findings name it.
+        category: ``gradient_flow`` (activation, init, normalisation, skips, gated cells),
+            ``step_size`` (learning rate, clipping, optimizer), ``output`` (the output layer and
+            the loss) or ``data`` (input or target scale).
+        confirms: the finding kinds whose remedy it is: when it helps, a finding of such a kind
+            is confirmed.
+        establishes: the finding kind a trial that helps becomes where no rule found anything.
+    """
+
+    name: str
+    title: str
+    category: str
+    confirms: frozenset
+    establishes: str
+
+
+_GRADIENT_KINDS = frozenset({"vanishing_gradient", "exploding_gradient", "saturation", "dead_units", "stalled",
+                             "gradient_flow", "non_finite"})
+_FIXES = [
+    Fix("output_fit", "output layer and loss fitted to the target", "output",
+        frozenset({"output_target_mismatch", "output_pairing", "stalled", "non_finite"}), "output_target_mismatch"),
+    Fix("output_pairing", "output activation/loss pairing fixed", "output",
+        frozenset({"output_pairing", "stalled", "non_finite"}), "output_pairing"),
+    Fix("standardize_target", "standardised target", "data",
+        frozenset({"unscaled_target", "exploding_gradient", "non_finite", "stalled", "slow_convergence"}),
+        "unscaled_target"),
+    Fix("standardize_inputs", "standardised inputs", "data",
+        frozenset({"unscaled_inputs", "saturation", "exploding_gradient", "non_finite", "dead_units", "stalled",
+                   "slow_convergence"}), "unscaled_inputs"),
+    Fix("relu_he", "ReLU + He init", "gradient_flow", _GRADIENT_KINDS - {"dead_units"}, "gradient_flow"),
+    Fix("init", "Xavier/He init", "gradient_flow", _GRADIENT_KINDS, "gradient_flow"),
+    Fix("lstm", "LSTM instead of SimpleRNN", "gradient_flow",
+        frozenset({"vanishing_through_time", "exploding_through_time", "vanishing_gradient", "stalled",
+                   "gradient_flow"}), "gradient_flow"),
+    Fix("batchnorm", "BatchNormalization before the activations", "gradient_flow", _GRADIENT_KINDS, "gradient_flow"),
+    Fix("skip", "skip connections", "gradient_flow", _GRADIENT_KINDS - {"dead_units"}, "gradient_flow"),
+    Fix("adam", "Adam instead of SGD", "step_size",
+        frozenset({"slow_convergence", "stalled", "vanishing_gradient", "step_size"}), "step_size"),
+    Fix("lr_up", "learning rate x10", "step_size", frozenset({"slow_convergence", "stalled", "step_size"}),
+        "step_size"),
+    Fix("lr_down", "learning rate /10", "step_size",
+        frozenset({"oscillating_loss", "exploding_gradient", "non_finite", "dead_units", "stalled",
+                   "exploding_through_time", "step_size"}), "step_size"),
+    Fix("clipnorm", "gradients clipped (clipnorm=1)", "step_size",
+        frozenset({"exploding_gradient", "non_finite", "exploding_through_time", "stalled", "step_size"}),
+        "step_size"),
+]
+#: Every fix trials can try, by arm name, in the order they are tried.
+FIXES: dict[str, Fix] = {f.name: f for f in _FIXES}
+BASELINE_ARM = "baseline"  #: the model as given
+NOISE_ARM = "baseline_seed2"  #: the same model from another seed (other weights, other data order): the noise floor
+TRIALS_FILE = "trials.json"  #: a trials folder's summary, beside its runs/
+
+
 # --- formatting ----------------------------------------------------------------------------
 
 

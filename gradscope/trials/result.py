@@ -1,0 +1,142 @@
+"""What trials found: every arm's score beside the baseline's at the same step, the noise floor, the winner.
+
+:class:`TrialResult` prints as a table, gives it as a pandas DataFrame (``result.table``), and
+names the best arm (``result.best``), or None when nothing tried helped beyond the noise. Its
+:meth:`~TrialResult.summary` is plain data: it is written to the trials folder's
+``trials.json`` and into the baseline run's ``run.json``, where
+:mod:`gradscope.diagnosis.trial_evidence` reads it to confirm (or not) each finding.
+
+Example:
+    >>> summary = {"metric": "held-out accuracy", "task": "classification", "max_steps": 100, "arms": [
+    ...     {"arm": "baseline", "title": "baseline", "what": "the model as given", "steps": 100, "before": 0.1,
+    ...      "after": 0.3, "baseline_after": 0.3, "improvement": 0.0, "helps": False},
+    ...     {"arm": "lr_down", "title": "learning rate /10", "what": "learning rate 1 -> 0.1", "steps": 100,
+    ...      "before": 0.1, "after": 0.8, "baseline_after": 0.3, "improvement": 0.5, "floor": 0.02, "helps": True}],
+    ...     "best": "lr_down"}
+    >>> result = TrialResult(summary)
+    >>> result.best["arm"], list(result.table["arm"])
+    ('lr_down', ['baseline', 'lr_down'])
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM, TRIALS_FILE, fmt
+
+#: The table's columns, in order.
+COLUMNS = ["arm", "fix", "changed", "steps", "before", "after", "baseline_after", "improvement", "noise_floor",
+           "beyond_noise", "loss_before", "loss_after", "note"]
+
+
+def _signed(x) -> str:
+    return "-" if x is None else f"{x:+.3f}"
+
+
+class TrialResult:
+    """The outcome of :func:`gradscope.try_fixes`.
+
+    Attributes:
+        summary: the whole result as plain data (what ``trials.json`` holds).
+        findings: the baseline run's findings, each carrying the trial of its fix
+            (:func:`gradscope.diagnosis.trial_evidence.with_trials`).
+        path: the trials folder (one run directory per arm under ``runs/``), or None.
+    """
+
+    def __init__(self, summary: dict, findings=None, path=None):
+        self.summary = summary
+        self.findings = findings if findings is not None else []
+        self.path = Path(path) if path is not None else None
+
+    @property
+    def arms(self) -> list[dict]:
+        return list(self.summary.get("arms", []))
+
+    @property
+    def helped(self) -> list[dict]:
+        """Every arm that helped beyond the noise, best first."""
+        by_name = {a["arm"]: a for a in self.arms}
+        return [by_name[name] for name in self.summary.get("ranking", []) if name in by_name]
+
+    @property
+    def best(self) -> dict | None:
+        """The winning arm (its row of the summary), or None when nothing tried helped."""
+        best = self.summary.get("best")
+        return next((a for a in self.arms if a["arm"] == best), None) if best else None
+
+    @property
+    def table(self):
+        """One row per arm: arm, fix, changed layers, steps, metric before/after, the baseline's after
+        at the same step, improvement, noise floor, beyond noise?, training loss before/after (where
+        it shares the baseline's loss and target), and a note."""
+        import pandas as pd
+
+        rows = []
+        for a in self.arms:
+            rows.append({"arm": a["arm"], "fix": a.get("what", ""), "changed": ", ".join(a.get("changed") or []),
+                         "steps": a.get("steps"), "before": a.get("before"), "after": a.get("after"),
+                         "baseline_after": a.get("baseline_after"), "improvement": a.get("improvement"),
+                         "noise_floor": a.get("floor"), "beyond_noise": bool(a.get("helps")),
+                         "loss_before": a.get("loss_before"), "loss_after": a.get("loss_after"),
+                         "note": a.get("note") or ""})
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+    def verdict(self) -> str:
+        """One sentence: the best fix and what it did, or that nothing tried helped."""
+        best, metric = self.best, self.summary.get("metric", "score")
+        if best is None:
+            tried = sum(1 for a in self.arms if a["arm"] not in (BASELINE_ARM, NOISE_ARM) and a.get("steps"))
+            return (f"nothing tried helped beyond the noise ({tried} fixes, {metric} within "
+                    f"{fmt(self.summary.get('noise_floor'))} of the baseline or below it)")
+        return (f"best: {best['what']} ({metric} {fmt(best['after'])} vs {fmt(best['baseline_after'])} for the "
+                f"baseline after {best['steps']} steps; {len(self.helped)} of the fixes helped)")
+
+    def __str__(self) -> str:
+        s = self.summary
+        head = (f"trials of {s.get('model', 'the model')}: {s.get('metric')} on {s.get('rows', {}).get('held_out', '?')} "
+                f"held-out rows, up to {s.get('max_steps')} steps of {s.get('batch_size', '?')} rows per arm "
+                f"({s.get('used_steps', '?')} steps in all, {s.get('seconds', '?')} s)")
+        lines = [head, f"  {'arm':<54} {'steps':>5} {'before':>7} {'after':>7} {'vs base':>8}  verdict"]
+        for a in self.arms:
+            if not a.get("steps"):
+                lines.append(f"  {a.get('what', a['arm'])[:54]:<54} {'-':>5}  {a.get('note') or 'not run'}")
+                continue
+            verdict = ("helps" if a.get("helps") else "no better" if a["arm"] != BASELINE_ARM else "")
+            if a["arm"] == NOISE_ARM:
+                verdict = "(noise)"
+            if a.get("stopped"):
+                verdict += f" ({a['stopped']})"
+            vs = "" if a["arm"] == BASELINE_ARM else _signed(a.get("improvement"))
+            lines.append(f"  {a.get('what', a['arm'])[:54]:<54} {a['steps']:>5} {fmt(a.get('before')):>7} "
+                         f"{fmt(a.get('after')):>7} {vs:>8}  {verdict}")
+        for name, why in (s.get("skipped") or {}).items():
+            lines.append(f"  not tried: {name} ({why})")
+        lines.append(self.verdict())
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<TrialResult: {self.verdict()}>"
+
+    def to_dict(self) -> dict:
+        return dict(self.summary)
+
+    def save(self, path) -> Path:
+        """Write the summary as ``trials.json`` in ``path`` (a folder); returns the file."""
+        from gradscope.storage.run_dir import _write_json_atomic
+
+        file = Path(path) / TRIALS_FILE
+        _write_json_atomic(file, self.summary)
+        return file
+
+    @classmethod
+    def load(cls, path) -> TrialResult:
+        """Read a trials folder's ``trials.json`` (the findings are those of its baseline run)."""
+        from gradscope.diagnosis import findings_of
+        from gradscope.storage import load_run
+
+        folder = Path(path)
+        summary = json.loads((folder / TRIALS_FILE).read_text(encoding="utf-8"))
+        baseline = folder / "runs" / BASELINE_ARM
+        findings = findings_of(load_run(baseline)) if (baseline / "run.json").is_file() else []
+        return cls(summary, findings, folder)
