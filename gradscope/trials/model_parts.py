@@ -107,7 +107,12 @@ def read_model(model) -> ModelParts:
             "functional" if compat.is_functional(model) else "subclassed")
     if kind == "subclassed":
         return _read_subclassed(model)
-    graph = model if kind == "functional" else keras.Model(model.inputs, model.outputs, name=model.name)
+    if kind == "functional":
+        graph = model
+    else:  # a Sequential model as a graph over the same layers (one input and one output stay single tensors)
+        inputs, outputs = model.inputs, model.outputs
+        graph = keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs[0] if len(outputs) == 1 else outputs,
+                            name=model.name)
     layers = [layer for layer in graph.layers if type(layer).__name__ != "InputLayer"]
     readers: dict[int, list] = {}
     for layer in layers:

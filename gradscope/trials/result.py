@@ -30,6 +30,26 @@ COLUMNS = ["arm", "fix", "changed", "steps", "before", "after", "baseline_after"
            "beyond_noise", "loss_before", "loss_after", "note"]
 
 
+def rejudge(summary: dict, noise_factor: float, min_improvement: float) -> dict:
+    """The same trials judged with other margins: which arms helped, their ranking and the best, again
+    (what each arm measured is kept; nothing is trained)."""
+    import math
+
+    arms = []
+    for arm in summary.get("arms", []):
+        arm = dict(arm)
+        arm["helps"] = False
+        if arm.get("improvement") is not None and arm.get("category") is not None:
+            improvement, floor = arm["improvement"], arm.get("floor") or 0.0
+            arm["helps"] = bool(math.isfinite(improvement) and improvement > noise_factor * floor
+                                and improvement >= min_improvement) or bool(improvement == math.inf)
+        arms.append(arm)
+    helped = sorted((a for a in arms if a.get("helps")), key=lambda a: (-(a["steps"] or 0), -a["improvement"]))
+    return {**summary, "arms": arms, "ranking": [a["arm"] for a in helped], "best": helped[0]["arm"] if helped else None,
+            "settings": {**summary.get("settings", {}), "noise_factor": noise_factor,
+                         "min_improvement": min_improvement}}
+
+
 def _signed(x) -> str:
     return "-" if x is None else f"{x:+.3f}"
 

@@ -21,7 +21,7 @@ from gradscope.trials import halving
 from gradscope.trials.arms import ArmPlan, baseline_plans, plan_arms, weights_by_layer
 from gradscope.trials.model_parts import read_model
 from gradscope.trials.rebuild import ArmUnbuildable, build_arm
-from gradscope.trials.result import TrialResult
+from gradscope.trials.result import TrialResult, rejudge
 from gradscope.trials.settings import DEFAULT_TRIAL_SETTINGS, TrialSettings
 from gradscope.trials.trial_data import TrialData, take_rows, trial_data
 from gradscope.trials.yardstick import METRIC_OF, accuracy, correct_rows, paired_se, predict, r_squared
@@ -208,6 +208,7 @@ class _Arm:
 
         keras.utils.set_random_seed(self.plan.seed + done)
         self.model.fit(dataset, initial_epoch=first_epoch, epochs=steps // width, steps_per_epoch=width, verbose=0,
+                       shuffle=False,
                        callbacks=[self.monitor, Rungs()])
         self.runner.steps_used += steps - self.steps
         self.steps = steps
@@ -284,14 +285,15 @@ def _judge(arm: Outcome, base: Outcome, noise: Outcome, data: TrialData, setting
     else:
         se = paired_se("regression", last.rows, b.rows, y=np.asarray(data.y_held, dtype=float),
                        bootstrap=settings.bootstrap, seed=settings.seed)
-    seed_gap = abs(b.score - n.score) if n is not None and math.isfinite(b.score) and math.isfinite(n.score) else 0.0
+    # the second seed starts from other weights: its gap is in what training did (after - before), so that
+    # where the baseline hardly learns a different start is not taken for noise
+    progress = [c.score - o.before.score for c, o in ((b, base), (n, noise)) if c is not None and o.before is not None]
+    seed_gap = abs(progress[0] - progress[1]) if len(progress) == 2 and all(map(math.isfinite, progress)) else 0.0
     floor = max(seed_gap, se if math.isfinite(se) else 0.0)
     improvement = last.score - b.score if math.isfinite(last.score) and math.isfinite(b.score) else (
         math.inf if math.isfinite(last.score) else -math.inf)
-    helps = (plan.fix is not None and improvement > settings.noise_factor * floor
-             and improvement >= settings.min_improvement)
     row.update(baseline_after=b.score, baseline_before=base.before.score, improvement=improvement, seed_gap=seed_gap,
-               se=se, floor=floor, helps=bool(helps),
+               se=se, floor=floor,
                baseline_loss_before=base.before.loss, baseline_loss_after=b.loss)
     return row
 
@@ -299,24 +301,21 @@ def _judge(arm: Outcome, base: Outcome, noise: Outcome, data: TrialData, setting
 def _summary(outcomes, skipped, data: TrialData, schedule, settings, model, seconds, steps_used) -> dict:
     base, noise = outcomes[0], outcomes[1]
     rows = [_judge(o, base, noise, data, settings) for o in outcomes]
-    helped = [r for r in rows if r.get("helps")]
-    helped.sort(key=lambda r: (-(r["steps"] or 0), -r["improvement"]))
     last = schedule.max_steps
     gap = rows[1].get("seed_gap")
-    return {
+    return rejudge({
         "model": model.name, "task": data.task, "metric": METRIC_OF[data.task], "max_steps": last,
         "rungs": [schedule.steps_at(k) for k in range(len(schedule.checks))], "batch_size": data.batch_size,
         "rows": {"train": int(len(data.x_train)), "held_out": int(len(data.x_held))}, "source": data.source,
         "budget_steps": settings.budget_steps, "used_steps": int(steps_used), "seconds": round(seconds, 1),
         "seed": settings.seed, "noise_floor": rows[1].get("floor"), "seed_gap": gap,
-        "settings": {"noise_factor": settings.noise_factor, "min_improvement": settings.min_improvement},
-        "arms": rows, "skipped": dict(skipped), "ranking": [r["arm"] for r in helped],
-        "best": helped[0]["arm"] if helped else None,
-    }
+        "arms": rows, "skipped": dict(skipped),
+    }, settings.noise_factor, settings.min_improvement)
 
 
-def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, arms=None, model_fn=None, out=None,
-              settings: TrialSettings | None = None, start_weights=None, verbose=True, echo=None) -> TrialResult:
+def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, max_steps=None, arms=None, model_fn=None,
+              out=None, settings: TrialSettings | None = None, start_weights=None, verbose=True,
+              echo=None) -> TrialResult:
     """Try the fixes that apply to a model in short paired runs, and say which helped, measured.
 
     Each arm (a fix drawn from the model itself: ReLU + He for sigmoid/tanh layers, a better
@@ -336,6 +335,9 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, arms=None
             ``(x, y)`` batches (``y`` then None; at most ``settings.max_batches`` are taken).
         batch_size: as ``fit``'s (default: the dataset's, or 32).
         budget_steps: optimizer steps for all arms together (default ``settings.budget_steps``).
+        max_steps: instead of a budget, the most steps one arm takes (the baseline and the best
+            arms go that far; the budget follows). The monitor passes its own fit's length, so that
+            a fix is judged over as long a run as the one it would fix.
         arms: names of :data:`gradscope.vocabulary.FIXES` to consider (default: all).
         model_fn: for a subclassed model, a function that builds it again: ``model_fn()``, or
             ``model_fn(fix)`` taking a :class:`gradscope.trials.FixSpec` (or None for the model
@@ -357,7 +359,7 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, arms=None
     Example:
         >>> import keras, numpy as np, tempfile
         >>> from gradscope import try_fixes
-        >>> rng = np.random.default_rng(0)
+        >>> keras.utils.set_random_seed(0); rng = np.random.default_rng(0)
         >>> x = rng.normal(size=(600, 8)).astype("float32"); y = (x[:, 0] + x[:, 1] > 0).astype(int)
         >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
         ...                           keras.layers.Dense(2, activation="softmax")])
@@ -369,6 +371,10 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, arms=None
     settings = settings or DEFAULT_TRIAL_SETTINGS
     if budget_steps is not None:
         settings = replace(settings, budget_steps=int(budget_steps))
+    if max_steps is not None:
+        if budget_steps is not None:
+            raise GradscopeError("give try_fixes a budget_steps or a max_steps, not both")
+        settings = replace(settings, max_steps=int(max_steps), budget_steps=2 ** 62)
     echo = echo or print
     say = echo if verbose else (lambda *_: None)
     started = time.perf_counter()
@@ -395,6 +401,8 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, arms=None
                                only=arms, seed=settings.seed)
     schedule = halving.schedule(len(plans), settings.budget_steps, settings.rungs, settings.min_rung_steps,
                                 settings.max_steps)
+    if max_steps is not None:
+        settings = replace(settings, budget_steps=schedule.total_steps)
     if out is None:
         from gradscope.experiments.config import default_out_dir
 

@@ -27,8 +27,8 @@ class TrialSettings:
         max_steps: no arm trains longer than this many steps, whatever the budget.
         min_rung_steps: the first rung is at least this many steps (fewer rungs otherwise).
         rungs: checks before the last: an arm is scored after 1/2**rungs, ..., 1/2 of its most
-            steps, and stopped unless it is in the better half of the arms that reached that
-            check before it (asynchronous successive halving).
+            steps, and stopped unless it is in the better half of the arms at that
+            check (synchronous successive halving).
         held_out: the fraction of the rows kept aside to score every arm on ...
         max_held_out: ... at most this many rows ...
         min_held_out: ... and at least this many (fewer rows: no trials).
