@@ -19,6 +19,9 @@ def output_mismatch(facts: RunFacts) -> str | None:
     if head is None or kind not in ("probabilities", "binary") or logits is None:
         return None
     wants = "softmax" if kind == "probabilities" else "sigmoid"
+    if kind == "probabilities" and facts.head_units == 1:
+        return (f"the output has one unit under {facts.loss}: one class always has probability 1, so the loss "
+                "is 0 whatever the weights and nothing is learned (one unit wants a sigmoid and binary_crossentropy)")
     if logits and head in ("softmax", "sigmoid"):
         return (f"the output layer applies {head}, but the loss {facts.loss} (from_logits=True) applies it again: "
                 "its gradients are squashed and the loss cannot get near 0")
@@ -30,6 +33,9 @@ def output_mismatch(facts: RunFacts) -> str | None:
 
 def output_fix(facts: RunFacts) -> str:
     wants = "softmax" if facts.kind_of_loss == "probabilities" else "sigmoid"
+    if facts.kind_of_loss == "probabilities" and facts.head_units == 1:
+        return ("Give the one output unit activation='sigmoid' and compile with loss='binary_crossentropy', or "
+                "give the output one softmax unit per class with a categorical cross-entropy.")
     return (f"Give the output layer activation='{wants}' with from_logits=False (the default), or a linear output "
             f"with from_logits=True: keras.losses.{_loss_class(facts)}(from_logits=True).")
 

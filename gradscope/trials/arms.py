@@ -130,7 +130,9 @@ def baseline_plans(seed: int) -> list[ArmPlan]:
 
 
 def _names(layers) -> str:
-    return ", ".join(layers)
+    """Layer names for a table: all of them when few, else the first and last and how many."""
+    layers = list(layers)
+    return ", ".join(layers) if len(layers) <= 3 else f"{layers[0]}..{layers[-1]} ({len(layers)} layers)"
 
 
 def _fan(kernel_shape) -> tuple[float, float]:
@@ -353,11 +355,17 @@ def _plan_pairing(plan, parts, facts) -> None:
         plan.loss = {"from_logits": False}
         plan.what = f"{head_act} output with from_logits=False"
     else:
-        wants = "sigmoid" if units == 1 else wants
-        plan.head = {"units": units or None, "activation": wants}
-        if facts.from_logits:
-            plan.loss = {"from_logits": False}
-        plan.what = f"{head.name if head else 'the output'}: {wants} activation for the {facts.loss}"
+        name = head.name if head else "the output"
+        if units == 1 and kind == "probabilities":  # one unit under a categorical cross-entropy: its loss is 0
+            plan.head = {"units": 1, "activation": "sigmoid"}
+            plan.loss = {"class": "BinaryCrossentropy"}
+            plan.what = f"{name}: sigmoid activation with a binary cross-entropy (one unit)"
+        else:
+            wants = "sigmoid" if units == 1 else wants
+            plan.head = {"units": units or None, "activation": wants}
+            if facts.from_logits:
+                plan.loss = {"from_logits": False}
+            plan.what = f"{name}: {wants} activation for the {facts.loss}"
         plan.changed = [head.name] if head is not None else []
 
 

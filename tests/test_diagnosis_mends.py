@@ -1,0 +1,121 @@
+"""Failure classes a new user met, each on a real small fit: the output read from its own Activation
+layer, a probe spread over ordered data, data and target scale, a negative cross-entropy, one-unit
+chance, an audit that knows Adam, and fix texts that fit the layer types."""
+
+import keras
+import numpy as np
+import pytest
+
+from gradscope import GradientMonitor, audit
+from gradscope.diagnosis import findings_of
+from gradscope.diagnosis.facts import facts_of
+from gradscope.recorders.activation_probe import spread_rows
+from gradscope.storage import load_run
+
+rng = np.random.default_rng(0)
+X = rng.normal(size=(400, 12)).astype("float32")
+Y = (X[:, 0] + X[:, 1] > 0).astype("int64")
+
+
+def fit(model, x, y, tmp_path, name="run", epochs=3, **kw):
+    monitor = GradientMonitor(run=name, run_dir=tmp_path / name)
+    model.fit(x, y, batch_size=32, epochs=epochs, callbacks=[monitor], verbose=0, **kw)
+    run = load_run(tmp_path / name)
+    return run, findings_of(run)
+
+
+def kinds(findings):
+    return {f["kind"] for f in findings}
+
+
+def test_a_softmax_in_its_own_activation_layer_is_the_output_activation(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(2), keras.layers.Activation("softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="sparse_categorical_crossentropy")
+    run, findings = fit(model, X, Y, tmp_path)
+    assert facts_of(run.meta).head_activation == "softmax"
+    assert "output_pairing" not in kinds(findings) and "saturation" not in kinds(findings)
+
+
+def test_probe_rows_are_spread_over_ordered_data():
+    rows = spread_rows(10_000, 256)
+    assert len(rows) == 256 and rows[0] == 0 and rows[-1] >= 9_900
+    assert len(set(np.diff(rows))) <= 2  # evenly spaced, not the first 256
+
+
+def test_unscaled_inputs_are_a_finding_whose_fix_is_to_standardise_them(tmp_path):
+    keras.utils.set_random_seed(0)
+    x = (np.abs(X) * 255.0).astype("float32")  # pixel values left at 0..255 (keras#6914)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(32, activation="sigmoid"),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy")
+    run, findings = fit(model, x, Y, tmp_path)
+    assert run.meta["data"]["inputs"]["max"] > 100
+    (f,) = [f for f in findings if f["kind"] == "unscaled_inputs"]
+    assert "standardi" in f["recommendation"].lower() or "scale" in f["recommendation"].lower()
+
+
+def test_a_target_far_from_unit_scale_under_a_bounded_output(tmp_path):
+    keras.utils.set_random_seed(0)
+    y = (X[:, :3].sum(axis=1) * 40_000 + 200_000).astype("float32")  # house prices in dollars
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    run, findings = fit(model, X, y, tmp_path)
+    found = kinds(findings)
+    assert {"output_target_mismatch", "unscaled_target"} & found, found
+    text = " ".join(f["recommendation"] for f in findings).lower()
+    assert "linear" in text or "standardi" in text
+
+
+def test_a_negative_cross_entropy_is_a_loss_that_does_not_fit_the_labels_not_a_stall(tmp_path):
+    keras.utils.set_random_seed(0)
+    labels = rng.integers(0, 5, size=400)  # labels 0..4 under a binary cross-entropy: its loss goes below 0
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="binary_crossentropy")
+    run, findings = fit(model, X, labels, tmp_path, epochs=4)
+    found = kinds(findings)
+    assert "output_target_mismatch" in found and "stalled" not in found, found
+    assert not any("did not fall" in f["summary"] for f in findings)
+
+
+def test_chance_for_one_sigmoid_unit_is_one_half(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), loss="binary_crossentropy")
+    run, _ = fit(model, X, Y.astype("float32"), tmp_path)
+    assert facts_of(run.meta).n_classes == 2
+
+
+def test_audit_does_not_predict_an_explosion_for_adam_with_small_steps():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(64, activation="relu"),
+                              keras.layers.Dense(64, activation="relu"), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    report = audit(model, X, Y)
+    assert "exploding_gradient" not in {f.kind for f in report}, report
+
+
+def test_an_lstm_is_not_told_to_use_an_lstm(tmp_path):
+    keras.utils.set_random_seed(0)
+    seq = rng.normal(size=(200, 30, 2)).astype("float32")
+    y = seq[:, :, 0].sum(axis=1, keepdims=True).astype("float32")
+    model = keras.Sequential([keras.Input((30, 2)), keras.layers.LSTM(8, activation="sigmoid"), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(1e-4), loss="mse")
+    _, findings = fit(model, seq, y, tmp_path, epochs=2)
+    for f in findings:
+        assert "use an lstm" not in f["recommendation"].lower() and "lstm/gru" not in f["recommendation"].lower()
+
+
+@pytest.mark.parametrize("loss", ["categorical_crossentropy"])
+def test_one_unit_under_a_categorical_cross_entropy_is_an_output_pairing_finding(tmp_path, loss):
+    keras.utils.set_random_seed(0)  # keras#14729: the loss is 0 from the first step
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss=loss)
+    _, findings = fit(model, X, Y.astype("float32")[:, None], tmp_path)
+    (f,) = [f for f in findings if f["kind"] == "output_pairing"]
+    assert "binary_crossentropy" in f["recommendation"]

@@ -1,0 +1,225 @@
+"""Trials: arms built from the model itself, one starting point, one yardstick, a noise floor, a verdict.
+
+Small models on sklearn's digits (1,797 rows of 8x8 images): each ``try_fixes`` call trains a few
+hundred steps in all and takes a few seconds.
+"""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from gradscope import try_fixes
+from gradscope.errors import GradscopeError
+from gradscope.storage import load_run
+from gradscope.trials.arms import plan_arms, weights_by_layer
+from gradscope.trials.model_parts import read_model
+from gradscope.trials.rebuild import build_arm
+from gradscope.trials.result import TrialResult, rejudge
+from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM
+
+GRADIENT_FLOW = {"relu_he", "init", "batchnorm", "skip"}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    x, y = load_digits(return_X_y=True)
+    return (x / 16.0).astype("float32"), y
+
+
+def mlp(act="sigmoid", init=None, optimizer=None, depth=3, width=32, inputs=64, seed=0):
+    keras.utils.set_random_seed(seed)
+    init = init if init is not None else keras.initializers.RandomNormal(0.0, 1.0)
+    layers = [keras.Input((inputs,))]
+    layers += [keras.layers.Dense(width, activation=act, kernel_initializer=init, name=f"dense_{i}")
+               for i in range(depth)]
+    layers.append(keras.layers.Dense(10, activation="softmax", name="head"))
+    model = keras.Sequential(layers)
+    model.compile(optimizer=optimizer or keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    return model
+
+
+def plans_of(model, x, y):
+    from gradscope.recorders.data_description import describe_inputs, describe_target
+
+    parts = read_model(model)
+    plans, skipped = plan_arms(parts, model, describe_inputs(x), describe_target(y), "classification")
+    return parts, {p.name: p for p in plans}, skipped
+
+
+def test_arms_change_only_their_layers_and_keep_every_other_starting_weight(digits):
+    x, y = digits
+    model = mlp()
+    parts, plans, skipped = plans_of(model, x, y)
+    assert {"relu_he", "init", "batchnorm", "adam", "lr_up", "lr_down", "clipnorm"} <= set(plans)
+    assert "standardize_inputs" in skipped and "output_pairing" in skipped and "lstm" in skipped
+    start = weights_by_layer(parts)
+
+    relu = build_arm(parts, plans["relu_he"], start, task="classification")
+    for name in ("dense_0", "dense_1", "dense_2"):
+        layer = relu.get_layer(name)
+        assert layer.activation.__name__ == "relu"
+        std = float(np.std(layer.kernel.numpy()))
+        assert std == pytest.approx(math.sqrt(2.0 / layer.kernel.shape[0]), rel=0.25)  # He, not N(0, 1)
+    np.testing.assert_array_equal(relu.get_layer("head").kernel.numpy(), model.get_layer("head").kernel.numpy())
+
+    xavier = build_arm(parts, plans["init"], start, task="classification")
+    assert all(xavier.get_layer(f"dense_{i}").activation.__name__ == "sigmoid" for i in range(3))
+    assert float(np.std(xavier.get_layer("dense_1").kernel.numpy())) < 0.5
+
+    bn = build_arm(parts, plans["batchnorm"], start, task="classification")
+    assert sum(type(layer).__name__ == "BatchNormalization" for layer in bn.layers) == 3
+    for name in ("dense_0", "dense_1", "dense_2", "head"):  # the same weights, a normalisation inserted
+        np.testing.assert_array_equal(bn.get_layer(name).kernel.numpy(), model.get_layer(name).kernel.numpy())
+
+    slower = build_arm(parts, plans["lr_down"], start, task="classification")
+    for a, b in zip(slower.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert float(slower.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+    assert type(build_arm(parts, plans["adam"], start, task="classification").optimizer).__name__ == "Adam"
+    assert model.get_layer("dense_0").activation.__name__ == "sigmoid"  # the user's model is left alone
+
+
+def test_output_arms_fit_the_target_and_the_loss():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 6)).astype("float32")
+    one_unit = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                                 keras.layers.Dense(1, activation="sigmoid", name="head")])
+    one_unit.compile(optimizer="sgd", loss="categorical_crossentropy")  # keras#14729: its loss is always 0
+    y = (x[:, 0] > 0).astype("float32")
+    parts, plans, _ = plans_of(one_unit, x, y)
+    pairing = plans["output_pairing"]
+    assert pairing.loss == {"class": "BinaryCrossentropy"} and pairing.head["activation"] == "sigmoid"
+
+    labels = rng.integers(0, 10, size=300)
+    binary = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                               keras.layers.Dense(1, activation="sigmoid", name="head")])
+    binary.compile(optimizer="sgd", loss="binary_crossentropy")  # labels 0..9 on one sigmoid unit
+    parts, plans, _ = plans_of(binary, x, labels)
+    fitted = build_arm(parts, plans["output_fit"], weights_by_layer(parts), task="classification")
+    assert fitted.get_layer("head").units == 10 and fitted.get_layer("head").activation.__name__ == "softmax"
+    assert type(fitted.loss).__name__ == "SparseCategoricalCrossentropy"
+
+
+def test_vanishing_mlp_is_fixed_by_a_gradient_flow_arm_from_the_same_start(digits, tmp_path):
+    x, y = digits
+    result = try_fixes(mlp(depth=5, width=64), x, y, batch_size=32, budget_steps=300, verbose=False, out=tmp_path)
+    assert result.best is not None and result.best["arm"] in GRADIENT_FLOW, str(result)
+    assert result.best["after"] > result.best["baseline_after"] + 0.3
+    table = result.table
+    assert {"arm", "fix", "changed", "before", "after", "improvement", "beyond_noise"} <= set(table.columns)
+    assert bool(table.set_index("arm").loc[result.best["arm"], "beyond_noise"])
+
+    # the same start: every arm that keeps the weights scores the baseline's score and loss before training,
+    # and its first step's gradients on the first batch are the baseline's
+    by_arm = {a["arm"]: a for a in result.arms}
+    for name in ("lr_down", "lr_up", "clipnorm", "adam"):
+        assert by_arm[name]["before"] == by_arm[BASELINE_ARM]["before"]
+        assert by_arm[name]["loss_before"] == pytest.approx(by_arm[BASELINE_ARM]["loss_before"], rel=1e-6)
+
+    def first(arm, metric):
+        r = load_run(tmp_path / "runs" / arm).records
+        rows = r[(r.metric == metric) & (r.step == r[r.metric == metric].step.min())]
+        return rows.sort_values("depth").value.to_numpy()
+
+    np.testing.assert_allclose(first("lr_down", "grad_norm"), first(BASELINE_ARM, "grad_norm"), rtol=1e-5)
+    np.testing.assert_allclose(first("adam", "weight_norm_initial"), first(BASELINE_ARM, "weight_norm_initial"))
+    assert not np.allclose(first(NOISE_ARM, "weight_norm_initial"), first(BASELINE_ARM, "weight_norm_initial"))
+    # each arm is a run directory of its own, with the monitor's per-layer learning speed
+    assert "update_ratio" in set(load_run(tmp_path / "runs" / result.best["arm"]).records.metric)
+    assert result.findings and any(f.get("trial") for f in result.findings)
+
+
+def test_a_too_high_learning_rate_is_fixed_by_lr_down(digits, tmp_path):
+    x, y = digits
+    model = mlp(act="relu", init="he_normal", optimizer=keras.optimizers.SGD(2.0), depth=2)
+    result = try_fixes(model, x, y, batch_size=32, budget_steps=300, verbose=False, out=tmp_path)
+    assert result.best is not None and result.best["arm"] == "lr_down", str(result)
+    assert "lr_up" in result.summary["skipped"]
+
+
+def test_a_healthy_model_is_told_that_nothing_helped(digits, tmp_path):
+    x, y = digits
+    model = mlp(act="relu", init="he_normal", optimizer=keras.optimizers.Adam(3e-3), depth=1)
+    result = try_fixes(model, x, y, batch_size=32, max_steps=300, verbose=False, out=tmp_path)
+    assert result.best is None, str(result)
+    assert "nothing tried helped" in str(result)
+    assert result.summary["max_steps"] == 300
+
+
+def test_the_noise_floor_is_the_larger_of_the_seed_gap_and_the_paired_error():
+    arms = [{"arm": BASELINE_ARM, "category": None, "improvement": 0.0, "steps": 100},
+            {"arm": NOISE_ARM, "category": None, "improvement": 0.04, "floor": 0.04, "steps": 100},
+            {"arm": "adam", "category": "optimizer", "improvement": 0.07, "floor": 0.04, "steps": 100},
+            {"arm": "relu_he", "category": "gradient_flow", "improvement": 0.30, "floor": 0.04, "steps": 100},
+            {"arm": "lr_up", "category": "optimizer", "improvement": 0.015, "floor": 0.001, "steps": 100}]
+    summary = rejudge({"arms": arms}, noise_factor=2.0, min_improvement=0.02)
+    assert summary["ranking"] == ["relu_he"]  # adam's +0.07 is within 2x the floor, lr_up's +0.015 too small
+    assert rejudge(summary, noise_factor=1.0, min_improvement=0.02)["ranking"] == ["relu_he", "adam"]
+    assert rejudge(summary, noise_factor=1.0, min_improvement=0.5)["best"] is None
+    assert NOISE_ARM not in rejudge(summary, 0.0, 0.0)["ranking"]  # the second seed is never a fix
+
+
+def test_the_noise_floor_measured(digits, tmp_path):
+    x, y = digits
+    result = try_fixes(mlp(act="relu", init="he_normal", depth=1), x, y, batch_size=32, budget_steps=200,
+                       arms=["lr_down"], verbose=False, out=tmp_path)
+    base, noise, arm = (next(a for a in result.arms if a["arm"] == n) for n in (BASELINE_ARM, NOISE_ARM, "lr_down"))
+    gap = abs((noise["after"] - noise["before"]) - (base["after"] - base["before"]))
+    assert noise["seed_gap"] == pytest.approx(gap)
+    assert arm["floor"] == pytest.approx(max(arm["seed_gap"], arm["se"])) and arm["floor"] > 0
+    assert arm["helps"] == (arm["improvement"] > 2.0 * arm["floor"] and arm["improvement"] >= 0.02)
+
+
+class Net(keras.Model):
+    def __init__(self, act="sigmoid", init=None, depth=4):
+        super().__init__()
+        init = init or keras.initializers.RandomNormal(0.0, 1.0, seed=1)
+        self.hidden = [keras.layers.Dense(48, activation=act, kernel_initializer=init) for _ in range(depth)]
+        self.out = keras.layers.Dense(10, activation="softmax")
+
+    def call(self, x):
+        for layer in self.hidden:
+            x = layer(x)
+        return self.out(x)
+
+
+def build_net(fix=None):
+    net = Net(act=(fix and fix.activation) or "sigmoid", init=(fix and fix.kernel_initializer) or None)
+    net.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    return net
+
+
+def test_a_subclassed_model_is_rebuilt_by_its_model_fn(digits, tmp_path):
+    x, y = digits
+    keras.utils.set_random_seed(0)
+    model = build_net()
+    model(x[:1])
+    result = try_fixes(model, x, y, batch_size=32, budget_steps=300, model_fn=build_net, verbose=False,
+                       out=tmp_path, arms=["relu_he", "lr_down"])
+    names = {a["arm"] for a in result.arms}
+    assert {"relu_he", "lr_down"} <= names, str(result)
+    by_arm = {a["arm"]: a for a in result.arms}
+    assert by_arm["lr_down"]["before"] == by_arm[BASELINE_ARM]["before"]  # model_fn's model given the same weights
+    assert result.best is not None and result.best["arm"] == "relu_he", str(result)
+
+
+def test_a_subclassed_model_without_model_fn_gets_one_line(digits, capsys):
+    x, y = digits
+    model = build_net()
+    model(x[:1])
+    with pytest.raises(GradscopeError) as caught:
+        try_fixes(model, x, y, verbose=False)
+    message = str(caught.value)
+    assert "\n" not in message and "model_fn=" in message and "subclassed" in message
+
+
+def test_an_uncompiled_model_and_a_stored_result(digits, tmp_path):
+    x, y = digits
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
+    with pytest.raises(GradscopeError, match="compile"):
+        try_fixes(model, x, y, verbose=False)
+    with pytest.raises(GradscopeError, match="not both"):
+        try_fixes(mlp(depth=1), x, y, budget_steps=100, max_steps=100, verbose=False)
