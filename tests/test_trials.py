@@ -223,3 +223,27 @@ def test_an_uncompiled_model_and_a_stored_result(digits, tmp_path):
         try_fixes(model, x, y, verbose=False)
     with pytest.raises(GradscopeError, match="not both"):
         try_fixes(mlp(depth=1), x, y, budget_steps=100, max_steps=100, verbose=False)
+
+
+def test_the_monitor_tries_the_fixes_at_the_end_of_a_fit_that_found_something(digits, tmp_path):
+    from gradscope import GradientMonitor
+
+    x, y = digits
+    model = mlp(depth=5, width=64)
+    start = [w.copy() for w in model.get_weights()]
+    monitor = GradientMonitor(run="mine", run_dir=tmp_path / "mine", try_fixes=True)
+    model.fit(x, y, batch_size=32, epochs=3, callbacks=[monitor], verbose=0)
+    trained = [w.copy() for w in model.get_weights()]
+    result = monitor.trials
+    fit_steps = 3 * math.ceil(len(x) / 32)
+    assert result is not None and 0.9 * fit_steps <= result.summary["max_steps"] <= fit_steps  # whole rungs
+    assert any(a["arm"] in GRADIENT_FLOW for a in result.helped), str(result)
+    assert (tmp_path / "mine.trials" / "trials.json").is_file()
+    run = load_run(tmp_path / "mine")
+    assert run.meta["trials"]["best"] == result.best["arm"]
+    from gradscope.diagnosis import findings_of
+
+    assert any((f.get("trial") or {}).get("status") == "confirmed" for f in findings_of(run))
+    for a, b in zip(model.get_weights(), trained):  # the user's trained model is left as fit left it
+        np.testing.assert_array_equal(a, b)
+    assert not all(np.array_equal(a, b) for a, b in zip(trained, start))

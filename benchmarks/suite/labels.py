@@ -256,3 +256,21 @@ def derive(m: dict) -> dict:
         "slow_convergence": bool(_still_improving(m) and math.isfinite(m.get("lr_ten_times_final_loss", math.inf))
                                  and m["lr_ten_times_final_loss"] < 0.5 * final_loss),
     }
+
+
+#: For the trials suite: the arms (``gradscope.vocabulary.FIXES``) each label calls for, any of which
+#: may be the best arm of a run with that label ("any": whichever helps; a stall has many causes). They
+#: restate the interventions above: clipping or a smaller step for an explosion, a larger step for a slow
+#: run, a better-flowing gradient (activation, initialisation, normalisation, skips, gated cells, or an
+#: adaptive optimizer, which rescales each layer's step) for a vanishing one.
+CALLS_FOR = {
+    "non_finite": {"clipnorm", "lr_down", "output_pairing", "output_fit", "init", "batchnorm"},
+    "exploding_gradient": {"clipnorm", "lr_down", "init", "batchnorm"},
+    "vanishing_gradient": {"relu_he", "init", "batchnorm", "skip", "lstm", "adam"},
+    "saturation": {"relu_he", "init", "batchnorm", "standardize_inputs", "lstm", "adam"},
+    "dead_units": {"lr_down", "init", "batchnorm", "adam"},
+    "stalled": "any",
+    "output_pairing": {"output_pairing", "output_fit"},
+    "oscillating_loss": {"lr_down", "clipnorm"},
+    "slow_convergence": {"lr_up", "adam"},
+}

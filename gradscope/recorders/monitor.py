@@ -155,6 +155,12 @@ class GradientMonitor(keras.callbacks.Callback):
         findings_copy: when the run ends, write its findings into ``run.json`` (a copy for readers
             without gradscope; gradscope's readers diagnose the records themselves). Trials turn
             it off for the arms whose findings nobody reads.
+        try_fixes: at the end of a complete run whose diagnosis found something, try the fixes
+            that apply (:func:`gradscope.try_fixes`) from the run's starting weights, on a bounded
+            sample of what ``fit`` was given, each arm as long as the run; ``True`` or a
+            :class:`gradscope.trials.TrialSettings`. The arms go to ``<run_dir>.trials``, the
+            summary into the run's ``run.json`` (each finding then carries its trial), the result
+            to ``monitor.trials``. Off by default: trials train the model several times again.
 
     Example:
         >>> import keras, numpy as np
@@ -182,6 +188,7 @@ class GradientMonitor(keras.callbacks.Callback):
         diagnose=False,
         stop_on=(),
         findings_copy=True,
+        try_fixes=False,
     ):
         super().__init__()
         self.plan = Plan.of(every_step=every_step, every_n_steps=every_n_steps, window_steps=window_steps)
@@ -190,6 +197,11 @@ class GradientMonitor(keras.callbacks.Callback):
         self._stop_on = tuple(stop_on)
         self._diagnose = bool(diagnose or stop_on)
         self.findings_copy = findings_copy
+        self._trials = None
+        if try_fixes:
+            from gradscope.trials.fit_trials import FitTrials
+
+            self._trials = FitTrials(settings=None if try_fixes is True else try_fixes)
         self._recorder: StepRecorder | None = None
         self._meta: list[tuple[str, int, str]] = []
         self._time_probe: TimeGradientProbe | None = None
@@ -233,6 +245,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._train_seconds = 0.0  # wall time inside fit, over every fit of the run
         self._phantom_steps: set = set()  # iterations Keras counted without a batch (see _data_ran_out)
         self._data: dict = {}  # the inputs' scale and the targets' range (run.json's data)
+        self._first_step: int | None = None  # the optimizer's step count when the run's first fit began
 
     # --- public -------------------------------------------------------------------------
 
@@ -240,6 +253,12 @@ class GradientMonitor(keras.callbacks.Callback):
     def records(self) -> pd.DataFrame:
         """All records so far, with the schema columns of :mod:`gradscope.records`."""
         return self._log.records
+
+    @property
+    def trials(self):
+        """With ``try_fixes=True``: the :class:`gradscope.trials.TrialResult` of the trials run at the end
+        of the run, or None (nothing found, trials skipped, or not run yet)."""
+        return self._trials.result if self._trials is not None else None
 
     @property
     def findings(self) -> list:
@@ -452,6 +471,10 @@ class GradientMonitor(keras.callbacks.Callback):
         self._fit_started = time.perf_counter()
         self._setup_probe(model, table)
         self._data = self._data_description()
+        if self._first_step is None:
+            self._first_step = self._next_step
+        if self._trials is not None:
+            self._trials.begin(model, self._fit)  # the starting weights and a sample of the rows
         compat.guard_fit_callbacks(self._fit, self._step_raised)  # another callback's error ends the run too
         compat.guard_validation_step(model, self._step_raised)  # and so does a validation step's
         self._fit = None  # hold no reference to the user's data
@@ -515,6 +538,15 @@ class GradientMonitor(keras.callbacks.Callback):
                     warnings.warn(f"gradscope, end of training: {finding.kind}: {finding.summary}. "
                                   f"Fix: {finding.recommendation}", stacklevel=2)
         self.close("complete")
+        if self._trials is not None and self._broken is None:
+            self._trials.count(self._next_step - (self._first_step or 0))
+            if self.writer is not None:
+                found = self.writer.meta.get("diagnosis") if self.findings_copy else self._final_findings("complete", None)
+            else:
+                from gradscope.diagnosis import diagnose
+
+                found = [f.to_dict() for f in diagnose(self.records, self.config)]
+            self._trials.end(self.model, self.run_dir if self._owns_writer else None, found or [])
 
     # --- internals ----------------------------------------------------------------------
 

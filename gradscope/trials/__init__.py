@@ -8,11 +8,12 @@ fix), and :func:`try_fixes` does the same for its user's model:
 * :mod:`~gradscope.trials.model_parts`: the model read as trials need it (hidden layers, head, cells);
 * :mod:`~gradscope.trials.arms`: which fixes apply, and what each changes (a plan, as data);
 * :mod:`~gradscope.trials.rebuild`: the plan carried out (``keras.models.clone_model``, or ``model_fn``);
-* :mod:`~gradscope.trials.halving`: how the budget is spent (asynchronous successive halving);
+* :mod:`~gradscope.trials.halving`: how the budget is spent (synchronous successive halving);
 * :mod:`~gradscope.trials.yardstick`: the one score all arms share (accuracy, or R^2 in the target's units);
 * :mod:`~gradscope.trials.runner`: :func:`try_fixes` itself;
 * :mod:`~gradscope.trials.result`: :class:`TrialResult` (a table, the best arm, the findings);
-* :mod:`~gradscope.trials.settings`: every number, in :class:`TrialSettings`.
+* :mod:`~gradscope.trials.settings`: every number, in :class:`TrialSettings`;
+* :mod:`~gradscope.trials.fit_trials`: the trials a monitor runs at the end of a fit (``try_fixes=True``).
 
 How findings carry the result is :mod:`gradscope.diagnosis.trial_evidence`. TensorFlow is
 imported only when trials run.

@@ -429,13 +429,13 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, max_steps
     from gradscope.storage import RunWriter, load_run
 
     baseline_dir = out / "runs" / BASELINE_ARM
-    _attach(baseline_dir, summary)
+    attach(baseline_dir, summary)
     result.findings = findings_of(load_run(baseline_dir))
     say(result.verdict())
     return result
 
 
-def _attach(run_dir: Path, summary: dict) -> None:
+def attach(run_dir: Path, summary: dict) -> None:
     """Write the trials' summary into a finished run's ``run.json`` (section ``trials``)."""
     import json
 
