@@ -232,10 +232,10 @@ def test_the_monitor_tries_the_fixes_at_the_end_of_a_fit_that_found_something(di
     model = mlp(depth=5, width=64)
     start = [w.copy() for w in model.get_weights()]
     monitor = GradientMonitor(run="mine", run_dir=tmp_path / "mine", try_fixes=True)
-    model.fit(x, y, batch_size=32, epochs=3, callbacks=[monitor], verbose=0)
+    model.fit(x, y, batch_size=32, epochs=2, callbacks=[monitor], verbose=0)
     trained = [w.copy() for w in model.get_weights()]
     result = monitor.trials
-    fit_steps = 3 * math.ceil(len(x) / 32)
+    fit_steps = 2 * math.ceil(len(x) / 32)
     assert result is not None and 0.9 * fit_steps <= result.summary["max_steps"] <= fit_steps  # whole rungs
     assert any(a["arm"] in GRADIENT_FLOW for a in result.helped), str(result)
     assert (tmp_path / "mine.trials" / "trials.json").is_file()
