@@ -17,7 +17,7 @@ from gradscope.storage import load_run
 from gradscope.trials.arms import plan_arms, weights_by_layer
 from gradscope.trials.model_parts import read_model
 from gradscope.trials.rebuild import build_arm
-from gradscope.trials.result import TrialResult, rejudge
+from gradscope.trials.result import rejudge
 from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM
 
 GRADIENT_FLOW = {"relu_he", "init", "batchnorm", "skip"}
@@ -216,7 +216,7 @@ def test_a_subclassed_model_without_model_fn_gets_one_line(digits, capsys):
     assert "\n" not in message and "model_fn=" in message and "subclassed" in message
 
 
-def test_an_uncompiled_model_and_a_stored_result(digits, tmp_path):
+def test_an_uncompiled_model_and_both_budgets_get_one_line(digits, tmp_path):
     x, y = digits
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(10, activation="softmax")])
     with pytest.raises(GradscopeError, match="compile"):

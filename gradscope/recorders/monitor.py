@@ -416,7 +416,8 @@ class GradientMonitor(keras.callbacks.Callback):
         from gradscope.diagnosis import findings_of
 
         try:
-            meta = {**self.writer.meta, "status": status, "error": error}
+            described = self.writer.meta if self.writer is not None else {"config": self.config}
+            meta = {**described, "status": status, "error": error}
             return findings_of(Run(path=None, meta=meta, records=self._log.read()))  # (not kept in memory)
         except Exception:  # the run's records are on disk: readers diagnose them again
             return []
@@ -540,12 +541,8 @@ class GradientMonitor(keras.callbacks.Callback):
         self.close("complete")
         if self._trials is not None and self._broken is None:
             self._trials.count(self._next_step - (self._first_step or 0))
-            if self.writer is not None:
-                found = self.writer.meta.get("diagnosis") if self.findings_copy else self._final_findings("complete", None)
-            else:
-                from gradscope.diagnosis import diagnose
-
-                found = [f.to_dict() for f in diagnose(self.records, self.config)]
+            copied = self.writer is not None and self.findings_copy  # close() has just written them into run.json
+            found = self.writer.meta.get("diagnosis") if copied else self._final_findings("complete", None)
             self._trials.end(self.model, self.run_dir if self._owns_writer else None, found or [])
 
     # --- internals ----------------------------------------------------------------------

@@ -33,7 +33,8 @@ class FitTrials:
         self.settings = settings or DEFAULT_TRIAL_SETTINGS
         self.verbose = verbose
         self.result = None  # the TrialResult, once trials ran
-        self.skipped: str | None = None  # why they did not run
+        self.skipped: str | None = None  # why they cannot run (said once, in a warning)
+        self._said = False
         self._start = None
         self._rows = None
         self._steps = 0
@@ -63,14 +64,14 @@ class FitTrials:
     def end(self, model, run_dir, findings: list) -> None:
         """At the end of a complete run: try the fixes if its diagnosis found something."""
         if self.skipped:
-            warnings.warn(f"gradscope: {self.skipped}", RuntimeWarning, stacklevel=3)
+            if not self._said:
+                warnings.warn(f"gradscope: {self.skipped}", RuntimeWarning, stacklevel=3)
+                self._said = True
             return
         if self._start is None or self.result is not None:
             return
-        judged = [f for f in findings if f.get("kind") != "incomplete_run"]
-        if not judged:
-            self.skipped = "trials not run: the diagnosis found nothing to fix"
-            return
+        if not [f for f in findings if f.get("kind") != "incomplete_run"]:
+            return  # nothing to fix (a later fit of the same run may still find something)
         from gradscope import try_fixes
 
         x, y, batch_size, _ = self._rows
@@ -80,7 +81,7 @@ class FitTrials:
                                     max_steps=max(1, min(self._steps, self.settings.max_steps)), out=out,
                                     settings=self.settings, start_weights=self._start, verbose=self.verbose)
         except Exception as exc:
-            self.skipped = f"trials failed: {exc}"
+            self.skipped, self._said = f"trials failed: {exc}", True
             warnings.warn(f"gradscope: {self.skipped}; the run itself is complete", RuntimeWarning, stacklevel=3)
             return
         finally:
