@@ -25,9 +25,45 @@ from pathlib import Path
 
 from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM, TRIALS_FILE, fmt
 
+#: Fix categories that remove a cause (the data, the output) rather than work around it: they win a tie.
+CAUSE_CATEGORIES = ("output", "data")
+
 #: The table's columns, in order.
 COLUMNS = ["arm", "fix", "changed", "steps", "before", "after", "baseline_after", "improvement", "noise_floor",
            "beyond_noise", "loss_before", "loss_after", "note"]
+
+
+def ranked(helped: list[dict], noise_factor: float) -> list[dict]:
+    """The arms that helped, best first: by steps trained, then by improvement. Two arms whose
+    improvements differ by no more than the margin an arm must clear to beat the baseline
+    (``noise_factor`` times the floor) are a tie. A tie goes to an output or data fix (the first
+    in the order of the fixes): it removes a cause that the other fixes only work around; among
+    the others, the larger improvement stays ahead.
+
+    Example:
+        >>> arms = [{"arm": "adam", "category": "step_size", "steps": 9, "improvement": 0.59, "floor": 0.03},
+        ...         {"arm": "standardize_inputs", "category": "data", "steps": 9, "improvement": 0.55, "floor": 0.03},
+        ...         {"arm": "clipnorm", "category": "step_size", "steps": 9, "improvement": 0.41, "floor": 0.04}]
+        >>> [a["arm"] for a in ranked(arms, noise_factor=2.0)]
+        ['standardize_inputs', 'adam', 'clipnorm']
+    """
+    from gradscope.vocabulary import FIXES
+
+    order = {name: i for i, name in enumerate(FIXES)}
+    rest = sorted(helped, key=lambda a: (-(a["steps"] or 0), -a["improvement"]))
+    out = []
+    while rest:
+        lead = rest[0]
+        tied = [a for a in rest if a["steps"] == lead["steps"]
+                and (lead["improvement"] - a["improvement"]
+                     <= noise_factor * max(lead.get("floor") or 0.0, a.get("floor") or 0.0)
+                     or a["improvement"] == lead["improvement"])]
+        causes = sorted((a for a in tied if a.get("category") in CAUSE_CATEGORIES),
+                        key=lambda a: order.get(a["arm"], len(order)))
+        pick = causes[0] if causes else lead
+        out.append(pick)
+        rest = [a for a in rest if a is not pick]
+    return out
 
 
 def rejudge(summary: dict, noise_factor: float, min_improvement: float) -> dict:
@@ -44,7 +80,7 @@ def rejudge(summary: dict, noise_factor: float, min_improvement: float) -> dict:
             arm["helps"] = bool(math.isfinite(improvement) and improvement > noise_factor * floor
                                 and improvement >= min_improvement) or bool(improvement == math.inf)
         arms.append(arm)
-    helped = sorted((a for a in arms if a.get("helps")), key=lambda a: (-(a["steps"] or 0), -a["improvement"]))
+    helped = ranked([a for a in arms if a.get("helps")], noise_factor)
     return {**summary, "arms": arms, "ranking": [a["arm"] for a in helped], "best": helped[0]["arm"] if helped else None,
             "settings": {**summary.get("settings", {}), "noise_factor": noise_factor,
                          "min_improvement": min_improvement}}

@@ -21,7 +21,7 @@ from gradscope.trials import halving
 from gradscope.trials.arms import ArmPlan, baseline_plans, plan_arms, weights_by_layer
 from gradscope.trials.model_parts import read_model
 from gradscope.trials.rebuild import ArmUnbuildable, build_arm
-from gradscope.trials.result import TrialResult, rejudge
+from gradscope.trials.result import CAUSE_CATEGORIES, TrialResult, rejudge
 from gradscope.trials.settings import DEFAULT_TRIAL_SETTINGS, TrialSettings
 from gradscope.trials.trial_data import TrialData, take_rows, trial_data
 from gradscope.trials.yardstick import METRIC_OF, accuracy, correct_rows, paired_se, predict, r_squared
@@ -245,7 +245,7 @@ class _Runner:
             noise.train_to(self.schedule.max_steps, check_every_rung=True)
         return [base.finish(), noise.finish()]
 
-    def candidates(self, plans) -> list[Outcome]:
+    def candidates(self, plans, base: Outcome, noise: Outcome) -> list[Outcome]:
         arms = [_Arm(self, plan) for plan in plans]
         alive = [arm for arm in arms if arm.build()]
         for k in range(len(self.schedule.checks)):
@@ -253,8 +253,13 @@ class _Runner:
                 arm.train_to(self.schedule.steps_at(k))
             if k == len(self.schedule.checks) - 1:
                 break
+            steps = self.schedule.steps_at(k)
             scores = [arm.outcome.checks[-1].score for arm in alive]
-            kept = set(halving.survivors(scores, self.schedule.arms_at[k + 1]))
+            b, n = _at(base, steps), _at(noise, steps)
+            margin = self.settings.noise_factor * _seed_gap(base, b, noise, n) if b is not None else 0.0
+            favoured = [i for i, arm in enumerate(alive) if arm.plan.fix.category in CAUSE_CATEGORIES
+                        and b is not None and scores[i] > b.score]
+            kept = set(halving.survivors(scores, self.schedule.arms_at[k + 1], margin, favoured))
             for i, arm in enumerate(alive):
                 if i not in kept:
                     arm.outcome.stopped = f"stopped at {arm.steps} steps: behind the better half"
@@ -264,6 +269,32 @@ class _Runner:
 
 def _at(outcome: Outcome, steps: int) -> Check | None:
     return next((c for c in outcome.checks if c.steps == steps), None)
+
+
+def _seed_gap(base: Outcome, b: Check, noise: Outcome, n: Check | None) -> float:
+    """How far the second seed's baseline lands from the first's: the smaller of two readings of it.
+
+    The second seed starts from other weights, so its gap can be read at the end (after vs after) or
+    in what training did (after - before vs after - before). Each reading overstates the noise in one
+    case: where the baseline hardly learns, two starts that score differently keep their gap to the
+    end; where both seeds learn to the same place from starts that score differently, their progress
+    differs by as much. The smaller reading is the floor's seed part.
+
+    Example:
+        >>> s = lambda before, after: Outcome(None, before=Check(0, before, None), checks=[Check(9, after, None)])
+        >>> a, b = s(0.26, 0.72), s(0.47, 0.66)  # same place, other starts: the ends are 0.06 apart
+        >>> round(_seed_gap(a, a.checks[-1], b, b.checks[-1]), 2)
+        0.06
+        >>> a, b = s(0.10, 0.10), s(0.30, 0.30)  # neither learns: the progress gap is 0
+        >>> _seed_gap(a, a.checks[-1], b, b.checks[-1])
+        0.0
+    """
+    if n is None or base.before is None or noise.before is None:
+        return 0.0
+    ends = abs(b.score - n.score)
+    progress = abs((b.score - base.before.score) - (n.score - noise.before.score))
+    readings = [g for g in (ends, progress) if math.isfinite(g)]
+    return min(readings) if readings else 0.0
 
 
 def _judge(arm: Outcome, base: Outcome, noise: Outcome, data: TrialData, settings: TrialSettings) -> dict:
@@ -285,10 +316,7 @@ def _judge(arm: Outcome, base: Outcome, noise: Outcome, data: TrialData, setting
     else:
         se = paired_se("regression", last.rows, b.rows, y=np.asarray(data.y_held, dtype=float),
                        bootstrap=settings.bootstrap, seed=settings.seed)
-    # the second seed starts from other weights: its gap is in what training did (after - before), so that
-    # where the baseline hardly learns a different start is not taken for noise
-    progress = [c.score - o.before.score for c, o in ((b, base), (n, noise)) if c is not None and o.before is not None]
-    seed_gap = abs(progress[0] - progress[1]) if len(progress) == 2 and all(map(math.isfinite, progress)) else 0.0
+    seed_gap = _seed_gap(base, b, noise, n)
     floor = max(seed_gap, se if math.isfinite(se) else 0.0)
     improvement = last.score - b.score if math.isfinite(last.score) and math.isfinite(b.score) else (
         math.inf if math.isfinite(last.score) else -math.inf)
@@ -419,7 +447,7 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, max_steps
             skipped["clipnorm"] = (f"no gradient of the model as given went above {settings.clipnorm:g} "
                                    f"(largest {fmt(largest)}): clipping would change no step")
             plans = [p for p in plans if p.name != "clipnorm"]
-    outcomes += runner.candidates(plans)
+    outcomes += runner.candidates(plans, *outcomes[:2])
     summary = _summary(outcomes, skipped, data, schedule, settings, model, time.perf_counter() - started,
                        runner.steps_used)
     summary["folder"] = str(out)
