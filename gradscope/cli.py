@@ -89,7 +89,7 @@ def _train_config(hidden, optimizer, lr, batch_size, epochs, seed, val_split, fr
 def _publish(out_dir, runs, title, paper=None):
     """Write the report and print the summary table and every run's findings; returns the views."""
     from gradscope.report import views_of, write_report
-    from gradscope.report.text import findings_text, summary_table
+    from gradscope.report.text import findings_text, summary_table, trials_text
 
     views = views_of(runs)
     report = write_report(views, out_dir / "report.html", title=title, paper=paper)
@@ -98,6 +98,8 @@ def _publish(out_dir, runs, title, paper=None):
     click.echo("")
     for view in views:
         click.echo(findings_text(view.name, view.findings))
+        if view.trials is not None:
+            click.echo(trials_text(view))
     click.echo(f"\nruns:   {out_dir / 'runs'}\nreport: {report}")
     return views
 

@@ -29,7 +29,9 @@ def test_analyze_writes_run_dir_and_report(tmp_path, tiny_npz):
     assert {k: v for k, v in ref["config"].items() if k not in ("act", "init", "role", "command")} == {
         k: v for k, v in json.loads((out / "runs" / "sigmoid-normal" / "run.json").read_text())["config"].items()
         if k not in ("act", "init", "role", "command")}
-    assert "relu-he (reference)" in (out / "report.html").read_text()
+    html = (out / "report.html").read_text()
+    assert "relu-he (reference)" in html
+    assert "sigmoid-normal: the reference run is its ReLU + He arm" in html  # shown as the trial arm it is
     run_dir = out / "runs" / "sigmoid-normal"
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["status"] == "complete"

@@ -247,3 +247,12 @@ def test_the_monitor_tries_the_fixes_at_the_end_of_a_fit_that_found_something(di
     for a, b in zip(model.get_weights(), trained):  # the user's trained model is left as fit left it
         np.testing.assert_array_equal(a, b)
     assert not all(np.array_equal(a, b) for a, b in zip(trained, start))
+    # the report shows the trial table, the winning arm marked, and the CLI prints the same table
+    from gradscope.report import render_report
+    from gradscope.report.text import trials_text
+    from gradscope.report.view import RunView
+
+    html = render_report([run])
+    assert 'id="trials"' in html and f'<tr class="best"><td>{result.best["arm"]}</td>' in html
+    assert result.verdict() in html
+    assert result.best["what"] in trials_text(RunView(run))

@@ -20,6 +20,7 @@ from gradscope.report.figures import FIGURES, PAPER_FIGURES
 from gradscope.report.seed_references import reference_for
 from gradscope.report.style import run_colors, to_data_uri
 from gradscope.report.view import RunView, views_of
+from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM, fmt
 
 
 def _steps_run(meta: dict) -> int | None:
@@ -73,6 +74,65 @@ def _row(view: RunView) -> dict:
     }
 
 
+def _trials(view: RunView) -> dict | None:
+    """A run's trial table as the report lays it out: one row per arm, the verdict under it."""
+    result = view.trials
+    if result is None:
+        return None
+    s = result.summary
+    rows = []
+    for a in result.arms:
+        ran = bool(a.get("steps"))
+        rows.append({"arm": a["arm"], "fix": a.get("what") or a["arm"], "changed": ", ".join(a.get("changed") or []),
+                     "steps": a.get("steps") if ran else "-", "before": fmt(a.get("before")) if ran else "-",
+                     "after": fmt(a.get("after")) if ran else "-",
+                     "improvement": "" if a["arm"] in (BASELINE_ARM, NOISE_ARM) or not ran else
+                     f"{a['improvement']:+.3f}" if a.get("improvement") is not None else "-",
+                     "floor": fmt(a.get("floor")) if ran and a["arm"] not in (BASELINE_ARM,) else "",
+                     "verdict": ("noise floor" if a["arm"] == NOISE_ARM else "" if a["arm"] == BASELINE_ARM else
+                                 "helps" if a.get("helps") else "no better" if ran else (a.get("note") or "not run")),
+                     "helps": bool(a.get("helps")), "best": a["arm"] == s.get("best"),
+                     "stopped": a.get("stopped") or ""})
+    return {"label": view.label, "metric": s.get("metric", "score"), "held_out": (s.get("rows") or {}).get("held_out"),
+            "rows": rows, "skipped": s.get("skipped") or {}, "verdict": result.verdict(),
+            "folder": s.get("folder") or "",
+            "note": (f"Each fix trained from the run's starting weights on the same batches and was scored by "
+                     f"{s.get('metric', 'score')} on {(s.get('rows') or {}).get('held_out', '?')} held-out rows; "
+                     f"a second seed of the model as given is the noise floor, and a fix helps only beyond "
+                     f"{fmt((s.get('settings') or {}).get('noise_factor'))}x it.")}
+
+
+def _reference_trials(views) -> list[dict]:
+    """``gradscope analyze``'s reference run shown as what it is: the ReLU + He arm of the run beside it
+    (the same data, split, optimizer and epochs; one seed each, so no noise floor)."""
+    refs = [v for v in views if v.role == "reference"]
+    out = []
+    for ref in refs:
+        ref_acc = ref.metrics.get("test_accuracy")
+        for view in views:
+            if view.role is not None or ref_acc is None or view.metrics.get("test_accuracy") is None:
+                continue
+            same = {k: v for k, v in ref.config.items() if k not in ("act", "init", "role", "command", "name")}
+            if same != {k: v for k, v in view.config.items() if k not in ("act", "init", "role", "command", "name")}:
+                continue
+            acc = float(view.metrics["test_accuracy"])
+            gain = float(ref_acc) - acc
+            row = {"changed": "every hidden layer", "steps": (ref.run.meta.get("timings") or {}).get("steps") or "",
+                   "before": "-", "floor": "", "stopped": "", "best": False, "helps": False}
+            out.append({"label": f"{view.label}: the reference run is its ReLU + He arm", "metric": "test accuracy",
+                        "held_out": None, "skipped": {}, "folder": "",
+                        "note": "The reference run is the same model, data, optimizer and epochs with ReLU + He "
+                                "init: one arm of a trial, scored on the test set.",
+                        "rows": [{**row, "arm": BASELINE_ARM, "fix": f"{view.name} as asked", "after": fmt(acc),
+                                  "improvement": "", "verdict": ""},
+                                 {**row, "arm": "relu_he", "fix": f"ReLU + He init ({ref.name})",
+                                  "after": fmt(float(ref_acc)), "improvement": f"{gain:+.3f}", "best": gain > 0,
+                                  "verdict": "better" if gain > 0 else "no better"}],
+                        "verdict": (f"ReLU + He init: test accuracy {fmt(float(ref_acc))} vs {fmt(acc)} "
+                                    f"({gain:+.3f}; one seed each: no noise floor, see gradscope.try_fixes for one)")})
+    return out
+
+
 def _figures(views) -> list[dict]:
     colors = run_colors(views)
     out = []
@@ -116,6 +176,7 @@ def render_report(runs, title="gradscope report", command=None, paper=None) -> s
         title=title,
         rows=rows,
         reference_sources=sources,
+        trials=[t for t in map(_trials, views) if t is not None] + _reference_trials(views),
         figures=(_paper_figures(paper) if paper else []) + _figures(views),
         paper=paper,
         commands=sorted({r["command"] for r in rows if r["command"]}),

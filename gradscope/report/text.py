@@ -1,4 +1,4 @@
-"""The report as plain text, for the terminal: the summary table and each run's findings."""
+"""The report as plain text, for the terminal: the summary table, each run's findings and its trials."""
 
 from __future__ import annotations
 
@@ -31,3 +31,8 @@ def findings_text(name: str, findings) -> str:
         return f"{name}: no problem found"
     blocks = ["  " + format_finding(f).replace("\n", "\n  ") for f in findings]
     return "\n".join([f"{name}:", *blocks])
+
+
+def trials_text(view) -> str | None:
+    """A run's trial table as ``print(result)`` shows it, or None when no trials ran on it."""
+    return None if view.trials is None else f"{view.name}: {view.trials}"

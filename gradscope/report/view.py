@@ -119,6 +119,15 @@ class RunView:
         return verdict(self.findings)
 
     @cached_property
+    def trials(self):
+        """The :class:`gradscope.trials.TrialResult` of the trials run on this run's model (``run.json``'s
+        ``trials``), or None when none ran."""
+        from gradscope.trials.result import TrialResult
+
+        summary = self.run.meta.get("trials")
+        return TrialResult(summary, self.findings) if summary else None
+
+    @cached_property
     def last_epoch_steps(self) -> pd.Series:
         """The recorded steps of the last recorded epoch."""
         records = self.run.records
