@@ -13,7 +13,7 @@ it (``gradscope.GradientMonitor`` imports Keras on first use).
 __version__ = "0.1.0"
 
 __all__ = ["GradientMonitor", "SessionRecorder", "GradientNormHook", "GradscopeError", "audit", "diagnose",
-           "try_fixes", "load_run", "find_runs", "__version__"]
+           "try_fixes", "TryFixes", "load_run", "find_runs", "__version__"]
 
 from gradscope.errors import GradscopeError
 
@@ -23,6 +23,7 @@ _LAZY = {
     "GradientNormHook": "gradscope.recorders.tf1",
     "audit": "gradscope.recorders.audit",
     "try_fixes": "gradscope.trials.runner",
+    "TryFixes": "gradscope.trials.fit_trials",
     "diagnose": "gradscope.diagnosis",
     "load_run": "gradscope.storage",
     "find_runs": "gradscope.storage",

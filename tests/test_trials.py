@@ -225,16 +225,17 @@ def test_an_uncompiled_model_and_both_budgets_get_one_line(digits, tmp_path):
         try_fixes(mlp(depth=1), x, y, budget_steps=100, max_steps=100, verbose=False)
 
 
-def test_the_monitor_tries_the_fixes_at_the_end_of_a_fit_that_found_something(digits, tmp_path):
-    from gradscope import GradientMonitor
+def test_try_fixes_beside_a_monitor_runs_trials_at_the_end_of_a_fit_that_found_something(digits, tmp_path):
+    from gradscope import GradientMonitor, TryFixes
 
     x, y = digits
     model = mlp(depth=5, width=64)
     start = [w.copy() for w in model.get_weights()]
-    monitor = GradientMonitor(run="mine", run_dir=tmp_path / "mine", try_fixes=True)
-    model.fit(x, y, batch_size=32, epochs=2, callbacks=[monitor], verbose=0)
+    monitor = GradientMonitor(run="mine", run_dir=tmp_path / "mine")
+    trials = TryFixes(monitor)
+    model.fit(x, y, batch_size=32, epochs=2, callbacks=[monitor, trials], verbose=0)
     trained = [w.copy() for w in model.get_weights()]
-    result = monitor.trials
+    result = trials.result
     fit_steps = 2 * math.ceil(len(x) / 32)
     assert result is not None and 0.9 * fit_steps <= result.summary["max_steps"] <= fit_steps  # whole rungs
     assert any(a["arm"] in GRADIENT_FLOW for a in result.helped), str(result)
@@ -256,3 +257,16 @@ def test_the_monitor_tries_the_fixes_at_the_end_of_a_fit_that_found_something(di
     assert 'id="trials"' in html and f'<tr class="best"><td>{result.best["arm"]}</td>' in html
     assert result.verdict() in html
     assert result.best["what"] in trials_text(RunView(run))
+
+
+def test_try_fixes_listed_before_its_monitor_says_so_once_and_the_fit_goes_on(digits, tmp_path):
+    from gradscope import GradientMonitor, TryFixes
+
+    x, y = digits
+    model = mlp(depth=2, width=8)
+    monitor = GradientMonitor(run="early", run_dir=tmp_path / "early")
+    trials = TryFixes(monitor, verbose=False)
+    with pytest.warns(RuntimeWarning, match="list TryFixes after its GradientMonitor"):
+        history = model.fit(x[:64], y[:64], batch_size=32, epochs=1, callbacks=[trials, monitor], verbose=0)
+    assert len(history.history["loss"]) == 1 and trials.result is None
+    assert load_run(tmp_path / "early").status == "complete"

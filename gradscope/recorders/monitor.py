@@ -155,12 +155,6 @@ class GradientMonitor(keras.callbacks.Callback):
         findings_copy: when the run ends, write its findings into ``run.json`` (a copy for readers
             without gradscope; gradscope's readers diagnose the records themselves). Trials turn
             it off for the arms whose findings nobody reads.
-        try_fixes: at the end of a complete run whose diagnosis found something, try the fixes
-            that apply (:func:`gradscope.try_fixes`) from the run's starting weights, on a bounded
-            sample of what ``fit`` was given, each arm as long as the run; ``True`` or a
-            :class:`gradscope.trials.TrialSettings`. The arms go to ``<run_dir>.trials``, the
-            summary into the run's ``run.json`` (each finding then carries its trial), the result
-            to ``monitor.trials``. Off by default: trials train the model several times again.
 
     Example:
         >>> import keras, numpy as np
@@ -188,7 +182,6 @@ class GradientMonitor(keras.callbacks.Callback):
         diagnose=False,
         stop_on=(),
         findings_copy=True,
-        try_fixes=False,
     ):
         super().__init__()
         self.plan = Plan.of(every_step=every_step, every_n_steps=every_n_steps, window_steps=window_steps)
@@ -197,12 +190,8 @@ class GradientMonitor(keras.callbacks.Callback):
         self._stop_on = tuple(stop_on)
         self._diagnose = bool(diagnose or stop_on)
         self.findings_copy = findings_copy
-        self._trials = None
-        if try_fixes:
-            from gradscope.trials.fit_trials import FitTrials
-
-            self._trials = FitTrials(settings=None if try_fixes is True else try_fixes)
         self._recorder: StepRecorder | None = None
+        self._ended: str | None = None  # how the last fit's recording ended (close's status)
         self._meta: list[tuple[str, int, str]] = []
         self._time_probe: TimeGradientProbe | None = None
         self._probe_capture: ProbeCapture | None = None
@@ -255,10 +244,30 @@ class GradientMonitor(keras.callbacks.Callback):
         return self._log.records
 
     @property
-    def trials(self):
-        """With ``try_fixes=True``: the :class:`gradscope.trials.TrialResult` of the trials run at the end
-        of the run, or None (nothing found, trials skipped, or not run yet)."""
-        return self._trials.result if self._trials is not None else None
+    def steps_run(self) -> int:
+        """Optimizer steps this run has recorded the gradients of, over all its fits."""
+        return self._next_step - (self._first_step or 0)
+
+    @property
+    def recording(self) -> bool:
+        """Whether a fit is being recorded now (its ``on_train_end`` has not run yet)."""
+        return self._recorder is not None
+
+    @property
+    def ended_complete(self) -> bool:
+        """Whether the last fit ended as a complete run (not broken by a step's error, not interrupted)."""
+        return self._recorder is None and self._ended == "complete" and self._broken is None
+
+    @property
+    def owned_run_dir(self):
+        """The run directory this monitor wrote itself (None: no directory, or a writer it was given)."""
+        return self.run_dir if self._owns_writer else None
+
+    def end_findings(self) -> list:
+        """The findings of the run as it ended (the copy in ``run.json`` when written, else diagnosed now)."""
+        copied = self.writer is not None and self.findings_copy
+        found = self.writer.meta.get("diagnosis") if copied else None
+        return list(found if found is not None else self._final_findings("complete", None))
 
     @property
     def findings(self) -> list:
@@ -369,6 +378,7 @@ class GradientMonitor(keras.callbacks.Callback):
         """
         if self._recorder is None:
             return
+        self._ended = status
         self._in_fit = False
         self._sigterm.restore()
         try:
@@ -474,8 +484,6 @@ class GradientMonitor(keras.callbacks.Callback):
         self._data = self._data_description()
         if self._first_step is None:
             self._first_step = self._next_step
-        if self._trials is not None:
-            self._trials.begin(model, self._fit)  # the starting weights and a sample of the rows
         compat.guard_fit_callbacks(self._fit, self._step_raised)  # another callback's error ends the run too
         compat.guard_validation_step(model, self._step_raised)  # and so does a validation step's
         self._fit = None  # hold no reference to the user's data
@@ -539,11 +547,6 @@ class GradientMonitor(keras.callbacks.Callback):
                     warnings.warn(f"gradscope, end of training: {finding.kind}: {finding.summary}. "
                                   f"Fix: {finding.recommendation}", stacklevel=2)
         self.close("complete")
-        if self._trials is not None and self._broken is None:
-            self._trials.count(self._next_step - (self._first_step or 0))
-            copied = self.writer is not None and self.findings_copy  # close() has just written them into run.json
-            found = self.writer.meta.get("diagnosis") if copied else self._final_findings("complete", None)
-            self._trials.end(self.model, self.run_dir if self._owns_writer else None, found or [])
 
     # --- internals ----------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ fix), and :func:`try_fixes` does the same for its user's model:
 * :mod:`~gradscope.trials.runner`: :func:`try_fixes` itself;
 * :mod:`~gradscope.trials.result`: :class:`TrialResult` (a table, the best arm, the findings);
 * :mod:`~gradscope.trials.settings`: every number, in :class:`TrialSettings`;
-* :mod:`~gradscope.trials.fit_trials`: the trials a monitor runs at the end of a fit (``try_fixes=True``).
+* :mod:`~gradscope.trials.fit_trials`: :class:`TryFixes`, the callback that runs them at the end of a monitored fit.
 
 How findings carry the result is :mod:`gradscope.diagnosis.trial_evidence`. TensorFlow is
 imported only when trials run.
@@ -21,7 +21,7 @@ imported only when trials run.
 
 import importlib
 
-_EXPORTS = {"try_fixes": "runner", "TrialResult": "result", "TrialSettings": "settings", "FixSpec": "rebuild"}
+_EXPORTS = {"try_fixes": "runner", "TryFixes": "fit_trials", "TrialResult": "result", "TrialSettings": "settings", "FixSpec": "rebuild"}
 
 __all__ = list(_EXPORTS)
 
