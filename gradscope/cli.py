@@ -98,8 +98,9 @@ def _publish(out_dir, runs, title, paper=None):
     click.echo("")
     for view in views:
         click.echo(findings_text(view.name, view.findings))
-        if view.trials is not None:
-            click.echo(trials_text(view))
+        trials = trials_text(view)
+        if trials is not None:
+            click.echo(trials)
     click.echo(f"\nruns:   {out_dir / 'runs'}\nreport: {report}")
     return views
 

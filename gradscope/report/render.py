@@ -20,6 +20,7 @@ from gradscope.report.figures import FIGURES, PAPER_FIGURES
 from gradscope.report.seed_references import reference_for
 from gradscope.report.style import run_colors, to_data_uri
 from gradscope.report.view import RunView, views_of
+from gradscope.trials.result import arm_verdict
 from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM, fmt
 
 
@@ -88,14 +89,10 @@ def _trials(view: RunView) -> dict | None:
                      "after": fmt(a.get("after")) if ran else "-",
                      "improvement": "" if a["arm"] in (BASELINE_ARM, NOISE_ARM) or not ran else
                      f"{a['improvement']:+.3f}" if a.get("improvement") is not None else "-",
-                     "floor": fmt(a.get("floor")) if ran and a["arm"] not in (BASELINE_ARM,) else "",
-                     "verdict": ("noise floor" if a["arm"] == NOISE_ARM else "" if a["arm"] == BASELINE_ARM else
-                                 "helps" if a.get("helps") else "no better" if ran else (a.get("note") or "not run")),
-                     "helps": bool(a.get("helps")), "best": a["arm"] == s.get("best"),
-                     "stopped": a.get("stopped") or ""})
-    return {"label": view.label, "metric": s.get("metric", "score"), "held_out": (s.get("rows") or {}).get("held_out"),
-            "rows": rows, "skipped": s.get("skipped") or {}, "verdict": result.verdict(),
-            "folder": s.get("folder") or "",
+                     "floor": fmt(a.get("floor")) if ran and a["arm"] != BASELINE_ARM else "",
+                     "verdict": arm_verdict(a), "helps": bool(a.get("helps")), "best": a["arm"] == s.get("best")})
+    return {"label": view.label, "metric": s.get("metric", "score"), "rows": rows, "skipped": s.get("skipped") or {},
+            "verdict": result.verdict(),
             "note": (f"Each fix trained from the run's starting weights on the same batches and was scored by "
                      f"{s.get('metric', 'score')} on {(s.get('rows') or {}).get('held_out', '?')} held-out rows; "
                      f"a second seed of the model as given is the noise floor, and a fix helps only beyond "
@@ -105,30 +102,29 @@ def _trials(view: RunView) -> dict | None:
 def _reference_trials(views) -> list[dict]:
     """``gradscope analyze``'s reference run shown as what it is: the ReLU + He arm of the run beside it
     (the same data, split, optimizer and epochs; one seed each, so no noise floor)."""
-    refs = [v for v in views if v.role == "reference"]
+    def rest(view):  # the config but for what the reference changes and what names it
+        return {k: v for k, v in view.config.items() if k not in ("act", "init", "role", "command", "name")}
+
     out = []
-    for ref in refs:
-        ref_acc = ref.metrics.get("test_accuracy")
+    for ref in [v for v in views if v.role == "reference" and v.metrics.get("test_accuracy") is not None]:
+        ref_acc = float(ref.metrics["test_accuracy"])
         for view in views:
-            if view.role is not None or ref_acc is None or view.metrics.get("test_accuracy") is None:
-                continue
-            same = {k: v for k, v in ref.config.items() if k not in ("act", "init", "role", "command", "name")}
-            if same != {k: v for k, v in view.config.items() if k not in ("act", "init", "role", "command", "name")}:
+            if view.role is not None or view.metrics.get("test_accuracy") is None or rest(view) != rest(ref):
                 continue
             acc = float(view.metrics["test_accuracy"])
-            gain = float(ref_acc) - acc
+            gain = ref_acc - acc
             row = {"changed": "every hidden layer", "steps": (ref.run.meta.get("timings") or {}).get("steps") or "",
-                   "before": "-", "floor": "", "stopped": "", "best": False, "helps": False}
+                   "before": "-", "floor": "", "best": False, "helps": False}
             out.append({"label": f"{view.label}: the reference run is its ReLU + He arm", "metric": "test accuracy",
-                        "held_out": None, "skipped": {}, "folder": "",
+                        "skipped": {},
                         "note": "The reference run is the same model, data, optimizer and epochs with ReLU + He "
                                 "init: one arm of a trial, scored on the test set.",
                         "rows": [{**row, "arm": BASELINE_ARM, "fix": f"{view.name} as asked", "after": fmt(acc),
                                   "improvement": "", "verdict": ""},
                                  {**row, "arm": "relu_he", "fix": f"ReLU + He init ({ref.name})",
-                                  "after": fmt(float(ref_acc)), "improvement": f"{gain:+.3f}", "best": gain > 0,
+                                  "after": fmt(ref_acc), "improvement": f"{gain:+.3f}", "best": gain > 0,
                                   "verdict": "better" if gain > 0 else "no better"}],
-                        "verdict": (f"ReLU + He init: test accuracy {fmt(float(ref_acc))} vs {fmt(acc)} "
+                        "verdict": (f"ReLU + He init: test accuracy {fmt(ref_acc)} vs {fmt(acc)} "
                                     f"({gain:+.3f}; one seed each: no noise floor, see gradscope.try_fixes for one)")})
     return out
 

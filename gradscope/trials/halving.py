@@ -84,8 +84,8 @@ def survivors(scores: list, keep: int, margin: float = 0.0, favoured=()) -> list
         [0, 1, 2]
     """
     ranked = sorted((i for i, s in enumerate(scores) if math.isfinite(s)), key=lambda i: -scores[i])
-    kept = ranked[:keep]
+    kept, favoured = ranked[:keep], set(favoured)
     if kept:
         cut = scores[kept[-1]] - margin
-        kept += [i for i in ranked[keep:] if i in set(favoured) and scores[i] >= cut]
+        kept += [i for i in ranked[keep:] if i in favoured and scores[i] >= cut]
     return kept

@@ -86,6 +86,23 @@ def rejudge(summary: dict, noise_factor: float, min_improvement: float) -> dict:
                          "min_improvement": min_improvement}}
 
 
+def arm_verdict(arm: dict) -> str:
+    """What one arm's row says: helps / no better (and where halving stopped it), ``(noise)`` for the
+    second seed, nothing for the baseline, or why it did not run.
+
+    Example:
+        >>> arm_verdict({"arm": "adam", "steps": 80, "helps": False, "stopped": "stopped at 20 steps"})
+        'no better (stopped at 20 steps)'
+        >>> arm_verdict({"arm": "skip", "steps": None, "note": "cannot be built"})
+        'cannot be built'
+    """
+    if not arm.get("steps"):
+        return arm.get("note") or "not run"
+    verdict = ("(noise)" if arm["arm"] == NOISE_ARM else "" if arm["arm"] == BASELINE_ARM else
+               "helps" if arm.get("helps") else "no better")
+    return f"{verdict} ({arm['stopped']})" if arm.get("stopped") else verdict
+
+
 def _signed(x) -> str:
     return "-" if x is None else f"{x:+.3f}"
 
@@ -156,16 +173,11 @@ class TrialResult:
         lines = [head, f"  {'arm':<54} {'steps':>5} {'before':>7} {'after':>7} {'vs base':>8}  verdict"]
         for a in self.arms:
             if not a.get("steps"):
-                lines.append(f"  {a.get('what', a['arm'])[:54]:<54} {'-':>5}  {a.get('note') or 'not run'}")
+                lines.append(f"  {a.get('what', a['arm'])[:54]:<54} {'-':>5}  {arm_verdict(a)}")
                 continue
-            verdict = ("helps" if a.get("helps") else "no better" if a["arm"] != BASELINE_ARM else "")
-            if a["arm"] == NOISE_ARM:
-                verdict = "(noise)"
-            if a.get("stopped"):
-                verdict += f" ({a['stopped']})"
             vs = "" if a["arm"] == BASELINE_ARM else _signed(a.get("improvement"))
             lines.append(f"  {a.get('what', a['arm'])[:54]:<54} {a['steps']:>5} {fmt(a.get('before')):>7} "
-                         f"{fmt(a.get('after')):>7} {vs:>8}  {verdict}")
+                         f"{fmt(a.get('after')):>7} {vs:>8}  {arm_verdict(a)}")
         for name, why in (s.get("skipped") or {}).items():
             lines.append(f"  not tried: {name} ({why})")
         lines.append(self.verdict())

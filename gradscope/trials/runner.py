@@ -249,16 +249,18 @@ class _Runner:
         arms = [_Arm(self, plan) for plan in plans]
         alive = [arm for arm in arms if arm.build()]
         for k in range(len(self.schedule.checks)):
+            steps = self.schedule.steps_at(k)
             for arm in alive:
-                arm.train_to(self.schedule.steps_at(k))
+                arm.train_to(steps)
             if k == len(self.schedule.checks) - 1:
                 break
-            steps = self.schedule.steps_at(k)
             scores = [arm.outcome.checks[-1].score for arm in alive]
             b, n = _at(base, steps), _at(noise, steps)
-            margin = self.settings.noise_factor * _seed_gap(base, b, noise, n) if b is not None else 0.0
-            favoured = [i for i, arm in enumerate(alive) if arm.plan.fix.category in CAUSE_CATEGORIES
-                        and b is not None and scores[i] > b.score]
+            margin, favoured = 0.0, []
+            if b is not None:  # a data or output fix ahead of the baseline, tied at the cut, goes on
+                margin = self.settings.noise_factor * _seed_gap(base, b, noise, n)
+                favoured = [i for i, arm in enumerate(alive)
+                            if arm.plan.fix.category in CAUSE_CATEGORIES and scores[i] > b.score]
             kept = set(halving.survivors(scores, self.schedule.arms_at[k + 1], margin, favoured))
             for i, arm in enumerate(alive):
                 if i not in kept:
