@@ -16,6 +16,7 @@ from gradscope.errors import GradscopeError
 from gradscope.storage import load_run
 from gradscope.trials.arms import plan_arms, weights_by_layer
 from gradscope.trials.model_parts import read_model
+from gradscope.trials.settings import TrialSettings
 from gradscope.trials.rebuild import build_arm
 from gradscope.trials.result import rejudge
 from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM
@@ -105,7 +106,8 @@ def test_output_arms_fit_the_target_and_the_loss():
 
 def test_vanishing_mlp_is_fixed_by_a_gradient_flow_arm_from_the_same_start(digits, tmp_path):
     x, y = digits
-    result = try_fixes(mlp(depth=5, width=64), x, y, batch_size=32, budget_steps=300, verbose=False, out=tmp_path)
+    result = try_fixes(mlp(depth=5, width=64), x, y, batch_size=32, budget_steps=300, verbose=False, out=tmp_path,
+                       settings=TrialSettings(record_arms=True))
     assert result.best is not None and result.best["arm"] in GRADIENT_FLOW, str(result)
     assert result.best["after"] > result.best["baseline_after"] + 0.3
     table = result.table
@@ -130,6 +132,17 @@ def test_vanishing_mlp_is_fixed_by_a_gradient_flow_arm_from_the_same_start(digit
     # each arm is a run directory of its own, with the monitor's per-layer learning speed
     assert "update_ratio" in set(load_run(tmp_path / "runs" / result.best["arm"]).records.metric)
     assert result.findings and any(f.get("trial") for f in result.findings)
+
+    # by default only the model as given records, and the arms that differ from it only in weights, rate or
+    # data take turns on one traced step: every arm scores what it scored on a model of its own
+    shared = try_fixes(mlp(depth=5, width=64), x, y, batch_size=32, budget_steps=300, verbose=False,
+                       out=tmp_path / "shared")
+    assert sorted(p.name for p in (tmp_path / "shared" / "runs").iterdir()) == [BASELINE_ARM]
+    alone = {a["arm"]: a for a in result.arms}
+    for arm in shared.arms:
+        assert (arm["steps"], arm["stopped"]) == (alone[arm["arm"]]["steps"], alone[arm["arm"]]["stopped"]), arm["arm"]
+        assert arm["after"] == pytest.approx(alone[arm["arm"]]["after"], abs=1e-9), arm["arm"]
+        assert arm["loss_after"] == pytest.approx(alone[arm["arm"]]["loss_after"], rel=1e-4), arm["arm"]
 
 
 def test_a_too_high_learning_rate_is_fixed_by_lr_down(digits, tmp_path):

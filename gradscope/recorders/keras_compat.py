@@ -165,6 +165,15 @@ def output_producers(model) -> list:
     return [t._keras_history.operation for t in model.outputs if getattr(t, "_keras_history", None) is not None]
 
 
+def build_for_training(model, x, y) -> None:
+    """Build now what the first step of ``fit`` would build inside its traced step: the layers, the
+    compiled loss and metrics, and the optimizer's variables, from the shapes of a batch ``(x, y)``
+    (arrays of a row or more; Keras' ``_symbolic_build``, shapes only). A traced function that
+    creates variables is traced twice by TensorFlow; built beforehand, the train step is traced once.
+    """
+    model._symbolic_build(data_batch=(x, y))
+
+
 # --- train functions ---------------------------------------------------------------------------
 
 

@@ -120,26 +120,64 @@ def _largest_gradient(run_dir) -> float:
     return float(np.nanmax(values)) if len(values) and not np.all(np.isnan(values)) else math.nan
 
 
-class _Shared:
-    """The model (with its optimizer and monitor) that the baseline and its second seed train in turn.
+class _Graph:
+    """One compiled model whose traced train step several arms train in turn.
 
-    They differ only in their starting weights and data order, so one traced train step serves
-    both: between them the weights are set, the optimizer's state goes back to what it was before
-    the first step, and the monitor starts a new run (:meth:`GradientMonitor.next_run`).
+    Arms that differ only in their starting weights, learning rate or data (the baseline's
+    second seed, another initialisation, the learning rate /10 and x10, standardised inputs or
+    target: :attr:`ArmPlan.same_graph`) need no graph of their own. Each keeps its state
+    (weights, every other model variable, the optimizer's variables with its learning rate) as
+    NumPy copies while another trains, so they can take turns rung by rung. With a ``monitor``
+    (the baseline's), an arm's run is recorded by :meth:`GradientMonitor.next_run` and must end
+    before the next arm starts; without one, the arms interleave freely.
     """
 
-    def __init__(self, model, monitor):
+    def __init__(self, model, monitor=None):
         self.model, self.monitor = model, monitor
         optimizer = compat.innermost_optimizer(model.optimizer)
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
         self.optimizer = optimizer
-        self.state = [np.array(v.numpy()) for v in optimizer.variables]
+        self.pristine = self._state()  # before any step: what each arm starts from, but for its weights and rate
+        self.active = None  # the arm whose state the model holds
+        self.states = {}
 
-    def reset(self, weights) -> None:
-        self.model.set_weights(weights)
-        for variable, value in zip(self.optimizer.variables, self.state):
-            variable.assign(value)
+    @staticmethod
+    def shares(plan: ArmPlan, optimizer) -> bool:
+        """Whether ``plan`` can train on a graph like this one (a constant learning rate is a variable)."""
+        return plan.same_graph and not compat.has_schedule(compat.innermost_optimizer(optimizer))
+
+    def _state(self) -> tuple:
+        return ([np.array(v.numpy()) for v in self.model.variables],
+                [np.array(v.numpy()) for v in self.optimizer.variables])
+
+    def _load(self, state) -> None:
+        for variables, values in zip((self.model.variables, self.optimizer.variables), state):
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+
+    def adopt(self, key, built) -> None:
+        """Take an arm whose own copy ``built`` was built with its fix: its weights and learning rate."""
+        self.release()
+        self._load(self.pristine)
+        self.model.set_weights(built.get_weights())
+        rate = compat.innermost_optimizer(built.optimizer).learning_rate
+        self.optimizer.learning_rate = float(np.asarray(rate.numpy() if hasattr(rate, "numpy") else rate))
+        self.active = key
+        self.states[key] = self._state()
+
+    def activate(self, key) -> None:
+        """Give the model the state of arm ``key`` (as it left it)."""
+        if self.active != key:
+            self.release()
+            self._load(self.states[key])
+            self.active = key
+
+    def release(self) -> None:
+        """Keep the active arm's state aside."""
+        if self.active is not None:
+            self.states[self.active] = self._state()
+            self.active = None
 
 
 class _Arm:
@@ -156,10 +194,11 @@ class _Arm:
         self.data = data
         self.order = data.order(runner.schedule.max_steps, plan.seed)
         self.steps = 0
-        self.model = self.monitor = self.scorer = None
+        self.model = self.monitor = self.scorer = self.graph = None
 
-    def build(self, shared: _Shared | None = None) -> bool:
-        """Make the arm's model and monitor (False, with a note, when it cannot be built)."""
+    def build(self, graph: _Graph | None = None) -> bool:
+        """Make the arm's model (on ``graph``'s when given, else on the plain graph of the arms like it, if it
+        shares one) and its monitor, if it records (False, with a note, when it cannot be built)."""
         from gradscope.recorders.monitor import GradientMonitor
 
         runner, plan = self.runner, self.plan
@@ -171,17 +210,27 @@ class _Arm:
         except ArmUnbuildable as exc:
             self.outcome.note = str(exc)
             return False
-        if shared is not None:  # the baseline's graph: train its model and traced step with these weights
-            shared.reset(model.get_weights())
-            shared.monitor.next_run(plan.name, run_dir=self.outcome.run_dir, config=config, probe=probe)
-            shared.monitor.findings_copy = False
-            self.model, self.monitor = shared.model, shared.monitor
-        else:
-            self.model = model
-            self.monitor = GradientMonitor(run=plan.name, run_dir=self.outcome.run_dir, probe=probe, config=config,
-                                           findings_copy=plan.name == BASELINE_ARM)  # the one arm whose findings are read
-        self.scorer = _Scorer(self.data, _probabilities(self.model))
-        self.outcome.before = self.scorer.check(self.model, 0)
+        self.scorer = _Scorer(self.data, _probabilities(model))
+        self.outcome.before = self.scorer.check(model, 0)
+        records = plan.name == BASELINE_ARM or runner.settings.record_arms
+        one = np.arange(1)
+        ready = lambda m: compat.build_for_training(m, self.data.train_inputs(one), self.data.train_targets(one))  # noqa: E731
+        graph = graph or runner.plain_graph(plan, model, ready)
+        if graph is None:  # a model that trains itself
+            ready(model)
+            if records:
+                self.monitor = GradientMonitor(run=plan.name, run_dir=self.outcome.run_dir, probe=probe, config=config,
+                                               findings_copy=plan.name == BASELINE_ARM)  # the arm whose findings are read
+        else:  # train on the graph's model and traced step, from this arm's weights and rate
+            graph.adopt(self, model)
+            self.graph, model = graph, graph.model
+            if records and graph.monitor is not None:
+                graph.monitor.next_run(plan.name, run_dir=self.outcome.run_dir, config=config, probe=probe)
+                graph.monitor.findings_copy = False
+                self.monitor = graph.monitor
+        self.model = model
+        if self.monitor is None:
+            self.outcome.run_dir = None
         return True
 
     def train_to(self, steps: int, check_every_rung: bool = False) -> None:
@@ -206,15 +255,16 @@ class _Arm:
                 if at in checks and (check_every_rung or at == steps):
                     outcome.checks.append(scorer.check(self.model, at))
 
+        if self.graph is not None:
+            self.graph.activate(self)
         keras.utils.set_random_seed(self.plan.seed + done)
         self.model.fit(dataset, initial_epoch=first_epoch, epochs=steps // width, steps_per_epoch=width, verbose=0,
-                       shuffle=False,
-                       callbacks=[self.monitor, Rungs()])
+                       shuffle=False, callbacks=[*([self.monitor] if self.monitor is not None else []), Rungs()])
         self.runner.steps_used += steps - self.steps
         self.steps = steps
 
     def finish(self) -> Outcome:
-        if self.outcome.checks:
+        if self.outcome.checks and self.monitor is not None:
             self.outcome.speed = _speed(self.outcome.run_dir)
         last = self.outcome.checks[-1] if self.outcome.checks else None
         self.runner.echo(f"{self.plan.what}: {last.steps if last else 0} steps, {METRIC_OF[self.data.task]} "
@@ -233,17 +283,32 @@ class _Runner:
         self.out, self.model_fn, self.echo, self.schedule = out, model_fn, echo, schedule
         self.probe_rows = probe_rows
         self.steps_used = 0
+        self._plain = None  # the graph the unrecorded arms like the baseline share
 
     def baselines(self, plans) -> list[Outcome]:
+        """The model as given (recorded: its findings are the ones trials confirm) and its second seed, both to
+        the end. The second seed trains on the baseline's graph when it records too, else on the plain graph
+        the candidates that share it train on."""
         base, noise = _Arm(self, plans[0]), _Arm(self, plans[1])
         if not base.build():
             raise GradscopeError(f"the model as given could not be trained again: {base.outcome.note}")
+        graph = (_Graph(base.model, base.monitor)  # before it trains: the state the second seed starts from
+                 if self.settings.record_arms and _Graph.shares(noise.plan, base.model.optimizer) else None)
         base.train_to(self.schedule.max_steps, check_every_rung=True)
-        shared = (_Shared(base.model, base.monitor)
-                  if not compat.has_schedule(compat.innermost_optimizer(self.parts.model.optimizer)) else None)
-        if noise.build(shared):
+        if noise.build(graph):
             noise.train_to(self.schedule.max_steps, check_every_rung=True)
         return [base.finish(), noise.finish()]
+
+    def plain_graph(self, plan: ArmPlan, model, ready) -> _Graph | None:
+        """The unrecorded graph that ``plan`` shares with the other arms like it (the first one's ``model``, made
+        ``ready`` to train), or None when it needs its own (it changes the graph, or every arm records a run of
+        its own)."""
+        if self.settings.record_arms or plan.name == BASELINE_ARM or not _Graph.shares(plan, model.optimizer):
+            return None
+        if self._plain is None:
+            ready(model)
+            self._plain = _Graph(model)
+        return self._plain
 
     def candidates(self, plans, base: Outcome, noise: Outcome) -> list[Outcome]:
         arms = [_Arm(self, plan) for plan in plans]

@@ -47,6 +47,11 @@ class TrialSettings:
             off (either way).
         skip_min_layers: skip connections are tried on plain stacks of at least this many
             hidden layers whose consecutive outputs have the same shape.
+        record_arms: every arm records a run of its own (``<out>/runs/<arm>/``, by a
+            GradientMonitor each, each with its own traced step). By default only the model as
+            given is recorded (its findings are the ones trials confirm); the other arms train
+            plain Keras steps, and those that differ from it only in weights, learning rate or
+            data share one traced step.
         bootstrap: resamples for the standard error of an R^2 difference.
         seed: the seed of weights, data order and the held-out split (the second seed is seed + 1).
     """
@@ -67,6 +72,7 @@ class TrialSettings:
     init_tolerance: float = 10.0
     init_layer_tolerance: float = 3.0
     skip_min_layers: int = 6
+    record_arms: bool = False
     bootstrap: int = 200
     seed: int = 0
 
