@@ -1,9 +1,13 @@
 """``try_fixes``: train short paired runs of a model and of each fix that applies to it, and say what worked.
 
-Each arm is a run directory under one trials folder (``<out>/runs/<arm>/``, recorded by a
-:class:`~gradscope.GradientMonitor`, so ``gradscope report <out>`` shows the arms side by
-side), and ``<out>/trials.json`` holds the table. The baseline's run carries the same table in
-its ``run.json`` (section ``trials``), so its findings say which were confirmed.
+The model as given is recorded by a :class:`~gradscope.GradientMonitor` as a run directory
+under one trials folder (``<out>/runs/baseline/``): its findings are the ones the trials
+confirm, and its ``run.json`` carries the trials' table (section ``trials``);
+``<out>/trials.json`` holds the same table. The other arms train plain Keras steps, and those
+that differ from the model as given only in their weights, learning rate or data share one
+traced step (:class:`_Graph`); with ``TrialSettings(record_arms=True)`` every arm is recorded
+as a run directory of its own (``<out>/runs/<arm>/``), so ``gradscope report <out>`` shows
+them side by side.
 """
 
 from __future__ import annotations
@@ -138,6 +142,9 @@ class _Graph:
         if not optimizer.built:
             optimizer.build(model.trainable_variables)
         self.optimizer = optimizer
+        own = {id(v) for v in optimizer.variables}  # a wrapper's (a loss scale's) state too
+        self.optimizer_variables = [*optimizer.variables,
+                                    *(v for v in model.optimizer.variables if id(v) not in own)]
         self.pristine = self._state()  # before any step: what each arm starts from, but for its weights and rate
         self.active = None  # the arm whose state the model holds
         self.states = {}
@@ -149,10 +156,10 @@ class _Graph:
 
     def _state(self) -> tuple:
         return ([np.array(v.numpy()) for v in self.model.variables],
-                [np.array(v.numpy()) for v in self.optimizer.variables])
+                [np.array(v.numpy()) for v in self.optimizer_variables])
 
     def _load(self, state) -> None:
-        for variables, values in zip((self.model.variables, self.optimizer.variables), state):
+        for variables, values in zip((self.model.variables, self.optimizer_variables), state):
             for variable, value in zip(variables, values):
                 variable.assign(value)
 
