@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # 14 runs, each labelled by intervention: about 45 s
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from gradscope.cli import main
@@ -10,6 +11,7 @@ from gradscope.storage import find_runs
 TINY = ["--width", "8", "--epochs", "1", "--batch-size", "50", "-q"]
 
 
+@pytest.mark.slow
 def test_sweep_trains_each_depth_and_resumes(tmp_path, tiny_npz):
     out = tmp_path / "sweep"
     args = ["sweep", "--depth", "1,3", "--act", "sigmoid", "--act", "relu", "--init", "he",
@@ -41,6 +43,7 @@ def test_sweep_rejects_bad_depths(tmp_path):
     assert r.exit_code == 1 and "--depth must be comma-separated positive integers" in r.output
 
 
+@pytest.mark.slow
 def test_paper_glorot2010_on_a_tiny_net(tmp_path, tiny_npz):
     out = tmp_path / "glorot"
     r = CliRunner().invoke(main, ["paper", "glorot2010", "--width", "16", "--epochs", "1", "--data", str(tiny_npz),
@@ -62,6 +65,7 @@ def test_paper_glorot2010_on_a_tiny_net(tmp_path, tiny_npz):
     assert 'id="paper-findings"' in (out / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_paper_he2015_on_a_tiny_net(tmp_path, tiny_npz):
     out = tmp_path / "he"
     r = CliRunner().invoke(main, ["paper", "he2015", "--width", "8", "--depth", "2,4", "--epochs", "1",
