@@ -1,0 +1,302 @@
+"""One run being recorded, whoever trains it: the part of recording that knows no framework.
+
+A step source (the Keras monitor, the TF1 hook and session recorder) measures the steps and hands
+them over as named per-step arrays; the session turns them into records and owns everything
+about the run itself:
+
+* the run directory's writer (made from ``run_dir``, or one it is given) and the record log;
+* records from per-step arrays: the weight norm of each step interpolated between exact readings
+  (:class:`~gradscope.recorders.weight_readings.WeightReadings`), small variables exact, at most
+  :data:`RECORDS_PER_BATCH` records built at once;
+* the epoch end: its logs as records, progress and the last epoch's metrics in ``run.json``, and
+  the online diagnosis (``diagnose=True``);
+* the end: :meth:`RecordingSession.finish` (``complete``, ``interrupted`` or ``failed``, with the
+  findings copied into ``run.json``), also at interpreter exit and, during training, on SIGTERM.
+
+Every run therefore ends with the same statuses and the same ``run.json``, whoever records it.
+
+Example:
+    >>> import numpy as np
+    >>> session = RecordingSession(run="r", variables=[("dense", 0, "kernel")])
+    >>> session.start_weights(0, 0, np.array([2.0]))
+    >>> session.add_steps(np.array([0, 1]), 0, {"update_norm": np.array([[0.2], [0.2]])},
+    ...                   weights=(1, np.array([2.0])))
+    5
+    >>> session.records.query("metric == 'update_ratio'").value.round(6).tolist()
+    [0.1, 0.1]
+    >>> session.finish("complete")
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from gradscope import records as rec
+from gradscope.recorders.exit_guard import ExitGuard
+from gradscope.recorders.record_log import RecordLog
+from gradscope.recorders.weight_readings import WeightReadings
+
+#: At most this many records are built and written at once (a part of the run directory each).
+RECORDS_PER_BATCH = 1_000_000
+
+
+def _number(value):
+    """A log value as a JSON number (non-finite as text), or as it is when it is not a number."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return value
+    return value if np.isfinite(value) else str(value)
+
+
+class RecordingSession:
+    """The records and the run directory of one run, and how the run ends.
+
+    Args:
+        run: run id written in the ``run`` column.
+        run_dir: a run directory to write (made at :meth:`open`).
+        config: your configuration, stored in ``run.json``.
+        writer: an existing :class:`gradscope.storage.RunWriter` instead of ``run_dir``: whoever
+            made it finishes it (the session never does).
+        outputs: more outputs for every record batch (a TensorBoard export).
+        variables: ``(layer, depth, variable)`` of each recorded variable (or :meth:`set_variables`).
+        diagnose: judge each epoch as it ends (:meth:`end_epoch`); ``stop_on``: kinds that stop training.
+        findings_copy: at the end, copy the run's findings into ``run.json``.
+        exit_status: what an unfinished session is marked at a clean interpreter exit: ``"interrupted"``
+            for a source that knows its end (``fit`` returns), ``"complete"`` for a loop that has no
+            end to see (a ``sess.run`` loop). After an uncaught exception it is ``"failed"``, after
+            Ctrl-C ``"interrupted"``.
+        name: the run's name in ``run.json`` (default: the directory's).
+    """
+
+    def __init__(self, run="run", run_dir=None, config=None, writer=None, outputs=(), variables=(),
+                 diagnose=False, stop_on=(), findings_copy=True, exit_status="interrupted", name=None):
+        self.run = run
+        self.run_dir = run_dir
+        self.config = dict(config or {})
+        self.writer = writer
+        self.owns_writer = False
+        self.findings_copy = findings_copy
+        self.exit_status = exit_status
+        self.name = name
+        self.variables = list(variables)
+        self.log = RecordLog([writer, *outputs])
+        self._weights = WeightReadings()
+        self._online = None
+        if diagnose or stop_on:
+            from gradscope.diagnosis.online import OnlineDiagnosis
+
+            self._online = OnlineDiagnosis(self.config, stop_on=tuple(stop_on))
+        self._unjudged: list = []
+        self._log_keys: set = set()
+        self._exit_guard: ExitGuard | None = None
+        self.train_seconds = 0.0
+        self._started: float | None = None
+        #: Called as ``on_exit(status, error)`` at interpreter exit before the run is finished: a step
+        #: source that still holds steps (on the device, pending) sets it to bring them in.
+        self.on_exit = None
+
+    # --- the run directory ------------------------------------------------------------
+
+    def open(self) -> None:
+        """Start (or continue) recording: the run directory is made, or reopened after an earlier
+        finish, and the session is finished at interpreter exit if nobody finishes it."""
+        from gradscope.storage import RunWriter
+
+        if self.writer is None and self.run_dir is not None:
+            self.writer = RunWriter(self.run_dir, self.config, name=self.name or self.run)
+            self.owns_writer = True
+        elif self.owns_writer and self.writer.finished:
+            self.writer.reopen()  # another fit continues the run
+        self.log.add_output(self.writer)
+        if self._exit_guard is None:
+            self._exit_guard = ExitGuard(self, "_finish_at_exit")
+        self._started = time.perf_counter()
+
+    def update(self, **sections) -> None:
+        """Merge sections into ``run.json`` (nothing without a run directory)."""
+        if self.writer is not None:
+            self.writer.update(**sections)
+
+    @property
+    def meta(self) -> dict:
+        """What ``run.json`` holds so far (the config alone without a run directory)."""
+        return self.writer.meta if self.writer is not None else {"config": self.config}
+
+    # --- records ----------------------------------------------------------------------
+
+    def set_variables(self, variables) -> None:
+        """``(layer, depth, variable)`` of each column of the per-step arrays to come."""
+        self.variables = list(variables)
+
+    def add(self, frame) -> None:
+        """Records made elsewhere (logs, activation statistics): kept, written and judged with the epoch."""
+        if len(frame):
+            self.log.add(frame)
+            if self._online is not None:
+                self._unjudged.append(frame)
+
+    def start_weights(self, step: int, epoch: int, norms) -> None:
+        """The exact weight norms before ``step`` (``weight_norm_initial``): the first reading."""
+        norms = np.asarray(norms, dtype=np.float64)
+        self._weights = WeightReadings(step - 1, norms)
+        self.log.add(rec.from_step_arrays(self.run, np.array([step]), epoch, self.variables,
+                                          {"weight_norm_initial": norms[None]}))
+
+    @property
+    def weights_read_at(self):
+        """The step after which the weight norms were last read exactly (None: never)."""
+        return self._weights.last_step
+
+    def add_steps(self, steps, epoch, values: dict, weights=None, small=None) -> int:
+        """Records of recorded steps from named ``(n_steps, n_variables)`` arrays; returns how many.
+
+        Args:
+            steps: the steps, shape ``(n_steps,)``.
+            epoch: the epoch of all of them, or one per step.
+            values: metric name -> array (``weight_norm`` among them when measured at every step).
+            weights: ``(step, norms)``: the weight norms read exactly after ``step`` (the last of
+                ``steps``, usually). The steps in between get the norm interpolated from the last
+                reading, and the reading is recorded as ``weight_norm``. None: no new reading, the
+                last one holds (not a number before any).
+            small: ``(columns, norms)``: weight norms of some variables measured at every step
+                (exact, so not interpolated), ``norms`` of shape ``(n_steps, len(columns))``.
+        """
+        steps = np.asarray(steps)
+        if not len(steps):
+            return 0
+        epochs = np.broadcast_to(np.asarray(epoch), steps.shape)
+        interpolated, reading = None, None
+        if "weight_norm" not in values:
+            if weights is not None and weights[0] != self._weights.last_step:
+                after, norms = weights[0], np.asarray(weights[1], dtype=np.float64)
+                interpolated = self._weights.between(steps, after, norms)
+                reading = (after, norms)
+            elif self._weights.last_norms is not None:
+                interpolated = np.repeat(self._weights.last_norms[None], len(steps), axis=0)
+            else:
+                interpolated = np.full((len(steps), len(self.variables)), np.nan)
+            if small is not None:
+                columns, exact = small
+                interpolated[:, columns] = exact
+        added = 0
+        for e in dict.fromkeys(epochs.tolist()):  # each epoch's steps, in order
+            rows = np.flatnonzero(epochs == e)
+            added += self._add_epoch_steps(steps[rows], int(e), {k: v[rows] for k, v in values.items()},
+                                           None if interpolated is None else interpolated[rows])
+        if reading is not None:
+            after, norms = reading
+            at = int(epochs[np.searchsorted(steps, after, side="right") - 1]) if after >= steps[0] else int(epochs[0])
+            self.add(rec.from_step_arrays(self.run, np.array([after]), at, self.variables,
+                                          {"weight_norm": norms[None]}))
+            added += len(self.variables)
+        return added
+
+    def _add_epoch_steps(self, steps, epoch, values, interpolated) -> int:
+        per_step = max(len(self.variables) * (len(values) + ("update_ratio" not in values)), 1)
+        rows = max(RECORDS_PER_BATCH // per_step, 1)
+        added = 0
+        for start in range(0, len(steps), rows):  # a long epoch: several batches, never one huge frame
+            part = slice(start, start + rows)
+            frame = rec.from_step_arrays(self.run, steps[part], epoch, self.variables,
+                                         {name: v[part] for name, v in values.items()},
+                                         derive_with=None if interpolated is None else {"weight_norm": interpolated[part]})
+            self.add(frame)
+            added += len(frame)
+        return added
+
+    @property
+    def records(self):
+        """Everything recorded so far, with the schema columns of :mod:`gradscope.records`."""
+        return self.log.records
+
+    # --- the epoch end and online diagnosis ---------------------------------------------
+
+    def end_epoch(self, step: int, epoch: int, logs=None, records=None, progress=None, **sections) -> bool:
+        """The epoch's logs as records, and ``records`` measured at its end (activation statistics);
+        ``run.json``'s progress and metrics (the last epoch's logs only) and ``sections``; judges the
+        epoch when diagnosing. Returns True when a finding asks to stop training (``stop_on``)."""
+        self.add(rec.from_logs(self.run, step, epoch, logs or {}))
+        if records is not None:
+            self.add(records)
+        if self.writer is not None:
+            metrics = {k: _number(v) for k, v in (logs or {}).items()}
+            self.writer.forget("metrics", self._log_keys - set(metrics))  # the last epoch's logs, not an older one's
+            self._log_keys = set(metrics)
+            self.writer.update(**({"progress": progress} if progress is not None else {}), metrics=metrics, **sections)
+        if self._online is None:
+            return False
+        frames, self._unjudged = self._unjudged, []
+        stop = self._online.check(rec.concat(frames) if frames else rec.empty(), epoch)
+        if self.writer is not None and self._online.warned:
+            self.writer.update(warned=self._online.warned)  # what was warned stays in the run's history
+        return bool(stop)
+
+    def describe_for_diagnosis(self, description: dict) -> None:
+        """What the online diagnosis needs to know of the model (``run.json``'s sections)."""
+        if self._online is not None:
+            self._online.describe({"config": self.config, **description})
+
+    @property
+    def findings(self) -> list:
+        """With ``diagnose=True``: the findings seen so far, one per kind, in the order they appeared."""
+        return self._online.findings if self._online is not None else []
+
+    def warn_end_findings(self, stacklevel: int = 3) -> None:
+        """The online diagnosis' last look at the whole run: one warning per kind not warned yet."""
+        if self._online is None:
+            return
+        seen = {f.kind for f in self._online.findings}
+        for finding in self._online.finish():
+            if finding.kind not in seen:
+                warnings.warn(f"gradscope, end of training: {finding.kind}: {finding.summary}. "
+                              f"Fix: {finding.recommendation}", stacklevel=stacklevel)
+
+    # --- the end ----------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Training stopped for now (a ``fit`` returned): the time inside it is counted."""
+        if self._started is not None:
+            self.train_seconds += time.perf_counter() - self._started
+            self._started = None
+
+    def finish(self, status: str = "complete", error: str | None = None, **sections) -> None:
+        """End the run as ``status``: ``run.json`` gets it (with ``error``, the training time, the
+        findings copy and ``sections``) when the session made the run directory itself."""
+        self.pause()
+        if self._exit_guard is not None:
+            self._exit_guard.cancel()
+            self._exit_guard = None
+        if not self.owns_writer or self.writer.finished:
+            return
+        timings = {"train_seconds": round(self.train_seconds, 3), **sections.pop("timings", {})}
+        findings = self.final_findings(status, error) if self.findings_copy else []
+        self.writer.finish(status, error=error, diagnosis=findings, timings=timings, **sections)
+
+    def final_findings(self, status: str, error=None) -> list:
+        """What readers will find (the one path, ``findings_of``), for ``run.json``'s copy."""
+        from gradscope.diagnosis import findings_of
+        from gradscope.storage import Run
+
+        try:
+            meta = {**self.meta, "status": status, "error": error}
+            return findings_of(Run(path=None, meta=meta, records=self.log.read()))  # (not kept in memory)
+        except Exception:  # the run's records are on disk: readers diagnose them again
+            return []
+
+    def _finish_at_exit(self) -> None:
+        """The interpreter exits and nobody finished the run: say how the program ended."""
+        failed = getattr(sys, "last_type", None)
+        if failed is None:
+            status, error = self.exit_status, None
+        elif issubclass(failed, (KeyboardInterrupt, SystemExit)):
+            status, error = "interrupted", None
+        else:
+            status, error = "failed", f"{failed.__name__}: {getattr(sys, 'last_value', '')}"
+        if self.on_exit is not None:  # the step source brings in what it still holds, and ends the run
+            self.on_exit(status, error)
+        self.finish(status, error=error)
