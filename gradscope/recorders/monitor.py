@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import time
 import warnings
 
 import keras
@@ -19,22 +18,17 @@ from gradscope.recorders.activation_probe import (ActivationProbe, ProbeCapture,
 from gradscope.recorders.time_gradients import TimeGradientProbe, recurrent_layers, time_records
 from gradscope.recorders.activation_stats import activation_records
 from gradscope.recorders.data_description import DESCRIBE_ROWS, describe_data
-from gradscope.recorders.exit_guard import ExitGuard
 from gradscope.recorders.layer_names import layer_table
-from gradscope.recorders.record_log import RecordLog
 from gradscope.recorders.run_description import constant_learning_rate, describe_model, describe_optimizer, versions
 from gradscope.recorders.schedule import DEFAULT_EVERY_STEP, Plan
+from gradscope.recorders.session import RecordingSession, json_number
 from gradscope.recorders.step_recorder import StepRecorder
 from gradscope.recorders.step_rows import SMALL_WEIGHTS
-from gradscope.recorders.weight_readings import WeightReadings
 from gradscope.recorders.tensorboard_export import TensorBoardExport
 from gradscope.errors import describe_exception
-from gradscope.storage import Run, RunWriter
 from gradscope.termination import SigtermGuard, is_interrupt
 
 DEFAULT_BUFFER_STEPS = 1024
-#: At most this many records are built and written at once (a part of the run directory each).
-RECORDS_PER_BATCH = 1_000_000
 DEFAULT_FIT_BATCH_SIZE = 32  # what Keras' fit uses for arrays when batch_size is None
 
 
@@ -89,15 +83,6 @@ def _first_batches(dataset, batches: int = 20):
     if not xs:
         return None, None
     return np.concatenate(xs), (np.concatenate(ys) if len(ys) == len(xs) else None)
-
-
-def _number(value):
-    """A log value as a JSON number (non-finite as text), or as it is when it is not a number."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return value
-    return value if np.isfinite(value) else str(value)
 
 
 class GradientMonitor(keras.callbacks.Callback):
@@ -189,7 +174,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self.buffer_steps = buffer_steps
         self._stop_on = tuple(stop_on)
         self._diagnose = bool(diagnose or stop_on)
-        self.findings_copy = findings_copy
+        self._findings_copy = findings_copy
         self._recorder: StepRecorder | None = None
         self._ended: str | None = None  # how the last fit's recording ended (close's status)
         self._meta: list[tuple[str, int, str]] = []
@@ -200,7 +185,6 @@ class GradientMonitor(keras.callbacks.Callback):
         self._step_fn = None  # the traced train step of this fit (unguarded)
         self._kept = None     # (model, optimizer, recorder, step) of the last fit, to run again
         self._activation_probe = None
-        self._exit_guard: ExitGuard | None = None
         self._sigterm = SigtermGuard()
         self._in_fit = False
         self._broken: str | None = None
@@ -208,16 +192,13 @@ class GradientMonitor(keras.callbacks.Callback):
 
     def _start_run(self, run, run_dir, config, writer, probe) -> None:
         """The state of one run (a monitor's first, or the next one of :meth:`next_run`)."""
-        from gradscope.diagnosis.online import OnlineDiagnosis
-
         self.run = run
         self.run_dir = run_dir
-        self.config = dict(config or {})
-        self.writer = writer
         self.probe = probe
-        self._online = OnlineDiagnosis(self.config, stop_on=self._stop_on) if self._diagnose else None
-        self._log = RecordLog([writer, self._tensorboard])
-        self._owns_writer = False
+        self._session = RecordingSession(run, run_dir, config, writer, outputs=[self._tensorboard],
+                                         diagnose=self._diagnose, stop_on=self._stop_on,
+                                         findings_copy=self._findings_copy)
+        self._session.on_exit = self.close  # the interpreter exits during a fit: bring in what the device holds
         self._epoch = 0
         self._probe_x = None
         self._probe_y = None  # targets of the probe batch, for gradients through time
@@ -225,18 +206,37 @@ class GradientMonitor(keras.callbacks.Callback):
         self._next_epoch = 0   # the run's epoch label of the next epoch (after an unfinished one, past it)
         self._planned = 0
         self._fits = 0
-        self._unjudged: list = []
         self._batch_sizes: dict = {}  # fit number -> its batch size
-        self._log_keys: set = set()  # the Keras log entries the last epoch end wrote into run.json's metrics
         self._validation: str | None = None  # how the running fit validates, in words
         self._class_weight: dict | None = None
-        self._fit_started: float | None = None
-        self._train_seconds = 0.0  # wall time inside fit, over every fit of the run
         self._phantom_steps: set = set()  # iterations Keras counted without a batch (see _data_ran_out)
         self._data: dict = {}  # the inputs' scale and the targets' range (run.json's data)
         self._first_step: int | None = None  # the optimizer's step count when the run's first fit began
 
     # --- public -------------------------------------------------------------------------
+
+    @property
+    def config(self) -> dict:
+        """Your configuration, as stored in ``run.json``."""
+        return self._session.config
+
+    @property
+    def writer(self):
+        """The run directory's :class:`gradscope.storage.RunWriter` (None before the first fit without one given)."""
+        return self._session.writer
+
+    @property
+    def findings_copy(self) -> bool:
+        """Whether the run's findings are copied into ``run.json`` when it ends."""
+        return self._session.findings_copy
+
+    @findings_copy.setter
+    def findings_copy(self, value: bool) -> None:
+        self._findings_copy = self._session.findings_copy = bool(value)
+
+    @property
+    def _log(self):
+        return self._session.log
 
     @property
     def records(self) -> pd.DataFrame:
@@ -261,18 +261,18 @@ class GradientMonitor(keras.callbacks.Callback):
     @property
     def owned_run_dir(self):
         """The run directory this monitor wrote itself (None: no directory, or a writer it was given)."""
-        return self.run_dir if self._owns_writer else None
+        return self.run_dir if self._session.owns_writer else None
 
     def end_findings(self) -> list:
         """The findings of the run as it ended (the copy in ``run.json`` when written, else diagnosed now)."""
         copied = self.writer is not None and self.findings_copy
         found = self.writer.meta.get("diagnosis") if copied else None
-        return list(found if found is not None else self._final_findings("complete", None))
+        return list(found if found is not None else self._session.final_findings("complete", None))
 
     @property
     def findings(self) -> list:
         """With ``diagnose=True``: the findings seen so far, one per kind, in the order they appeared."""
-        return self._online.findings if self._online is not None else []
+        return self._session.findings
 
     def add_to_run(self, metrics: dict | None = None, tags: dict | None = None, **sections) -> None:
         """Add your own numbers and words to the run's ``run.json`` (during or after training).
@@ -289,7 +289,7 @@ class GradientMonitor(keras.callbacks.Callback):
             raise ValueError("add_to_run() needs a run directory: create the monitor with run_dir=...")
         update = dict(sections)
         if metrics:
-            update["metrics"] = {k: _number(v) for k, v in metrics.items()}
+            update["metrics"] = {k: json_number(v) for k, v in metrics.items()}
         if tags:
             update["tags"] = dict(tags)
         self.writer.update(**update)
@@ -308,8 +308,7 @@ class GradientMonitor(keras.callbacks.Callback):
         """
         if self._in_fit:
             raise RuntimeError("next_run() is called between fits, not during one")
-        if self._owns_writer and self.writer is not None and not self.writer.finished:
-            self.writer.finish("complete")
+        self._session.finish("complete")
         self._start_run(run, run_dir, config, None, probe)
 
     def flush(self) -> int:
@@ -335,38 +334,20 @@ class GradientMonitor(keras.callbacks.Callback):
         return self._add_records(steps, values, now - 1)
 
     def _add_records(self, steps, values, after_step: int) -> int:
-        """Hand the records of the steps read to the log (weights are read now, after ``after_step``),
-        at most :data:`RECORDS_PER_BATCH` records a batch; returns how many."""
+        """Hand the records of the steps read to the session (weights are read now, after ``after_step``,
+        unless they were read there already); returns how many."""
         if not len(steps):
             return 0
-        weight_reading = interpolated = None
+        weights = small = None
         if "weight_norm" not in values:
             # Weights are read here, exactly; each step's update ratio uses the weight norm
             # interpolated between the last exact reading and this one (they move ~1e-4 per step).
-            read_before = self._weights.last_step == after_step
-            weights = self._weights.last_norms if read_before else self._recorder.current_weight_values()
-            interpolated = self._weights.between(steps, after_step, weights)
-            small = values.pop(SMALL_WEIGHTS, None)
-            if small is not None:  # small variables were measured at every step: exact
-                interpolated[:, self._recorder.rows.small] = small
-            if not read_before:
-                weight_reading = rec.from_step_arrays(self.run, np.array([after_step]), self._epoch, self._meta,
-                                                      {"weight_norm": weights[None]})
-        per_step = max(len(self._meta) * (len(values) + ("update_ratio" not in values)), 1)
-        rows = max(RECORDS_PER_BATCH // per_step, 1)
-        added = 0
-        for start in range(0, len(steps), rows):  # a long epoch: several batches, never one huge frame
-            part = slice(start, start + rows)
-            frame = rec.from_step_arrays(self.run, steps[part], self._epoch, self._meta,
-                                         {name: v[part] for name, v in values.items()},
-                                         derive_with=None if interpolated is None else {"weight_norm": interpolated[part]})
-            if start + rows >= len(steps) and weight_reading is not None:
-                frame = rec.concat([frame, weight_reading])
-            self._log.add(frame)
-            if self._online is not None:
-                self._unjudged.append(frame)
-            added += len(frame)
-        return added
+            if self._session.weights_read_at != after_step:
+                weights = (after_step, self._recorder.current_weight_values())
+            exact = values.pop(SMALL_WEIGHTS, None)
+            if exact is not None:  # small variables were measured at every step: exact
+                small = (self._recorder.rows.small, exact)
+        return self._session.add_steps(steps, self._epoch, values, weights=weights, small=small)
 
     def close(self, status: str = "interrupted", error: str | None = None):
         """Flush everything still on the device and restore the optimizer and model.
@@ -389,13 +370,7 @@ class GradientMonitor(keras.callbacks.Callback):
                     self._next_epoch = max(self._next_epoch, self._epoch + 1)
         finally:
             self._release()
-            if self._fit_started is not None:
-                self._train_seconds += time.perf_counter() - self._fit_started
-                self._fit_started = None
-            if self._owns_writer and not self.writer.finished:
-                self.writer.finish(status, error=error,
-                                   diagnosis=self._final_findings(status, error) if self.findings_copy else [],
-                                   timings={"train_seconds": round(self._train_seconds, 3)})
+            self._session.finish(status, error=error)
 
     def _release(self) -> None:
         """Give the optimizer and model back (each step on its own: one failing does not stop the rest)."""
@@ -412,25 +387,11 @@ class GradientMonitor(keras.callbacks.Callback):
             steps.append(lambda: compat.unguard_validation_step(self.model))
         if self._tensorboard is not None:
             steps.append(self._tensorboard.flush)
-        if self._exit_guard is not None:
-            steps.append(self._exit_guard.cancel)
-            self._exit_guard = None
         for step in steps:
             try:
                 step()
             except Exception:
                 pass
-
-    def _final_findings(self, status: str, error) -> list:
-        """What readers will find (the one path, ``findings_of``), for ``run.json``'s copy."""
-        from gradscope.diagnosis import findings_of
-
-        try:
-            described = self.writer.meta if self.writer is not None else {"config": self.config}
-            meta = {**described, "status": status, "error": error}
-            return findings_of(Run(path=None, meta=meta, records=self._log.read()))  # (not kept in memory)
-        except Exception:  # the run's records are on disk: readers diagnose them again
-            return []
 
     # --- Keras lifecycle ----------------------------------------------------------------
 
@@ -438,12 +399,7 @@ class GradientMonitor(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self._recorder is not None:  # the last fit died where the monitor could not see it
             self.close("interrupted")
-        if self.writer is None and self.run_dir is not None:
-            self.writer = RunWriter(self.run_dir, self.config, name=self.run)
-            self._owns_writer = True
-        elif self._owns_writer and self.writer.finished:
-            self.writer.reopen()  # another fit continues the run
-        self._log.add_output(self.writer)
+        self._session.open()
         model = self.model
         fit = compat.fit_arguments(model)
         if not compat.build_for_fit(model, fit) and not model.trainable_variables:
@@ -454,6 +410,7 @@ class GradientMonitor(keras.callbacks.Callback):
         variables = list(model.trainable_variables)
         table = layer_table(model)
         self._meta = [table[id(v)] for v in variables]
+        self._session.set_variables(self._meta)
         optimizer = compat.innermost_optimizer(model.optimizer)
         steps = (self.params or {}).get("steps")
         per_row = self.plan.sample.n_steps  # (windows are made on the host from every step's row)
@@ -467,19 +424,15 @@ class GradientMonitor(keras.callbacks.Callback):
             ), None
         self._recorder.attach(optimizer)  # wrapped again: a retrace during this fit must record too
         self._next_step = int(optimizer.iterations.numpy())
-        initial = self._recorder.current_weight_values()
-        self._weights = WeightReadings(self._next_step - 1, initial)
-        self._log.add(rec.from_step_arrays(  # the weights this fit starts from (0: a layer initialised at zero)
-            self.run, np.array([self._next_step]), self._next_epoch, self._meta,
-            {"weight_norm_initial": initial[None]}))
+        # the weights this fit starts from (0: a layer initialised at zero)
+        self._session.start_weights(self._next_step, self._next_epoch, self._recorder.current_weight_values())
         self._fit = fit
         if self._fit is not None and rows_of(self._fit["x"], 1) is not None:
             self._fit_batch_size = self._fit["batch_size"] or DEFAULT_FIT_BATCH_SIZE
         initial_epoch = int((self._fit or {}).get("initial_epoch") or 0)
         self._validation = (self._fit or {}).get("validation")
         weights = (self._fit or {}).get("class_weight")
-        self._class_weight = {str(k): _number(v) for k, v in weights.items()} if isinstance(weights, dict) else None
-        self._fit_started = time.perf_counter()
+        self._class_weight = {str(k): json_number(v) for k, v in weights.items()} if isinstance(weights, dict) else None
         self._setup_probe(model, table)
         self._data = self._data_description()
         if self._first_step is None:
@@ -487,7 +440,6 @@ class GradientMonitor(keras.callbacks.Callback):
         compat.guard_fit_callbacks(self._fit, self._step_raised)  # another callback's error ends the run too
         compat.guard_validation_step(model, self._step_raised)  # and so does a validation step's
         self._fit = None  # hold no reference to the user's data
-        self._exit_guard = ExitGuard(self, "_close_at_exit")
         if step is not None:
             self._install_step(step)
         else:
@@ -499,10 +451,8 @@ class GradientMonitor(keras.callbacks.Callback):
         description = self._description(model, optimizer)
         if self._fits > 1 and self.writer is not None and "optimizer" in self.writer.meta:
             description.pop("optimizer")  # the run's optimizer is what it started with (its end: learning_rate_end)
-        if self.writer is not None:
-            self.writer.update(**description)
-        if self._online is not None:
-            self._online.describe({"config": self.config, **description})
+        self._session.update(**description)
+        self._session.describe_for_diagnosis(description)
 
     @_guarded
     def on_epoch_begin(self, epoch, logs=None):
@@ -513,39 +463,17 @@ class GradientMonitor(keras.callbacks.Callback):
         self.flush()
         last_step = max(self._next_step - 1, 0)  # the epoch's last step (flush has read up to it)
         epoch = self._epoch
-        logs_frame = rec.from_logs(self.run, last_step, epoch, logs or {})
         acts_frame = rec.concat([self._activation_records(last_step, epoch), self._time_records(last_step, epoch)])
-        self._log.add(logs_frame)
-        self._log.add(acts_frame)
         self._epochs_done += 1
         self._next_epoch = epoch + 1
-        if self.writer is not None:
-            metrics = {k: _number(v) for k, v in (logs or {}).items()}
-            self.writer.forget("metrics", self._log_keys - set(metrics))  # the last epoch's logs, not an older one's
-            self._log_keys = set(metrics)
-            self.writer.update(
-                progress={"epochs_done": self._epochs_done, "epochs": self._planned or None, "last_step": last_step},
-                metrics=metrics,
-                training=self._training(),
-                **self._learning_rate_end(),
-            )
-        if self._online is not None:
-            steps, self._unjudged = self._unjudged, []
-            epoch_records = rec.concat([*steps, logs_frame, acts_frame])
-            stop = self._online.check(epoch_records, epoch)
-            if self.writer is not None and self._online.warned:
-                self.writer.update(warned=self._online.warned)  # what was warned stays in the run's history
-            if stop:
-                self.model.stop_training = True
+        sections = {"training": self._training(), **self._learning_rate_end()} if self.writer is not None else {}
+        progress = {"epochs_done": self._epochs_done, "epochs": self._planned or None, "last_step": last_step}
+        if self._session.end_epoch(last_step, epoch, logs, records=acts_frame, progress=progress, **sections):
+            self.model.stop_training = True
 
     @_guarded
     def on_train_end(self, logs=None):
-        if self._online is not None:
-            seen = {f.kind for f in self._online.findings}
-            for finding in self._online.finish():
-                if finding.kind not in seen:
-                    warnings.warn(f"gradscope, end of training: {finding.kind}: {finding.summary}. "
-                                  f"Fix: {finding.recommendation}", stacklevel=2)
+        self._session.warn_end_findings(stacklevel=3)
         self.close("complete")
 
     # --- internals ----------------------------------------------------------------------
@@ -582,7 +510,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._broken = describe_exception(exc)
         self._warn(exc, where)
         try:
-            if self.writer is not None and self._owns_writer and not self.writer.finished:
+            if self._session.owns_writer and not self.writer.finished:
                 self.writer.update(recording_error=f"{where}: {self._broken}")
         except Exception:
             pass
@@ -603,16 +531,6 @@ class GradientMonitor(keras.callbacks.Callback):
             message = (f"gradscope stopped recording ({where}: {describe_exception(exc)}); the training goes on "
                        "without it. What was recorded before is kept. Please report this with the model that caused it.")
         warnings.warn(message, RuntimeWarning, stacklevel=3)
-
-    def _close_at_exit(self) -> None:
-        """The interpreter exits while a ``fit`` never returned: the run did not finish."""
-        import sys
-
-        failed = getattr(sys, "last_type", None)
-        if failed is not None and not issubclass(failed, (KeyboardInterrupt, SystemExit)):
-            self.close("failed", error=f"{failed.__name__}: {getattr(sys, 'last_value', '')}")
-        else:
-            self.close("interrupted")
 
     def _learning_rate_end(self) -> dict:
         """``{"optimizer": {"learning_rate_end": lr}}`` when a constant learning rate was changed during

@@ -44,7 +44,7 @@ from gradscope.recorders.weight_readings import WeightReadings
 RECORDS_PER_BATCH = 1_000_000
 
 
-def _number(value):
+def json_number(value):
     """A log value as a JSON number (non-finite as text), or as it is when it is not a number."""
     try:
         value = float(value)
@@ -152,30 +152,31 @@ class RecordingSession:
         """The step after which the weight norms were last read exactly (None: never)."""
         return self._weights.last_step
 
-    def add_steps(self, steps, epoch, values: dict, weights=None, small=None) -> int:
-        """Records of recorded steps from named ``(n_steps, n_variables)`` arrays; returns how many.
+    def add_steps(self, steps, epoch: int, values: dict, weights=None, small=None) -> int:
+        """Records of recorded steps of one epoch from named ``(n_steps, n_variables)`` arrays, at most
+        :data:`RECORDS_PER_BATCH` records a batch; returns how many.
 
         Args:
             steps: the steps, shape ``(n_steps,)``.
-            epoch: the epoch of all of them, or one per step.
+            epoch: the epoch they belong to.
             values: metric name -> array (``weight_norm`` among them when measured at every step).
             weights: ``(step, norms)``: the weight norms read exactly after ``step`` (the last of
                 ``steps``, usually). The steps in between get the norm interpolated from the last
-                reading, and the reading is recorded as ``weight_norm``. None: no new reading, the
-                last one holds (not a number before any).
+                reading, and the reading is recorded as ``weight_norm``. None, or the step of the
+                last reading: no new reading, the last one holds (not a number before any).
             small: ``(columns, norms)``: weight norms of some variables measured at every step
                 (exact, so not interpolated), ``norms`` of shape ``(n_steps, len(columns))``.
         """
         steps = np.asarray(steps)
         if not len(steps):
             return 0
-        epochs = np.broadcast_to(np.asarray(epoch), steps.shape)
-        interpolated, reading = None, None
+        interpolated = reading = None
         if "weight_norm" not in values:
             if weights is not None and weights[0] != self._weights.last_step:
                 after, norms = weights[0], np.asarray(weights[1], dtype=np.float64)
                 interpolated = self._weights.between(steps, after, norms)
-                reading = (after, norms)
+                reading = rec.from_step_arrays(self.run, np.array([after]), epoch, self.variables,
+                                               {"weight_norm": norms[None]})
             elif self._weights.last_norms is not None:
                 interpolated = np.repeat(self._weights.last_norms[None], len(steps), axis=0)
             else:
@@ -183,20 +184,6 @@ class RecordingSession:
             if small is not None:
                 columns, exact = small
                 interpolated[:, columns] = exact
-        added = 0
-        for e in dict.fromkeys(epochs.tolist()):  # each epoch's steps, in order
-            rows = np.flatnonzero(epochs == e)
-            added += self._add_epoch_steps(steps[rows], int(e), {k: v[rows] for k, v in values.items()},
-                                           None if interpolated is None else interpolated[rows])
-        if reading is not None:
-            after, norms = reading
-            at = int(epochs[np.searchsorted(steps, after, side="right") - 1]) if after >= steps[0] else int(epochs[0])
-            self.add(rec.from_step_arrays(self.run, np.array([after]), at, self.variables,
-                                          {"weight_norm": norms[None]}))
-            added += len(self.variables)
-        return added
-
-    def _add_epoch_steps(self, steps, epoch, values, interpolated) -> int:
         per_step = max(len(self.variables) * (len(values) + ("update_ratio" not in values)), 1)
         rows = max(RECORDS_PER_BATCH // per_step, 1)
         added = 0
@@ -205,6 +192,8 @@ class RecordingSession:
             frame = rec.from_step_arrays(self.run, steps[part], epoch, self.variables,
                                          {name: v[part] for name, v in values.items()},
                                          derive_with=None if interpolated is None else {"weight_norm": interpolated[part]})
+            if start + rows >= len(steps) and reading is not None:
+                frame = rec.concat([frame, reading])  # one part of the run directory per batch
             self.add(frame)
             added += len(frame)
         return added
@@ -224,7 +213,7 @@ class RecordingSession:
         if records is not None:
             self.add(records)
         if self.writer is not None:
-            metrics = {k: _number(v) for k, v in (logs or {}).items()}
+            metrics = {k: json_number(v) for k, v in (logs or {}).items()}
             self.writer.forget("metrics", self._log_keys - set(metrics))  # the last epoch's logs, not an older one's
             self._log_keys = set(metrics)
             self.writer.update(**({"progress": progress} if progress is not None else {}), metrics=metrics, **sections)
