@@ -196,3 +196,26 @@ def test_full_batch_runs_are_judged_on_their_first_tenth_not_their_first_step():
                                             "update_norm": (0.1 * rel * weight)[None]}))
         frames.append(rec.from_logs("r", step, step, {"loss": 2.3 * 0.99 ** step, "accuracy": 0.9}))
     assert kinds(rec.concat(frames)) == set()
+
+
+def test_a_softmax_under_from_logits_is_low_on_tensorflow_which_uses_the_logits_and_medium_elsewhere():
+    from gradscope.diagnosis.facts import facts_of
+    from gradscope.diagnosis.rules.output_pairing import check
+    from gradscope.diagnosis.settings import DiagnosisSettings
+
+    class Timeline:
+        losses, first_step, last_step, non_finite = [2.3, 1.2], 0, 99, None
+
+    def meta(**versions):
+        return {"config": {}, "versions": versions, "model": {
+            "loss": "sparse_categorical_crossentropy(from_logits=True)", "layers": [
+                {"name": "h", "class": "Dense", "activation": "relu", "params": 30},
+                {"name": "out", "class": "Dense", "activation": "softmax", "units": 10, "params": 11}]}}
+
+    found = {backend: check(Timeline(), facts_of(meta(**versions)), DiagnosisSettings())
+             for backend, versions in {"tensorflow": {"keras_backend": "tensorflow"}, "jax": {"keras_backend": "jax"},
+                                       "older run": {"tensorflow": "2.18.0"}}.items()}
+    assert found["tensorflow"].severity == "low" and "this training was not hurt" in found["tensorflow"].summary
+    assert found["tensorflow"].evidence["training_used_the_logits"] is True
+    assert found["jax"].severity == "medium" and "squashed" in found["jax"].summary
+    assert found["older run"].severity == "low"  # recorded before the backend was written down: TensorFlow's

@@ -4,6 +4,7 @@ Small models on sklearn's digits (1,797 rows of 8x8 images): each ``try_fixes`` 
 hundred steps in all and takes a few seconds.
 """
 
+import contextlib
 import math
 
 import keras
@@ -102,6 +103,33 @@ def test_output_arms_fit_the_target_and_the_loss():
     fitted = build_arm(parts, plans["output_fit"], weights_by_layer(parts), task="classification")
     assert fitted.get_layer("head").units == 10 and fitted.get_layer("head").activation.__name__ == "softmax"
     assert type(fitted.loss).__name__ == "SparseCategoricalCrossentropy"
+
+
+def test_softmax_under_from_logits_trains_as_the_right_pairing_on_tensorflow_so_its_arm_is_not_tried(digits):
+    """Keras on TensorFlow takes the logits under a softmax output even with from_logits=True: the same
+    start gives the same training losses to the last digit. So the pairing arm would train the same model:
+    it is skipped with the reason, and the finding (low severity) says why."""
+    from gradscope.diagnosis.causes import output_mismatch
+    from gradscope.recorders.data_description import describe_inputs, describe_target
+    from gradscope.trials.arms import _facts
+
+    x, y = digits
+    losses = []
+    for from_logits in (True, False):
+        model = mlp(act="relu", init="he_normal", depth=1)
+        model.compile(optimizer=keras.optimizers.SGD(0.1),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits))
+        with pytest.warns(UserWarning, match="from_logits=True") if from_logits else contextlib.nullcontext():
+            history = model.fit(x[:256], y[:256], batch_size=32, epochs=2, shuffle=False, verbose=0)
+        losses.append(history.history["loss"])
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)
+
+    model = mlp(act="relu", init="he_normal", depth=1)
+    model.compile(optimizer="sgd", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    _, plans, skipped = plans_of(model, x, y)
+    assert "output_pairing" not in plans
+    assert "already trains the softmax output from its logits" in skipped["output_pairing"]
+    assert "this training was not hurt" in output_mismatch(_facts(model, describe_inputs(x), describe_target(y)))
 
 
 def test_vanishing_mlp_is_fixed_by_a_gradient_flow_arm_from_the_same_start(digits, tmp_path):

@@ -23,12 +23,35 @@ def output_mismatch(facts: RunFacts) -> str | None:
         return (f"the output has one unit under {facts.loss}: one class always has probability 1, so the loss "
                 "is 0 whatever the weights and nothing is learned (one unit wants a sigmoid and binary_crossentropy)")
     if logits and head in ("softmax", "sigmoid"):
+        if logits_recovered(facts):
+            return (f"the output layer applies {head}, but the loss {facts.loss} has from_logits=True, which says "
+                    f"it applies {head} again. Keras on TensorFlow notices and takes the logits under the {head} "
+                    "inside fit and evaluate, so this training was not hurt; a loss computed eagerly on the "
+                    "outputs, and the same model on the JAX or PyTorch backend, apply it twice")
         return (f"the output layer applies {head}, but the loss {facts.loss} (from_logits=True) applies it again: "
                 "its gradients are squashed and the loss cannot get near 0")
     if not logits and head != wants:
         return (f"the output layer's activation is {head}, but the loss {facts.loss} expects probabilities "
                 f"({wants}): outputs of 0 give log(0), and nothing keeps them summing to 1")
     return None
+
+
+def logits_recovered(facts: RunFacts) -> bool:
+    """Whether training already used the logits under a softmax/sigmoid output despite ``from_logits=True``.
+
+    Keras's TensorFlow backend finds the logits a softmax or sigmoid output was computed from (the
+    activation caches them on its output, and a graph tensor names the op it came from) and computes
+    the cross-entropy from them, with a warning. The JAX and PyTorch backends do not.
+
+    Example:
+        >>> logits_recovered(RunFacts(head_activation="softmax", from_logits=True, backend="tensorflow",
+        ...                           loss="sparse_categorical_crossentropy"))
+        True
+        >>> logits_recovered(RunFacts(head_activation="softmax", from_logits=True, backend="jax"))
+        False
+    """
+    return bool(facts.from_logits and facts.head_activation in ("softmax", "sigmoid")
+                and facts.backend == "tensorflow")
 
 
 def output_fix(facts: RunFacts) -> str:

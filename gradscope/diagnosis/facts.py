@@ -54,6 +54,8 @@ class RunFacts:
             normalisation layer before its first layer with weights).
         inputs: the training inputs' scale (:func:`gradscope.recorders.data_description.describe_inputs`).
         target: the training target's range (:func:`gradscope.recorders.data_description.describe_target`).
+        backend: the Keras backend that trained the run (``tensorflow``, ``jax``, ``torch``); None when
+            not known. Runs recorded before it was written down were all TensorFlow's.
     """
 
     act: str | None = None
@@ -73,6 +75,7 @@ class RunFacts:
     normalises_inputs: bool = False
     inputs: dict | None = None
     target: dict | None = None
+    backend: str | None = None
 
     @property
     def recurrent_classes(self) -> set:
@@ -166,8 +169,16 @@ def facts_of(meta: dict | None = None, config: dict | None = None) -> RunFacts:
                                     if layer.get("name")},
                      head_units=(head or {}).get("units"), normalises_inputs=_normalises_inputs(described),
                      output_layers=_output_layers(described, heads),
-                     inputs=(meta.get("data") or {}).get("inputs"), target=(meta.get("data") or {}).get("target"))
+                     inputs=(meta.get("data") or {}).get("inputs"), target=(meta.get("data") or {}).get("target"),
+                     backend=_backend(meta))
     return RunFacts(**{**facts.__dict__, "n_classes": _classes(facts, head, config)})
+
+
+def _backend(meta: dict) -> str | None:
+    versions = meta.get("versions") or (meta.get("config") or {}).get("versions") or {}
+    if versions.get("keras_backend"):
+        return versions["keras_backend"]
+    return "tensorflow" if versions.get("tensorflow") else None
 
 
 _INPUT_SCALING = ("Normalization", "Rescaling", "BatchNormalization", "LayerNormalization", "GroupNormalization")

@@ -180,4 +180,4 @@ def versions() -> dict:
     from gradscope import __version__
 
     return {"gradscope": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "python": platform.python_version()}
+            "keras_backend": keras.backend.backend(), "numpy": np.__version__, "python": platform.python_version()}

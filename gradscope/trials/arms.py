@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradscope.diagnosis.causes import inputs_off_scale, output_mismatch, target_mismatch, target_off_scale
+from gradscope.diagnosis.causes import (inputs_off_scale, logits_recovered, output_mismatch, target_mismatch,
+                                       target_off_scale)
 from gradscope.diagnosis.facts import RunFacts, facts_of
 from gradscope.diagnosis.settings import DEFAULT_SETTINGS
 from gradscope.recorders import keras_compat as compat
@@ -196,10 +197,10 @@ def _optimizer_facts(model) -> tuple[str, float | None, bool]:
 
 
 def _facts(model, inputs, target) -> RunFacts:
-    from gradscope.recorders.run_description import describe_model, describe_optimizer
+    from gradscope.recorders.run_description import describe_model, describe_optimizer, versions
 
     return facts_of({"config": {}, "model": describe_model(model), "optimizer": describe_optimizer(model.optimizer),
-                     "data": {"inputs": inputs, "target": target}})
+                     "data": {"inputs": inputs, "target": target}, "versions": versions()})
 
 
 def _target_classes(target: dict | None) -> int | None:
@@ -244,6 +245,9 @@ def plan_arms(parts, model, inputs, target, task: str, start_weights: dict | Non
             mismatch = output_mismatch(facts)
             if mismatch is None:
                 reason = "the output activation and the loss fit each other"
+            elif logits_recovered(facts):
+                reason = (f"Keras on TensorFlow already trains the {facts.head_activation} output from its logits "
+                          "(from_logits=True is still wrong: see the finding): the arm would train the same model")
             else:
                 _plan_pairing(plan, parts, facts)
         elif name == "standardize_target":
