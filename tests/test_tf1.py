@@ -95,7 +95,8 @@ def test_plain_loop_matches_gradient_tape_and_names_layers_from_the_graph(tmp_pa
             assert len(by_step(r, step, "weight_norm")) == 0
     assert len(by_step(r, 2, "loss")) == 1
     meta_json = json.loads((tmp_path / "seed" / "run.json").read_text())
-    assert meta_json["status"] == "complete"
+    assert meta_json["status"] == "complete"  # ended as every recorder ends a run: findings copied, steps counted
+    assert isinstance(meta_json["diagnosis"], list) and meta_json["timings"]["steps"] == 3
 
 
 def test_no_second_backward_pass_is_built():
@@ -200,10 +201,11 @@ def test_the_documented_seed_example_runs(tmp_path, tiny_npz):
     assert sorted(rec.step.unique()) == [0, 1, 2, 3, 4]
 
 
-def test_weights_read_every_flush_give_each_step_an_update_ratio_within_a_hair():
+@pytest.mark.parametrize("steps_per_epoch", [None, 4])
+def test_weights_read_every_flush_give_each_step_an_update_ratio_within_a_hair(steps_per_epoch):
     g, t = seed_like_graph()
     with g.as_default():
-        recorder = SessionRecorder(t["train"], run="seed")
+        recorder = SessionRecorder(t["train"], run="seed", steps_per_epoch=steps_per_epoch)
         recorder.log.flush_every = 10
         sess = tf1.Session(graph=g)
         sess.run(tf1.global_variables_initializer())
@@ -217,3 +219,5 @@ def test_weights_read_every_flush_give_each_step_an_update_ratio_within_a_hair()
         if step in (0, 9, 19, 29):
             np.testing.assert_allclose(by_step(r, step, "weight_norm"), weights, rtol=1e-5)
         np.testing.assert_allclose(by_step(r, step, "update_ratio"), np.array(updates) / weights, rtol=5e-3)
+    # epochs end inside a flush: the norms are interpolated across their ends, each record in its epoch
+    assert (r.epoch == (r.step // steps_per_epoch if steps_per_epoch else 0)).all()

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import math
-import platform
-import time
 from dataclasses import asdict, dataclass
 
-from gradscope import __version__
-from gradscope.diagnosis import findings_of
 from gradscope.errors import GradscopeError, describe_exception
 from gradscope.experiments.config import OPTIMIZERS, TrainConfig, run_name
-from gradscope.storage import Run, RunWriter, load_run
+from gradscope.recorders.run_description import versions
+from gradscope.recorders.session import RecordingSession
+from gradscope.storage import Run, load_run
 from gradscope.termination import is_interrupt
 from gradscope.vocabulary import N_CLASSES
 
@@ -22,20 +20,6 @@ class TrainedRun:
 
     run: Run
     model: object = None
-
-
-def versions() -> dict:
-    import keras
-    import numpy
-    import tensorflow as tf
-
-    return {
-        "gradscope": __version__,
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "numpy": numpy.__version__,
-        "python": platform.python_version(),
-    }
 
 
 def _finite_or_none(x):
@@ -99,10 +83,11 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
         **({"role": role} if role else {}),
         **({"linear_baseline": linear_baseline} if linear_baseline else {}),
     }
-    writer = RunWriter(run_dir, config)
-    writer.update(versions=versions())
+    session = RecordingSession(run=run_name(act, init), run_dir=run_dir, config=config)
+    session.open()
+    session.update(versions=versions())
+    writer = session.writer  # the monitor or the TF1 recorder records into it; the session ends the run
     status, error, metrics, steps = "failed", None, {}, None
-    started = time.perf_counter()
     try:
         if train.framework == "tf1":
             from gradscope.experiments.tf1_training import train_tf1
@@ -124,12 +109,7 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
             error = describe_exception(exc)
         raise
     finally:
-        timings = {"train_seconds": round(time.perf_counter() - started, 3)}
-        if steps is not None:
-            timings["steps"] = steps
-        writer.update(status=status, error=error, metrics=metrics, timings=timings)
-        run = load_run(run_dir)  # what reached the disk, so a partial run is diagnosed too
-        writer.finish(status, diagnosis=findings_of(run))
+        session.finish(status, error=error, metrics=metrics, timings={} if steps is None else {"steps": steps})
     return TrainedRun(load_run(run_dir), model)
 
 

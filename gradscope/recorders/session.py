@@ -152,13 +152,14 @@ class RecordingSession:
         """The step after which the weight norms were last read exactly (None: never)."""
         return self._weights.last_step
 
-    def add_steps(self, steps, epoch: int, values: dict, weights=None, small=None) -> int:
-        """Records of recorded steps of one epoch from named ``(n_steps, n_variables)`` arrays, at most
-        :data:`RECORDS_PER_BATCH` records a batch; returns how many.
+    def add_steps(self, steps, epoch, values: dict, weights=None, small=None) -> int:
+        """Records of recorded steps from named ``(n_steps, n_variables)`` arrays, at most
+        :data:`RECORDS_PER_BATCH` records a batch (and one epoch); returns how many.
 
         Args:
-            steps: the steps, shape ``(n_steps,)``.
-            epoch: the epoch they belong to.
+            steps: the steps, shape ``(n_steps,)``, in order.
+            epoch: the epoch they belong to, or each step's epoch (shape ``(n_steps,)``): the weight
+                norms are interpolated across an epoch's end as within an epoch.
             values: metric name -> array (``weight_norm`` among them when measured at every step).
             weights: ``(step, norms)``: the weight norms read exactly after ``step`` (the last of
                 ``steps``, usually). The steps in between get the norm interpolated from the last
@@ -175,7 +176,7 @@ class RecordingSession:
             if weights is not None and weights[0] != self._weights.last_step:
                 after, norms = weights[0], np.asarray(weights[1], dtype=np.float64)
                 interpolated = self._weights.between(steps, after, norms)
-                reading = rec.from_step_arrays(self.run, np.array([after]), epoch, self.variables,
+                reading = rec.from_step_arrays(self.run, np.array([after]), int(np.asarray(epoch).flat[-1]), self.variables,
                                                {"weight_norm": norms[None]})
             elif self._weights.last_norms is not None:
                 interpolated = np.repeat(self._weights.last_norms[None], len(steps), axis=0)
@@ -186,16 +187,20 @@ class RecordingSession:
                 interpolated[:, columns] = exact
         per_step = max(len(self.variables) * (len(values) + ("update_ratio" not in values)), 1)
         rows = max(RECORDS_PER_BATCH // per_step, 1)
-        added = 0
-        for start in range(0, len(steps), rows):  # a long epoch: several batches, never one huge frame
-            part = slice(start, start + rows)
-            frame = rec.from_step_arrays(self.run, steps[part], epoch, self.variables,
-                                         {name: v[part] for name, v in values.items()},
-                                         derive_with=None if interpolated is None else {"weight_norm": interpolated[part]})
-            if start + rows >= len(steps) and reading is not None:
-                frame = rec.concat([frame, reading])  # one part of the run directory per batch
-            self.add(frame)
-            added += len(frame)
+        epochs = np.broadcast_to(np.asarray(epoch), steps.shape)
+        ends = [*np.flatnonzero(epochs[1:] != epochs[:-1]) + 1, len(steps)]
+        added, first = 0, 0
+        for end in ends:  # one epoch's steps at a time ...
+            for start in range(first, end, rows):  # ... and a long epoch in several batches, never one huge frame
+                part = slice(start, min(start + rows, end))
+                frame = rec.from_step_arrays(self.run, steps[part], int(epochs[start]), self.variables,
+                                             {name: v[part] for name, v in values.items()},
+                                             derive_with=None if interpolated is None else {"weight_norm": interpolated[part]})
+                if part.stop == len(steps) and reading is not None:
+                    frame = rec.concat([frame, reading])  # one part of the run directory per batch
+                self.add(frame)
+                added += len(frame)
+            first = end
         return added
 
     @property

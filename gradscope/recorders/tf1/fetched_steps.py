@@ -1,21 +1,21 @@
-"""What the TF1 hook and session recorder fetched, turned into records: the Python side they share."""
+"""What the TF1 hook and session recorder fetched, turned into records: the Python side they share.
+
+The records, the run directory and how the run ends belong to a
+:class:`~gradscope.recorders.session.RecordingSession`, as for the Keras monitor: the same
+interpolated weight norms, the same statuses and the same ``run.json`` (findings included).
+"""
 
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 
 from gradscope import records as rec
-from gradscope.recorders.exit_guard import ExitGuard
-from gradscope.recorders.record_log import RecordLog
 from gradscope.recorders.schedule import EveryNSteps
-from gradscope.recorders.weight_readings import WeightReadings
-from gradscope.storage import RunWriter
+from gradscope.recorders.session import RecordingSession
 
 
 class FetchedSteps:
-    """Counts train steps, says which to record, and turns fetched stats into records.
+    """Counts train steps, says which to record, and hands the fetched stats to the run's session.
 
     Args:
         stats: the :class:`gradscope.recorders.tf1.graph.StepStats` of the graph.
@@ -24,6 +24,9 @@ class FetchedSteps:
         every_n_steps: record every N-th step (the first step is always recorded).
         steps_per_epoch: to fill the ``epoch`` column (otherwise 0).
         flush_every: hand records to the run directory after this many recorded steps.
+
+    A ``sess.run`` loop has no end to see, so a run nobody closed is ``complete`` at a clean
+    interpreter exit (``failed`` after an uncaught exception, ``interrupted`` after Ctrl-C).
     """
 
     def __init__(self, stats, run="run", run_dir=None, config=None, writer=None, every_n_steps=1,
@@ -31,20 +34,25 @@ class FetchedSteps:
         self.schedule = EveryNSteps(every_n_steps)
         self.stats = stats
         self.run = run
-        if writer is None and run_dir is not None:
-            writer = RunWriter(run_dir, config or {})
-        self.log = RecordLog([writer])
-        self.writer = writer
-        self._owns_writer = writer is not None and run_dir is not None
+        self.session = RecordingSession(run=run, run_dir=run_dir, config=config, writer=writer,
+                                        variables=stats.meta, exit_status="complete")
+        self.session.open()
+        self.session.on_exit = lambda status, error: self.flush()  # a script that never called close()
         self.steps_per_epoch = steps_per_epoch
         self.flush_every = flush_every
         self.step = 0
         self._pending: list[tuple] = []  # (step, stats, loss, weight norms or None, small weight norms or None)
-        self._weights = WeightReadings()
         self._measures_weights = "weight_norm" in stats.columns
         self._weights_read = False
         self._fetches: dict = {}
-        self._exit_guard = ExitGuard(self, "_at_exit")
+
+    @property
+    def writer(self):
+        return self.session.writer
+
+    @property
+    def log(self):
+        return self.session.log
 
     def due(self) -> bool:
         """Whether the current step is one to record."""
@@ -82,65 +90,36 @@ class FetchedSteps:
     def add_records(self, records) -> None:
         """Add records measured elsewhere (epoch logs, activation statistics) to this run, after what is pending."""
         self.flush()
-        self.log.add(records)
+        self.session.add(records)
 
     def flush(self) -> None:
-        """Turn what was fetched into records (and append them to the run directory)."""
+        """Hand what was fetched to the session as records (appended to the run directory)."""
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        norms = None if self._measures_weights else self._interpolated_weights(pending)
-        epochs = np.array([self.epoch_of(p[0]) for p in pending])
-        for epoch in np.unique(epochs):
-            rows = [i for i, e in enumerate(epochs) if e == epoch]
-            chunk = [pending[i] for i in rows]
-            values = np.stack([p[1] for p in chunk])  # (steps, variables, columns)
-            steps = np.array([p[0] for p in chunk])
-            named = {name: values[:, :, j] for j, name in enumerate(self.stats.columns)}
-            between = None
-            if norms is not None:  # weights read now and then: the ratio uses the norm in between
-                if self.stats.small:  # small variables' norms were fetched at every step: exact
-                    norms[np.ix_(rows, self.stats.small)] = np.stack([p[4] for p in chunk])
-                between = {"weight_norm": norms[rows]}
-            self.log.add(rec.from_step_arrays(self.run, steps, int(epoch), self.stats.meta, named, derive_with=between))
-            read = [(p[0], p[3]) for p in chunk if p[3] is not None]
-            if read:
-                self.log.add(rec.from_step_arrays(self.run, np.array([s for s, _ in read]), int(epoch),
-                                                  self.stats.meta, {"weight_norm": np.stack([w for _, w in read])}))
-            for p in chunk:
-                if p[2] is not None:
-                    self.log.add(rec.from_logs(self.run, p[0], int(epoch), {"loss": p[2]}))
-
-    def _interpolated_weights(self, pending) -> np.ndarray:
-        """The weight norm after each pending step, between the readings around it (after the last
-        reading: that reading)."""
-        out, start = [], 0
+        small = self.stats.small
+        start = 0
         for i, (step, _, _, weights, _) in enumerate(pending):
-            if weights is not None:
-                out.append(self._weights.between(np.array([p[0] for p in pending[start:i + 1]]), step, weights))
+            if weights is not None or i == len(pending) - 1:  # a weight reading ends a stretch
+                self._add(pending[start:i + 1], None if weights is None else (step, weights), small)
                 start = i + 1
-        if start < len(pending):
-            last = self._weights.last_norms
-            tail = np.full((len(pending) - start, len(self.stats.meta)), np.nan) if last is None \
-                else np.repeat(last[None], len(pending) - start, axis=0)
-            out.append(tail)
-        return np.concatenate(out) if out else np.zeros((0, len(self.stats.meta)))
+
+    def _add(self, chunk, weights, small) -> None:
+        steps = np.array([p[0] for p in chunk])
+        values = np.stack([p[1] for p in chunk])  # (steps, variables, columns)
+        named = {name: values[:, :, j] for j, name in enumerate(self.stats.columns)}
+        exact = (small, np.stack([p[4] for p in chunk])) if small and not self._measures_weights else None
+        self.session.add_steps(steps, np.array([self.epoch_of(s) for s in steps]), named,
+                               weights=None if self._measures_weights else weights, small=exact)
+        for p in chunk:
+            if p[2] is not None:
+                self.session.add(rec.from_logs(self.run, p[0], self.epoch_of(p[0]), {"loss": p[2]}))
 
     def close(self, status: str = "complete") -> None:
-        """Write what is pending; a run directory this log created is marked ``status``."""
+        """Write what is pending; a run directory this recorder made is finished as ``status`` (with the
+        findings copied into ``run.json``)."""
         self.flush()
-        if self._owns_writer:
-            self.writer.finish(status, timings={"steps": self.step})
-            self._owns_writer = False
-        self._exit_guard.cancel()
-
-    def _at_exit(self):
-        # A script that never called close(): keep everything, and say how the program ended.
-        failed = getattr(sys, "last_type", None)
-        if failed is None:
-            self.close("complete")
-        else:
-            self.close("interrupted" if issubclass(failed, KeyboardInterrupt) else "failed")
+        self.session.finish(status, timings={"steps": self.step})
 
     @property
     def records(self):
