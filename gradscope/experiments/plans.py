@@ -88,6 +88,11 @@ def _run_plan(plan, train, data, out, verbose, command, echo, resume=False, refe
 
     train.check()
     check_names(plan, train)
+    if train.framework != "tf1":  # before minutes of data and baselines, not at the first run
+        from gradscope.recorders.keras_compat import UnsupportedStack, unsupported_stack
+
+        if (problem := unsupported_stack()) is not None:
+            raise UnsupportedStack(problem)
     dataset = data if isinstance(data, data_mod.Dataset) else data_mod.load(data)
     out = Path(out)
     kept = {}  # runs already complete in out (resume): loaded once, not retrained

@@ -83,6 +83,12 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
         **({"role": role} if role else {}),
         **({"linear_baseline": linear_baseline} if linear_baseline else {}),
     }
+    if train.framework != "tf1":
+        from gradscope.recorders.keras_compat import UnsupportedStack, unsupported_stack
+
+        problem = unsupported_stack(model)
+        if problem is not None:  # said before a run directory exists that would hold no records
+            raise UnsupportedStack(problem)
     session = RecordingSession(run=run_name(act, init), run_dir=run_dir, config=config)
     session.open()
     session.update(versions=versions())

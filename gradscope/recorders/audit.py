@@ -28,6 +28,10 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
         x, y: a batch of training data (a few hundred rows are plenty).
         config: optional run config (``act``, ``init``, ``lr``, ``layers``) for the *why*.
 
+    Raises:
+        gradscope.errors.GradscopeError: in one line, for a model gradscope cannot measure here (another
+            Keras backend than TensorFlow, legacy Keras 2, a Keras older than 3.7).
+
     Returns:
         The findings (:class:`gradscope.diagnosis.Finding`), most severe first; ``print()``
         shows them as text, ``.to_dict()`` gives their full evidence.
@@ -53,6 +57,11 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     from gradscope.recorders.reductions import reduction_of
     from gradscope.recorders.time_gradients import recurrent_layers, time_gradients, time_records
 
+    from gradscope.recorders import keras_compat as compat
+
+    problem = compat.unsupported_stack(model)
+    if problem is not None:
+        raise compat.UnsupportedStack(f"audit() cannot measure this model: {problem}")
     if getattr(model, "optimizer", None) is None:
         raise ValueError("audit() needs a compiled model: call model.compile(optimizer=..., loss=...) first")
     x, y = cut_rows(x), cut_rows(y)

@@ -7,11 +7,19 @@ asks a model for a fresh train function. Those names are not public API, so they
 here and nowhere else, and :func:`check_optimizer` says clearly when a Keras release has moved
 them instead of failing deep inside a traced step.
 
+Before any of that, :func:`unsupported_stack` says in one line when this model cannot be recorded
+here at all (another backend, legacy Keras 2, a Keras 3 older than :data:`OLDEST_KERAS`), so that a
+recorder says so instead of writing numbers it did not measure.
+
 Example:
     >>> keras_version_warning("3.15.1") is None
     True
     >>> keras_version_warning("3.99.0").startswith("gradscope was tested with Keras")
     True
+    >>> print(stack_problem(keras_version="3.5.0", backend="tensorflow"))
+    gradscope records Keras 3.7 or newer; this is Keras 3.5.0, whose trainer hands the optimizer variables gradscope cannot read: pip install 'keras>=3.7'
+    >>> print(stack_problem(keras_version="3.15.1", backend="jax"))
+    gradscope records Keras on the TensorFlow backend only; this Keras runs on jax: set KERAS_BACKEND=tensorflow before keras is first imported
 """
 
 from __future__ import annotations
@@ -21,7 +29,9 @@ import warnings
 from gradscope.errors import GradscopeError
 
 #: The Keras releases the recorders were tested with: (oldest, newest) as (major, minor).
-TESTED_KERAS = ((3, 15), (3, 15))
+TESTED_KERAS = ((3, 7), (3, 15))
+#: The oldest Keras 3 the recorder can read: 3.3-3.6's trainer hands it variables without ``read_value``.
+OLDEST_KERAS = (3, 7)
 
 #: Optimizer methods the recorder wraps (on the instance only; restored after ``fit``).
 UPDATE_STEP = "_backend_update_step"      # where Keras applies the gradients on the TF backend
@@ -43,6 +53,38 @@ def keras_version_warning(version: str) -> str | None:
     tested = ".".join(map(str, lo)) if lo == hi else f"{'.'.join(map(str, lo))} to {'.'.join(map(str, hi))}"
     return (f"gradscope was tested with Keras {tested}; this is Keras {version}. Its recorder wraps private "
             "optimizer methods; if recording fails, pin keras to a tested release.")
+
+
+class UnsupportedStack(GradscopeError):
+    """This Keras (its version, its backend, or a legacy model) cannot be recorded: nothing was touched."""
+
+
+def stack_problem(keras_version: str, backend: str, legacy_model: bool = False) -> str | None:
+    """Why gradscope cannot record on this Keras, in one line with what to do, or None."""
+    if legacy_model:
+        return ("this model is legacy Keras 2 (tf_keras, or tf.keras with TF_USE_LEGACY_KERAS=1); gradscope records "
+                "Keras 3 models: build it with `import keras` (Keras 3) and leave TF_USE_LEGACY_KERAS unset")
+    if backend != "tensorflow":
+        return (f"gradscope records Keras on the TensorFlow backend only; this Keras runs on {backend}: "
+                "set KERAS_BACKEND=tensorflow before keras is first imported")
+    try:
+        major, minor = (int(p) for p in keras_version.split(".")[:2])
+    except ValueError:
+        return None
+    if (major, minor) < OLDEST_KERAS:
+        oldest = ".".join(map(str, OLDEST_KERAS))
+        return (f"gradscope records Keras {oldest} or newer; this is Keras {keras_version}, whose trainer hands "
+                f"the optimizer variables gradscope cannot read: pip install 'keras>={oldest}'")
+    return None
+
+
+def unsupported_stack(model=None) -> str | None:
+    """:func:`stack_problem` for the Keras imported here and ``model`` (legacy Keras 2 models are told
+    apart by their class)."""
+    import keras
+
+    legacy = model is not None and any(c.__module__.split(".")[0] == "tf_keras" for c in type(model).__mro__)
+    return stack_problem(keras.__version__, keras.backend.backend(), legacy_model=legacy)
 
 
 def check_optimizer(optimizer) -> None:

@@ -395,8 +395,22 @@ class GradientMonitor(keras.callbacks.Callback):
 
     # --- Keras lifecycle ----------------------------------------------------------------
 
+    # Legacy Keras 2 (tf_keras) asks every callback these before its fit begins: answered, so that its
+    # fit reaches on_train_begin, where the monitor says in one line that it cannot record it.
+    def _implements_train_batch_hooks(self) -> bool:
+        return False
+
+    def _implements_test_batch_hooks(self) -> bool:
+        return False
+
+    def _implements_predict_batch_hooks(self) -> bool:
+        return False
+
     @_guarded
     def on_train_begin(self, logs=None):
+        problem = compat.unsupported_stack(self.model)
+        if problem is not None:  # nothing is touched and no run is written: no number it did not measure
+            raise compat.UnsupportedStack(problem)
         if self._recorder is not None:  # the last fit died where the monitor could not see it
             self.close("interrupted")
         self._session.open()
@@ -519,7 +533,7 @@ class GradientMonitor(keras.callbacks.Callback):
         except Exception:
             pass
         try:
-            if self.model is not None:
+            if self.model is not None and not isinstance(exc, compat.UnsupportedStack):
                 compat.retrace_train_step(self.model)  # a train step without gradscope's ops
         except Exception:
             pass

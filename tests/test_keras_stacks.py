@@ -1,0 +1,67 @@
+"""Stacks gradscope cannot record say so in one line, write no run and leave the training alone.
+
+Each case runs in a fresh interpreter (the backend is chosen at keras's first import): Keras 3 on
+JAX, and legacy Keras 2 (``tf_keras``), as course code from before Keras 3 runs it.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gradscope.recorders.keras_compat import stack_problem
+
+SCRIPT = r"""
+import json, os, sys, tempfile, warnings
+import numpy as np
+if os.environ.get("TF_USE_LEGACY_KERAS") == "1":
+    import tf_keras as keras
+else:
+    import keras
+import gradscope
+
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(96, 8)).astype("float32"), rng.integers(0, 3, 96)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, activation="relu"),
+                          keras.layers.Dense(3, activation="softmax")])
+model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+run_dir = os.path.join(tempfile.mkdtemp(), "run")
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    history = model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[gradscope.GradientMonitor(run_dir=run_dir)])
+ours = [str(w.message) for w in caught if "gradscope" in str(w.message)]
+try:
+    gradscope.audit(model, x, y)
+    audit = "no error"
+except gradscope.errors.GradscopeError as exc:
+    audit = str(exc)
+print(json.dumps({"epochs": len(history.history["loss"]), "warnings": ours, "run_written": os.path.exists(run_dir),
+                  "audit": audit}))
+"""
+
+
+def run_on(env: dict) -> dict:
+    out = subprocess.run([sys.executable, "-c", SCRIPT], env={**os.environ, **env}, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("env, needs, says", [
+    ({"KERAS_BACKEND": "jax"}, "jax", "this Keras runs on jax: set KERAS_BACKEND=tensorflow"),
+    ({"TF_USE_LEGACY_KERAS": "1"}, "tf_keras", "legacy Keras 2"),
+], ids=["jax", "tf_keras"])
+def test_an_unsupported_stack_trains_on_with_one_warning_and_no_run(env, needs, says):
+    pytest.importorskip(needs)
+    got = run_on(env)
+    assert got["epochs"] == 2                      # the user's fit ran to its end
+    assert len(got["warnings"]) == 1 and says in got["warnings"][0] and "training goes on" in got["warnings"][0]
+    assert not got["run_written"]                  # no run of zeros, no "failed" run
+    assert says in got["audit"] and "\n" not in got["audit"]
+
+
+def test_keras_older_than_3_7_is_refused_by_version():
+    assert "pip install 'keras>=3.7'" in stack_problem("3.6.0", "tensorflow")
+    assert stack_problem("3.7.0", "tensorflow") is None and stack_problem("3.15.1", "tensorflow") is None
