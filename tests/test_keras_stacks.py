@@ -42,9 +42,16 @@ print(json.dumps({"epochs": len(history.history["loss"]), "warnings": ours, "run
 """
 
 
-def run_on(env: dict) -> dict:
-    out = subprocess.run([sys.executable, "-c", SCRIPT], env={**os.environ, **env}, capture_output=True,
-                         text=True, timeout=300)
+#: A Python with a Keras older than 3.7 (TF 2.18 + Keras 3.5), made by ``.ci/run``; those tests skip without it.
+OLD_KERAS_PYTHON = os.environ.get("GRADSCOPE_OLD_KERAS_PYTHON")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_on(env: dict, python: str = sys.executable, script: str = SCRIPT) -> dict:
+    env = {**os.environ, **env}
+    if python != sys.executable:  # gradscope from this checkout, the rest from that Python's own packages
+        env["PYTHONPATH"] = REPO
+    out = subprocess.run([python, "-c", script], env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -65,3 +72,26 @@ def test_an_unsupported_stack_trains_on_with_one_warning_and_no_run(env, needs, 
 def test_keras_older_than_3_7_is_refused_by_version():
     assert "pip install 'keras>=3.7'" in stack_problem("3.6.0", "tensorflow")
     assert stack_problem("3.7.0", "tensorflow") is None and stack_problem("3.15.1", "tensorflow") is None
+
+
+@pytest.mark.skipif(not OLD_KERAS_PYTHON, reason="no GRADSCOPE_OLD_KERAS_PYTHON (a Keras 3.3-3.6; .ci/run makes one)")
+def test_keras_3_5_trains_on_with_one_warning_and_no_run():
+    got = run_on({}, python=OLD_KERAS_PYTHON)
+    assert got["epochs"] == 2 and not got["run_written"]
+    assert len(got["warnings"]) == 1 and "pip install 'keras>=3.7'" in got["warnings"][0]
+
+
+@pytest.mark.skipif(not OLD_KERAS_PYTHON, reason="no GRADSCOPE_OLD_KERAS_PYTHON (a Keras 3.3-3.6; .ci/run makes one)")
+def test_past_the_version_gate_the_zero_gradient_check_still_records_no_zero():
+    """Keras 3.5's trainer gives the recorder gradients it reads as exactly 0 while the weights move: the
+    session's self-check refuses them (the run says why) instead of recording 0s as data."""
+    script = SCRIPT.replace("import gradscope\n", "import gradscope\nfrom gradscope.recorders import keras_compat\n"
+                            "keras_compat.OLDEST_KERAS = (3, 0)\n", 1)
+    script += (
+        "meta = json.load(open(os.path.join(run_dir, 'run.json')))\n"
+        "from gradscope.storage import load_run\n"
+        "r = load_run(run_dir).records\n"
+        "print(json.dumps({'status': meta['status'], 'error': meta.get('error'),"
+        " 'zeros': int(((r.metric == 'grad_norm') & (r.value == 0)).sum())}))\n")
+    got = run_on({}, python=OLD_KERAS_PYTHON, script=script)
+    assert got["zeros"] == 0 and got["status"] == "failed" and "every gradient read was exactly 0" in got["error"]

@@ -17,9 +17,11 @@ Example:
     >>> keras_version_warning("3.99.0").startswith("gradscope was tested with Keras")
     True
     >>> print(stack_problem(keras_version="3.5.0", backend="tensorflow"))
-    gradscope records Keras 3.7 or newer; this is Keras 3.5.0, whose trainer hands the optimizer variables gradscope cannot read: pip install 'keras>=3.7'
+    gradscope records Keras 3.7 or newer; this is Keras 3.5.0, whose trainer hands the optimizer
+    variables gradscope cannot read: pip install 'keras>=3.7'
     >>> print(stack_problem(keras_version="3.15.1", backend="jax"))
-    gradscope records Keras on the TensorFlow backend only; this Keras runs on jax: set KERAS_BACKEND=tensorflow before keras is first imported
+    gradscope records Keras on the TensorFlow backend only; this Keras runs on jax: set
+    KERAS_BACKEND=tensorflow before keras is first imported
 """
 
 from __future__ import annotations

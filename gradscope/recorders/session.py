@@ -44,6 +44,38 @@ from gradscope.recorders.weight_readings import WeightReadings
 RECORDS_PER_BATCH = 1_000_000
 
 
+class UnreadableGradients(RuntimeError):
+    """Every gradient a step source read was exactly 0 while the weights moved: it cannot read them."""
+
+
+def check_gradients_read(values: dict, weights_moved: bool = False) -> None:
+    """Refuse per-step arrays whose gradients cannot be real: exactly 0 for every variable at every step
+    while the weights moved (an update above 0, or weight norms that changed between exact readings).
+    An output bias alone has a gradient of exactly 0 only at a perfect fit.
+
+    Raises:
+        UnreadableGradients: saying so, so that zeros are never recorded as data.
+
+    Example:
+        >>> check_gradients_read({"grad_norm": np.zeros((2, 3)), "update_norm": np.zeros((2, 3))}, weights_moved=True)
+        Traceback (most recent call last):
+        ...
+        gradscope.recorders.session.UnreadableGradients: every gradient read was exactly 0 while the weights moved: ...
+        >>> check_gradients_read({"grad_norm": np.zeros((2, 3)), "update_norm": np.zeros((2, 3))})  # nothing moved
+    """
+    grads = values.get("grad_norm")
+    if grads is None or np.size(grads) < 2 or np.any(grads):
+        return
+    updates = values.get("update_norm")
+    norms = values.get("weight_norm")
+    moved = (weights_moved or (updates is not None and np.any(np.asarray(updates) > 0))
+             or (norms is not None and len(norms) > 1 and np.any(np.asarray(norms) != np.asarray(norms)[:1])))
+    if moved:
+        raise UnreadableGradients(
+            "every gradient read was exactly 0 while the weights moved: this trainer hands gradscope gradients it "
+            "cannot read, so none of these steps is recorded")
+
+
 def json_number(value):
     """A log value as a JSON number (non-finite as text), or as it is when it is not a number."""
     try:
@@ -167,16 +199,23 @@ class RecordingSession:
                 last reading: no new reading, the last one holds (not a number before any).
             small: ``(columns, norms)``: weight norms of some variables measured at every step
                 (exact, so not interpolated), ``norms`` of shape ``(n_steps, len(columns))``.
+
+        Raises:
+            UnreadableGradients: gradients of exactly 0 everywhere while the weights moved; nothing is recorded.
         """
         steps = np.asarray(steps)
         if not len(steps):
             return 0
+        last = self._weights.last_norms
+        check_gradients_read(values, weights_moved=bool(
+            weights is not None and last is not None and np.any(np.asarray(weights[1], dtype=np.float64) != last)))
         interpolated = reading = None
         if "weight_norm" not in values:
             if weights is not None and weights[0] != self._weights.last_step:
                 after, norms = weights[0], np.asarray(weights[1], dtype=np.float64)
                 interpolated = self._weights.between(steps, after, norms)
-                reading = rec.from_step_arrays(self.run, np.array([after]), int(np.asarray(epoch).flat[-1]), self.variables,
+                last_epoch = int(np.asarray(epoch).flat[-1])  # the reading's step is the last one
+                reading = rec.from_step_arrays(self.run, np.array([after]), last_epoch, self.variables,
                                                {"weight_norm": norms[None]})
             elif self._weights.last_norms is not None:
                 interpolated = np.repeat(self._weights.last_norms[None], len(steps), axis=0)
@@ -193,9 +232,9 @@ class RecordingSession:
         for end in ends:  # one epoch's steps at a time ...
             for start in range(first, end, rows):  # ... and a long epoch in several batches, never one huge frame
                 part = slice(start, min(start + rows, end))
+                between = None if interpolated is None else {"weight_norm": interpolated[part]}
                 frame = rec.from_step_arrays(self.run, steps[part], int(epochs[start]), self.variables,
-                                             {name: v[part] for name, v in values.items()},
-                                             derive_with=None if interpolated is None else {"weight_norm": interpolated[part]})
+                                             {name: v[part] for name, v in values.items()}, derive_with=between)
                 if part.stop == len(steps) and reading is not None:
                     frame = rec.concat([frame, reading])  # one part of the run directory per batch
                 self.add(frame)
