@@ -219,3 +219,24 @@ def test_a_softmax_under_from_logits_is_low_on_tensorflow_which_uses_the_logits_
     assert found["tensorflow"].evidence["training_used_the_logits"] is True
     assert found["jax"].severity == "medium" and "squashed" in found["jax"].summary
     assert found["older run"].severity == "low"  # recorded before the backend was written down: TensorFlow's
+
+
+def test_the_facts_read_initializer_and_logits_as_data_not_text():
+    import keras
+
+    from gradscope.diagnosis.facts import facts_of
+    from gradscope.recorders.run_description import describe_model
+
+    model = keras.Sequential([keras.Input((4,)),
+                              keras.layers.Dense(8, activation="tanh", name="h",
+                                                 kernel_initializer=keras.initializers.TruncatedNormal(stddev=1.5)),
+                              keras.layers.Dense(3, name="out")])
+    model.compile(optimizer="sgd", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    described = describe_model(model)
+    for layer in described["layers"]:
+        layer.pop("kernel_initializer")  # the text is for people: the facts must not need it
+    described["loss"] = "categorical_crossentropy"
+    facts = facts_of({"config": {}, "model": described})
+    assert described["layers"][0]["kernel_initializer_config"] == {"class": "TruncatedNormal", "mean": 0.0,
+                                                                   "stddev": 1.5}
+    assert facts.large_random_init and facts.from_logits is True

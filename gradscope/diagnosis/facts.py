@@ -105,6 +105,17 @@ class RunFacts:
         return None
 
 
+def _layer_stddev(layer: dict) -> float | None:
+    """The standard deviation a layer's kernel was drawn with, from its initializer's config (runs recorded
+    before the config was written: from its text)."""
+    config = layer.get("kernel_initializer_config")
+    if config is None:
+        return _stddev(layer.get("kernel_initializer"))
+    if config.get("class") in ("RandomNormal", "TruncatedNormal"):
+        return float(config.get("stddev", 0.05))
+    return None
+
+
 def _stddev(init_text: str | None) -> float | None:
     if not init_text:
         return None
@@ -143,15 +154,14 @@ def facts_of(meta: dict | None = None, config: dict | None = None) -> RunFacts:
     act = config.get("act") or _shared([_applied_activation(described, layer) for layer in hidden
                                         if layer.get("class") not in _NORMALISATION])
     init = config.get("init") or _shared([layer.get("kernel_initializer") for layer in hidden])
-    stds = [_stddev(config.get("init"))] if config.get("init") else [_stddev(layer.get("kernel_initializer"))
-                                                                     for layer in hidden]
+    stds = [_stddev(config.get("init"))] if config.get("init") else [_layer_stddev(layer) for layer in hidden]
     loss = model.get("loss")
     if isinstance(loss, (list, dict)):  # several outputs: the rules judge one head only
         loss = None
-    from_logits = None
+    from_logits = model.get("loss_from_logits")  # as data; runs recorded before it say it in the loss's text
     if isinstance(loss, str) and "(from_logits=True)" in loss:
         loss, from_logits = loss.replace("(from_logits=True)", ""), True
-    elif isinstance(loss, str):
+    elif isinstance(loss, str) and from_logits is None:
         from_logits = False
     head_activation = _applied_activation(described, head)
     if loss is None and config.get("framework") in ("keras", "tf1") and config.get("layers"):

@@ -58,6 +58,15 @@ def initializer_text(init) -> str | None:
     return f"{type(init).__name__}({args})" if args else type(init).__name__
 
 
+def initializer_config(init) -> dict | None:
+    """A Keras initializer as data: its class and its whole config but the seed (``{"class": "RandomNormal",
+    "mean": 0.0, "stddev": 1.0}``), for readers that reason about it (the text is for people)."""
+    if init is None:
+        return None
+    config = init.get_config() if hasattr(init, "get_config") else {}
+    return {"class": type(init).__name__, **{k: _plain(v) for k, v in config.items() if k != "seed"}}
+
+
 def _count(layer) -> int | None:
     try:
         return int(layer.count_params())
@@ -77,6 +86,7 @@ def describe_layer(name: str, layer) -> dict:
     init = getattr(layer, "kernel_initializer", None) or getattr(getattr(layer, "cell", None), "kernel_initializer", None)
     if init is not None:
         out["kernel_initializer"] = initializer_text(init)
+        out["kernel_initializer_config"] = initializer_config(init)
     for size in ("units", "filters", "output_dim"):
         value = getattr(layer, size, None)
         if isinstance(value, (int, np.integer)):
@@ -104,11 +114,20 @@ def describe_loss(loss):
     if isinstance(loss, (list, tuple)):
         return [describe_loss(v) for v in loss]
     if hasattr(loss, "get_config"):
-        logits = getattr(loss, "from_logits", None)
-        if logits is None:
-            logits = (loss.get_config() or {}).get("from_logits")
-        return type(loss).__name__ + ("(from_logits=True)" if logits else "")
+        return type(loss).__name__ + ("(from_logits=True)" if loss_from_logits(loss) else "")
     return getattr(loss, "__name__", type(loss).__name__)
+
+
+def loss_from_logits(loss) -> bool | None:
+    """Whether one loss takes logits, as data (None for several losses or a function)."""
+    if isinstance(loss, str):
+        return False
+    if loss is None or isinstance(loss, (dict, list, tuple)) or not hasattr(loss, "get_config"):
+        return None
+    logits = getattr(loss, "from_logits", None)
+    if logits is None:
+        logits = (loss.get_config() or {}).get("from_logits")
+    return bool(logits)
 
 
 def describe_model(model) -> dict:
@@ -127,6 +146,9 @@ def describe_model(model) -> dict:
         "layers": layers,
         "loss": describe_loss(getattr(model, "loss", None)),
     }
+    logits = loss_from_logits(getattr(model, "loss", None))
+    if logits is not None:
+        out["loss_from_logits"] = logits
     outputs = getattr(model, "output_names", None)
     if outputs and len(outputs) > 1:  # several heads (a Functional model's output layers)
         out["outputs"] = list(outputs)
