@@ -57,6 +57,9 @@ def _guarded(hook):
         if self._broken is not None:
             return None
         try:
+            error = self._trace_error()  # set aside while Keras traced the step: the root cause, said first
+            if error is not None:
+                raise error
             result = hook(self, *args, **kwargs)
             error = self._trace_error()
             if error is not None:
