@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from gradscope.errors import GradscopeError, describe_exception
 from gradscope.experiments.config import OPTIMIZERS, TrainConfig, run_name
@@ -89,7 +90,8 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
         problem = unsupported_stack(model)
         if problem is not None:  # said before a run directory exists that would hold no records
             raise UnsupportedStack(problem)
-    session = RecordingSession(run=run_name(act, init), run_dir=run_dir, config=config)
+    session = RecordingSession(run=run_name(act, init), run_dir=run_dir, config=config,
+                               name=Path(run_dir).name)  # a sweep's runs are named by their folders
     session.open()
     session.update(versions=versions())
     writer = session.writer  # the monitor or the TF1 recorder records into it; the session ends the run
