@@ -359,7 +359,7 @@ def test_two_analyze_processes_on_one_out(tmp_path, tiny_npz):
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
     cmd = [sys.executable, "-m", "gradscope.cli", "analyze", "--data", str(tiny_npz), "--hidden", "8",
            "--batch-size", "10", "-q", "--no-reference", "--out", str(out)]
-    first = subprocess.Popen([*cmd, "--epochs", "400"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen([*cmd, "--epochs", "100000"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(lambda: '"epochs_done"' in _read(out / "runs" / "sigmoid-normal" / "run.json"), first)
         second = subprocess.run([*cmd, "--epochs", "2"], env=env, capture_output=True, text=True, timeout=120)
