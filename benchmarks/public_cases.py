@@ -383,7 +383,7 @@ def run_case(case, out: Path) -> dict:
     trial = try_fixes(model, x_tr, y_tr, batch_size=case.batch, max_steps=steps, verbose=False,
                       out=out / "trials" / case.name)
     trial_seconds = time.perf_counter() - started
-    arms = [{k: a.get(k) for k in ("arm", "before", "after", "improvement", "floor", "helps", "note")}
+    arms = [{k: a.get(k) for k in ("arm", "before", "after", "improvement", "floor", "helps", "judged_on", "second_seed", "note")}
             for a in trial.summary["arms"]]
     return {"case": case.name, "source": case.source, "calls_for": sorted(case.calls_for), "fix": case.fix,
             "task": case.task, "reported_score": reported, "fixed_score": fixed_score, "findings": findings,

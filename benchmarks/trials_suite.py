@@ -76,7 +76,7 @@ def trial_config(cfg, runs_dir: Path, max_steps: int) -> dict:
                       out=runs_dir.parent / "trials" / cfg["name"])
     keep = ("arm", "category", "title", "what", "changed", "steps", "before", "after", "baseline_before",
             "baseline_after", "improvement", "seed_gap", "se", "floor", "helps", "loss_comparable", "loss_before",
-            "loss_after", "baseline_loss_before", "baseline_loss_after", "note")
+            "loss_after", "baseline_loss_before", "baseline_loss_after", "note", "second_seed")
     summary = {k: v for k, v in trial.summary.items() if k != "arms"}
     summary["arms"] = [{k: a.get(k) for k in keep} for a in trial.summary["arms"]]
     return {"config": cfg, "labels": result["labels"], "measured": result["measured"], "findings": findings,

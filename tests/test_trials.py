@@ -214,6 +214,29 @@ def test_the_noise_floor_measured(digits, tmp_path):
     assert arm["helps"] == (arm["improvement"] > 2.0 * arm["floor"] and arm["improvement"] >= 0.02)
 
 
+def test_a_fix_hidden_by_an_unstable_baseline_is_tried_again_from_the_second_seeds_start(digits, tmp_path, monkeypatch):
+    """The seed gap is made huge (as on a baseline that trains on one seed and diverges on the other): lr/10, which
+    wins at the same start, is trained again from the second seed's start and judged on both seeds."""
+    import gradscope.trials.runner as runner
+
+    monkeypatch.setattr(runner, "_seed_gap", lambda *args: 10.0)
+    x, y = digits
+    model = mlp(act="relu", init="he_normal", optimizer=keras.optimizers.SGD(2.0), depth=2)
+    result = try_fixes(model, x, y, batch_size=32, max_steps=120, arms=["lr_down"], verbose=False,
+                       out=tmp_path / "on")
+    noise, arm = (next(a for a in result.arms if a["arm"] == n) for n in (NOISE_ARM, "lr_down"))
+    second = arm["second_seed"]
+    assert second["steps"] == arm["steps"] == 120
+    assert second["before"] == pytest.approx(noise["before"], abs=1e-9)  # the second seed's weights: lr/10 keeps them
+    assert second["baseline_after"] == pytest.approx(noise["after"], abs=1e-9)
+    assert arm["floor"] >= 10.0 and arm["judged_on"] == "both_seeds", str(result)
+    assert result.best["arm"] == "lr_down" and "helps on both seeds" in str(result)
+    assert result.summary["used_steps"] == 4 * 120  # two baselines, the arm, and the arm again
+    off = try_fixes(model, x, y, batch_size=32, max_steps=120, arms=["lr_down"], verbose=False,
+                    out=tmp_path / "off", settings=TrialSettings(confirm_arms=0))
+    assert off.best is None and "second_seed" not in off.arms[-1]
+
+
 class Net(keras.Model):
     def __init__(self, act="sigmoid", init=None, depth=4):
         super().__init__()

@@ -64,6 +64,12 @@ def trial_text(arm: dict, trials: dict) -> str:
     if arm.get("loss_comparable") and arm.get("loss_after") is not None and arm.get("baseline_loss_after") is not None:
         text += (f"; held-out loss {fmt(arm.get('loss_before'))} -> {fmt(arm.get('loss_after'))}, baseline "
                  f"{fmt(arm.get('baseline_loss_before'))} -> {fmt(arm.get('baseline_loss_after'))}")
+    second = arm.get("second_seed")
+    if second:
+        text += (f"; from the second seed's start {fmt(second.get('before'))} -> {fmt(second.get('after'))}, baseline "
+                 f"{fmt(second.get('baseline_before'))} -> {fmt(second.get('baseline_after'))}")
+    if arm.get("judged_on") == "both_seeds":
+        return text + ": helped on both seeds"
     return text + (": helped" if arm.get("helps") else ": did not help beyond the noise")
 
 

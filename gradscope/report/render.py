@@ -96,7 +96,8 @@ def _trials(view: RunView) -> dict | None:
             "note": (f"Each fix trained from the run's starting weights on the same batches and was scored by "
                      f"{s.get('metric', 'score')} on {(s.get('rows') or {}).get('held_out', '?')} held-out rows; "
                      f"a second seed of the model as given is the noise floor, and a fix helps only beyond "
-                     f"{fmt((s.get('settings') or {}).get('noise_factor'))}x it.")}
+                     f"{fmt((s.get('settings') or {}).get('noise_factor'))}x it (a fix held back only by the gap between "
+                     f"the two seeds trains again from the second seed's start, and helps when it wins on both).")}
 
 
 def _reference_trials(views) -> list[dict]:

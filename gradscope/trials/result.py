@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM, TRIALS_FILE, fmt
@@ -56,7 +57,7 @@ def ranked(helped: list[dict], noise_factor: float) -> list[dict]:
         lead = rest[0]
         tied = [a for a in rest if a["steps"] == lead["steps"]
                 and (lead["improvement"] - a["improvement"]
-                     <= noise_factor * max(lead.get("floor") or 0.0, a.get("floor") or 0.0)
+                     <= noise_factor * max(_tie_floor(lead), _tie_floor(a))
                      or a["improvement"] == lead["improvement"])]
         causes = sorted((a for a in tied if a.get("category") in CAUSE_CATEGORIES),
                         key=lambda a: order.get(a["arm"], len(order)))
@@ -66,20 +67,82 @@ def ranked(helped: list[dict], noise_factor: float) -> list[dict]:
     return out
 
 
+def _tie_floor(arm: dict) -> float:
+    """The noise an arm's improvement was judged against: the floor, or for an arm judged on both seeds the
+    larger of its two held-out standard errors (the seed gap did not count against it)."""
+    if arm.get("judged_on") == "both_seeds":
+        return max(_finite(arm.get("se")), _finite(arm["second_seed"].get("se")))
+    return arm.get("floor") or 0.0
+
+
+def _finite(x) -> float:
+    return float(x) if x is not None and math.isfinite(x) else 0.0
+
+
+def _beyond(improvement, noise: float, noise_factor: float, min_improvement: float) -> bool:
+    if improvement is None:
+        return False
+    return improvement == math.inf or bool(math.isfinite(improvement) and improvement > noise_factor * noise
+                                           and improvement >= min_improvement)
+
+
+def judge_arm(arm: dict, noise_factor: float, min_improvement: float) -> dict:
+    """One arm's row with ``helps`` (and ``judged_on``) set from what it measured.
+
+    An arm helps when its improvement over the baseline at the same step clears ``noise_factor``
+    times the floor and ``min_improvement`` (``judged_on="one_seed"``). An arm tried again from
+    the second seed's start (``second_seed``) also helps when it beats the baseline on each seed,
+    at that seed, beyond that seed's held-out standard error alone (``judged_on="both_seeds"``):
+    the replication answers the question the seed gap stands for.
+
+    Example:
+        >>> arm = {"arm": "lr_down", "category": "step_size", "improvement": 0.06, "floor": 0.43, "se": 0.01,
+        ...        "second_seed": {"improvement": 0.81, "se": 0.02}}
+        >>> judge_arm(arm, 2.0, 0.02)["judged_on"]
+        'both_seeds'
+        >>> judge_arm({**arm, "second_seed": {"improvement": 0.01, "se": 0.02}}, 2.0, 0.02)["helps"]
+        False
+    """
+    arm = {**arm, "helps": False}
+    arm.pop("judged_on", None)
+    if arm.get("improvement") is None or arm.get("category") is None:
+        return arm
+    if _beyond(arm["improvement"], arm.get("floor") or 0.0, noise_factor, min_improvement):
+        arm.update(helps=True, judged_on="one_seed")
+    elif arm.get("second_seed") and all(
+            _beyond(imp, _finite(se), noise_factor, min_improvement)
+            for imp, se in ((arm["improvement"], arm.get("se")),
+                            (arm["second_seed"].get("improvement"), arm["second_seed"].get("se")))):
+        arm.update(helps=True, judged_on="both_seeds")
+    return arm
+
+
+def held_back(arms: list[dict], steps: int, noise_factor: float, min_improvement: float, most: int) -> list[str]:
+    """The arms worth trying again from the second seed's start: at most ``most`` that trained all
+    ``steps``, beat the baseline beyond the held-out noise and by ``min_improvement``, but not beyond
+    the seed gap, and are ahead of every arm that helped (so that a second seed can change the answer);
+    the largest improvement first.
+
+    Example:
+        >>> arms = [{"arm": "lr_down", "category": "step_size", "steps": 90, "improvement": 0.06, "se": 0.01,
+        ...          "floor": 0.43},
+        ...         {"arm": "adam", "category": "step_size", "steps": 90, "improvement": 0.01, "se": 0.01,
+        ...          "floor": 0.43}]
+        >>> held_back(arms, 90, 2.0, 0.02, most=2)
+        ['lr_down']
+    """
+    judged = [judge_arm(a, noise_factor, min_improvement) for a in arms]
+    best = max((a["improvement"] for a in judged if a["helps"]), default=-math.inf)
+    out = [a for a in judged if not a["helps"] and a.get("category") is not None and a.get("steps") == steps
+           and a.get("improvement") is not None and math.isfinite(a["improvement"]) and a["improvement"] > best
+           and _beyond(a["improvement"], _finite(a.get("se")), noise_factor, min_improvement)]
+    return [a["arm"] for a in sorted(out, key=lambda a: -a["improvement"])[:most]]
+
+
 def rejudge(summary: dict, noise_factor: float, min_improvement: float) -> dict:
     """The same trials judged with other margins: which arms helped, their ranking and the best, again
     (what each arm measured is kept; nothing is trained)."""
-    import math
-
-    arms = []
-    for arm in summary.get("arms", []):
-        arm = dict(arm)
-        arm["helps"] = False
-        if arm.get("improvement") is not None and arm.get("category") is not None:
-            improvement, floor = arm["improvement"], arm.get("floor") or 0.0
-            arm["helps"] = bool(math.isfinite(improvement) and improvement > noise_factor * floor
-                                and improvement >= min_improvement) or bool(improvement == math.inf)
-        arms.append(arm)
+    arms = [judge_arm(arm, noise_factor, min_improvement) for arm in summary.get("arms", [])]
     helped = ranked([a for a in arms if a.get("helps")], noise_factor)
     return {**summary, "arms": arms, "ranking": [a["arm"] for a in helped], "best": helped[0]["arm"] if helped else None,
             "settings": {**summary.get("settings", {}), "noise_factor": noise_factor,
@@ -99,7 +162,9 @@ def arm_verdict(arm: dict) -> str:
     if not arm.get("steps"):
         return arm.get("note") or "not run"
     verdict = ("(noise)" if arm["arm"] == NOISE_ARM else "" if arm["arm"] == BASELINE_ARM else
-               "helps" if arm.get("helps") else "no better")
+               "helps on both seeds" if arm.get("judged_on") == "both_seeds" else
+               "helps" if arm.get("helps") else
+               "no better (nor from seed 2)" if arm.get("second_seed") else "no better")
     return f"{verdict} ({arm['stopped']})" if arm.get("stopped") else verdict
 
 

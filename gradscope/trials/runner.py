@@ -54,6 +54,7 @@ class Outcome:
     speed: dict = field(default_factory=dict)
     run_dir: str | None = None
     loss_after: float | None = None
+    second: Outcome | None = None  # the same fix from the second seed's start, when the seed gap held it back
 
 
 def task_of(loss_kind: str | None, target: dict | None) -> str:
@@ -190,8 +191,9 @@ class _Graph:
 class _Arm:
     """One arm while it trains, rung by rung: its data, model, monitor and what it did so far."""
 
-    def __init__(self, runner, plan: ArmPlan):
+    def __init__(self, runner, plan: ArmPlan, start=None):
         self.runner, self.plan = runner, plan
+        self.start = start if start is not None else runner.start  # the weights it keeps where its fix does not change them
         self.outcome = Outcome(plan, run_dir=str(runner.out / "runs" / plan.name))
         data = runner.data
         if plan.standardise_inputs:
@@ -212,11 +214,13 @@ class _Arm:
         probe = self.data.train_inputs(runner.probe_rows) if plan.name == BASELINE_ARM else False
         config = {"trial": {"arm": plan.name, "fix": plan.what, "changed": plan.changed, "seed": plan.seed}}
         try:
-            model = build_arm(runner.parts, plan, runner.start, self.data.task, model_fn=runner.model_fn,
+            model = build_arm(runner.parts, plan, self.start, self.data.task, model_fn=runner.model_fn,
                               sample_x=self.data.train_inputs(np.arange(1)))
         except ArmUnbuildable as exc:
             self.outcome.note = str(exc)
             return False
+        if plan.name == NOISE_ARM:  # the second seed's start: an arm tried again from it keeps these weights
+            runner.second_start = weights_by_layer(read_model(model))
         self.scorer = _Scorer(self.data, _probabilities(model))
         self.outcome.before = self.scorer.check(model, 0)
         records = plan.name == BASELINE_ARM or runner.settings.record_arms
@@ -290,6 +294,7 @@ class _Runner:
         self.out, self.model_fn, self.echo, self.schedule = out, model_fn, echo, schedule
         self.probe_rows = probe_rows
         self.steps_used = 0
+        self.second_start = None  # the baseline's second seed's starting weights
         self._plain = None  # the graph the unrecorded arms like the baseline share
 
     def baselines(self, plans) -> list[Outcome]:
@@ -340,6 +345,25 @@ class _Runner:
             alive = [arm for i, arm in enumerate(alive) if i in kept]
         return [arm.finish() for arm in arms]
 
+    def confirm(self, outcomes: list[Outcome], base: Outcome, noise: Outcome) -> None:
+        """Train the arms that only the seed gap held back (:func:`gradscope.trials.result.held_back`) again,
+        from the second seed's start with its data order, to the end: each one's :attr:`Outcome.second`."""
+        from gradscope.trials.result import held_back
+
+        if not self.settings.confirm_arms or self.second_start is None:
+            return
+        rows = [_judge(o, base, noise, self.data, self.settings) for o in outcomes]
+        names = held_back(rows, self.schedule.max_steps, self.settings.noise_factor, self.settings.min_improvement,
+                          self.settings.confirm_arms)
+        for outcome in outcomes:
+            if outcome.plan.name in names:
+                plan = replace(outcome.plan, name=f"{outcome.plan.name}_seed{noise.plan.seed}", seed=noise.plan.seed)
+                arm = _Arm(self, plan, start=self.second_start)
+                self.echo(f"{outcome.plan.what}: held back only by the seed gap; trying it from the second seed's start")
+                if arm.build():
+                    arm.train_to(self.schedule.max_steps)
+                outcome.second = arm.finish()
+
 
 def _at(outcome: Outcome, steps: int) -> Check | None:
     return next((c for c in outcome.checks if c.steps == steps), None)
@@ -385,19 +409,37 @@ def _judge(arm: Outcome, base: Outcome, noise: Outcome, data: TrialData, setting
                loss_before=arm.before.loss, loss_after=last.loss)
     if b is None:
         return row
-    if data.task == "classification":
-        se = paired_se("classification", last.rows, b.rows)
-    else:
-        se = paired_se("regression", last.rows, b.rows, y=np.asarray(data.y_held, dtype=float),
-                       bootstrap=settings.bootstrap, seed=settings.seed)
+    se = _paired_se(last, b, data, settings)
     seed_gap = _seed_gap(base, b, noise, n)
     floor = max(seed_gap, se if math.isfinite(se) else 0.0)
-    improvement = last.score - b.score if math.isfinite(last.score) and math.isfinite(b.score) else (
-        math.inf if math.isfinite(last.score) else -math.inf)
+    improvement = _difference(last.score, b.score)
     row.update(baseline_after=b.score, baseline_before=base.before.score, improvement=improvement, seed_gap=seed_gap,
                se=se, floor=floor,
                baseline_loss_before=base.before.loss, baseline_loss_after=b.loss)
+    second = arm.second
+    if second is not None and second.checks and second.before is not None:
+        s_last = second.checks[-1]
+        n_last = _at(noise, s_last.steps)
+        if n_last is not None:
+            row["second_seed"] = {"steps": s_last.steps, "before": second.before.score, "after": s_last.score,
+                                  "baseline_before": noise.before.score, "baseline_after": n_last.score,
+                                  "improvement": _difference(s_last.score, n_last.score),
+                                  "se": _paired_se(s_last, n_last, data, settings)}
     return row
+
+
+def _difference(score: float, baseline: float) -> float:
+    if math.isfinite(score) and math.isfinite(baseline):
+        return score - baseline
+    return math.inf if math.isfinite(score) else -math.inf
+
+
+def _paired_se(arm: Check, base: Check, data: TrialData, settings: TrialSettings) -> float:
+    """The standard error of the arm's score minus the baseline's on the same held-out rows."""
+    if data.task == "classification":
+        return paired_se("classification", arm.rows, base.rows)
+    return paired_se("regression", arm.rows, base.rows, y=np.asarray(data.y_held, dtype=float),
+                     bootstrap=settings.bootstrap, seed=settings.seed)
 
 
 def _summary(outcomes, skipped, data: TrialData, schedule, settings, model, seconds, steps_used) -> dict:
@@ -522,6 +564,7 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, max_steps
                                    f"(largest {fmt(largest)}): clipping would change no step")
             plans = [p for p in plans if p.name != "clipnorm"]
     outcomes += runner.candidates(plans, *outcomes[:2])
+    runner.confirm(outcomes[2:], *outcomes[:2])
     summary = _summary(outcomes, skipped, data, schedule, settings, model, time.perf_counter() - started,
                        runner.steps_used)
     summary["folder"] = str(out)

@@ -38,6 +38,12 @@ class TrialSettings:
             noise floor: the larger of the gap between the baseline's two seeds and the
             standard error of the arm's paired difference on the held-out rows ...
         min_improvement: ... and by at least this much of the yardstick (accuracy, R^2).
+        confirm_arms: when the baseline's two seeds land far apart, the seed gap can hide a fix that
+            helps on every start. Up to this many arms that trained to the end, beat the baseline by
+            more than the held-out noise and by ``min_improvement``, but not by the seed gap (and
+            ahead of every arm that helped) train again from the second seed's start. Such an arm
+            helps when it beats the baseline on each seed, at the same seed, beyond that seed's
+            held-out noise (0: never; each costs one arm's steps more than the budget).
         clipnorm: the ``clipnorm`` the clipping arm uses.
         adam_learning_rate: the learning rate the Adam arm uses (Keras' default).
         init_tolerance: an initialisation is bad when, across the hidden stack, it scales the
@@ -67,6 +73,7 @@ class TrialSettings:
     max_batches: int = 200
     noise_factor: float = 2.0
     min_improvement: float = 0.02
+    confirm_arms: int = 2
     clipnorm: float = 1.0
     adam_learning_rate: float = 1e-3
     init_tolerance: float = 10.0
