@@ -19,9 +19,12 @@ Example:
     >>> print(stack_problem(keras_version="3.5.0", backend="tensorflow"))
     gradscope records Keras 3.7 or newer; this is Keras 3.5.0, whose trainer hands the optimizer
     variables gradscope cannot read: pip install 'keras>=3.7'
-    >>> print(stack_problem(keras_version="3.15.1", backend="jax"))
-    gradscope records Keras on the TensorFlow backend only; this Keras runs on jax: set
+    >>> print(stack_problem(keras_version="3.15.1", backend="torch", backends=MONITOR_BACKENDS))
+    gradscope records Keras on the TensorFlow or JAX backend; this Keras runs on torch: set
     KERAS_BACKEND=tensorflow before keras is first imported
+    >>> print(stack_problem(keras_version="3.15.1", backend="jax"))
+    this needs Keras on the TensorFlow backend; this Keras runs on jax: set KERAS_BACKEND=tensorflow
+    before keras is first imported (GradientMonitor records fit on JAX too)
 """
 
 from __future__ import annotations
@@ -61,13 +64,27 @@ class UnsupportedStack(GradscopeError):
     """This Keras (its version, its backend, or a legacy model) cannot be recorded: nothing was touched."""
 
 
-def stack_problem(keras_version: str, backend: str, legacy_model: bool = False) -> str | None:
-    """Why gradscope cannot record on this Keras, in one line with what to do, or None."""
+#: The Keras backends whose ``fit`` :class:`~gradscope.GradientMonitor` records (a step source each);
+#: ``audit``, ``analyze`` and the trials need TensorFlow.
+MONITOR_BACKENDS = ("tensorflow", "jax")
+
+
+def stack_problem(keras_version: str, backend: str, legacy_model: bool = False,
+                  backends: tuple = ("tensorflow",)) -> str | None:
+    """Why gradscope cannot record on this Keras, in one line with what to do, or None.
+
+    Args:
+        backends: the Keras backends the caller records (:data:`MONITOR_BACKENDS` for ``fit``).
+    """
     if legacy_model:
         return ("this model is legacy Keras 2 (tf_keras, or tf.keras with TF_USE_LEGACY_KERAS=1); gradscope records "
                 "Keras 3 models: build it with `import keras` (Keras 3) and leave TF_USE_LEGACY_KERAS unset")
-    if backend != "tensorflow":
-        return (f"gradscope records Keras on the TensorFlow backend only; this Keras runs on {backend}: "
+    if backend not in backends:
+        if backends == ("tensorflow",):
+            return (f"this needs Keras on the TensorFlow backend; this Keras runs on {backend}: set "
+                    "KERAS_BACKEND=tensorflow before keras is first imported (GradientMonitor records fit on JAX too)")
+        names = " or ".join({"tensorflow": "TensorFlow", "jax": "JAX"}.get(b, b) for b in backends)
+        return (f"gradscope records Keras on the {names} backend; this Keras runs on {backend}: "
                 "set KERAS_BACKEND=tensorflow before keras is first imported")
     try:
         major, minor = (int(p) for p in keras_version.split(".")[:2])
@@ -80,13 +97,13 @@ def stack_problem(keras_version: str, backend: str, legacy_model: bool = False) 
     return None
 
 
-def unsupported_stack(model=None) -> str | None:
+def unsupported_stack(model=None, backends: tuple = ("tensorflow",)) -> str | None:
     """:func:`stack_problem` for the Keras imported here and ``model`` (legacy Keras 2 models are told
     apart by their class)."""
     import keras
 
     legacy = model is not None and any(c.__module__.split(".")[0] == "tf_keras" for c in type(model).__mro__)
-    return stack_problem(keras.__version__, keras.backend.backend(), legacy_model=legacy)
+    return stack_problem(keras.__version__, keras.backend.backend(), legacy_model=legacy, backends=backends)
 
 
 def check_optimizer(optimizer) -> None:

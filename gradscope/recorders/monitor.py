@@ -49,6 +49,15 @@ def _needs_copy(optimizer, variables, model) -> bool:
     )
 
 
+def _step_recorder(model, optimizer, variables, capacity, plan):
+    """The step source for this model's backend: the in-graph ring on TensorFlow, returned rows on JAX."""
+    if keras.backend.backend() == "jax":
+        from gradscope.recorders.jax_steps import JaxStepRecorder
+
+        return JaxStepRecorder(model, variables, capacity, plan=plan)
+    return StepRecorder(variables, capacity, plan=plan, exact_copy=_needs_copy(optimizer, variables, model))
+
+
 def _guarded(hook):
     """A monitor hook whose errors become one warning: the monitor stops, the training goes on."""
 
@@ -319,7 +328,7 @@ class GradientMonitor(keras.callbacks.Callback):
         returns how many records that made."""
         if self._recorder is None:
             return 0
-        now = int(compat.innermost_optimizer(self.model.optimizer).iterations.numpy())
+        now = self._recorder.next_step(compat.innermost_optimizer(self.model.optimizer))
         steps, values, lost = self._recorder.read(self._next_step, now)
         self._next_step = now
         if self._phantom_steps:
@@ -411,7 +420,11 @@ class GradientMonitor(keras.callbacks.Callback):
 
     @_guarded
     def on_train_begin(self, logs=None):
-        problem = compat.unsupported_stack(self.model)
+        problem = compat.unsupported_stack(self.model, backends=compat.MONITOR_BACKENDS)
+        if problem is None and keras.backend.backend() == "jax":
+            from gradscope.recorders.jax_steps import unrecordable
+
+            problem = unrecordable(self.model)
         if problem is not None:  # nothing is touched and no run is written: no number it did not measure
             raise compat.UnsupportedStack(problem)
         if self._recorder is not None:  # the last fit died where the monitor could not see it
@@ -436,11 +449,9 @@ class GradientMonitor(keras.callbacks.Callback):
         if reuse is not None:  # the same model and optimizer: the step traced for the last fit records this one too
             self._recorder, step = reuse
         else:
-            self._recorder, step = StepRecorder(
-                variables, capacity, plan=self.plan, exact_copy=_needs_copy(optimizer, variables, model),
-            ), None
+            self._recorder, step = _step_recorder(model, optimizer, variables, capacity, self.plan), None
         self._recorder.attach(optimizer)  # wrapped again: a retrace during this fit must record too
-        self._next_step = int(optimizer.iterations.numpy())
+        self._next_step = self._recorder.next_step(optimizer)
         # the weights this fit starts from (0: a layer initialised at zero)
         self._session.start_weights(self._next_step, self._next_epoch, self._recorder.current_weight_values())
         self._fit = fit
@@ -499,7 +510,7 @@ class GradientMonitor(keras.callbacks.Callback):
         """The call of the train function that found no batch (data of unknown length) was counted
         by the optimizer's iterations but trained nothing: its step is not recorded."""
         try:
-            if getattr(self.model, "steps_per_execution", 1) == 1:
+            if getattr(self.model, "steps_per_execution", 1) == 1 and self._recorder.counts_empty_calls:
                 iterations = compat.innermost_optimizer(self.model.optimizer).iterations
                 self._phantom_steps.add(int(iterations.numpy()) - 1)
         except Exception as exc:
@@ -603,7 +614,7 @@ class GradientMonitor(keras.callbacks.Callback):
         """A fresh train step with the recorder's ops in it (traced at its first call), guarded."""
         if self.model is not None:
             compat.retrace_train_step(self.model)
-            self._install_step(compat.train_step_of(self.model))
+            self._install_step(self._recorder.outer_step(compat.train_step_of(self.model)))
 
     def _install_step(self, step) -> None:
         self._step_fn = step  # kept, so that the next fit of the same model can use it again
@@ -634,7 +645,8 @@ class GradientMonitor(keras.callbacks.Callback):
         self._activation_probe = self._time_probe = None
         if self.probe is False:
             return
-        recurrent = recurrent_layers(model, table)
+        on_jax = keras.backend.backend() == "jax"
+        recurrent = [] if on_jax else recurrent_layers(model, table)  # (time gradients: a GradientTape)
         self._time_probe = TimeGradientProbe(model, recurrent) if recurrent else None
         if recurrent and self._probe_y is None:  # time gradients need the probe's targets
             self._probe_y = probe_targets(self.probe) if self.probe is not None else \
@@ -652,7 +664,7 @@ class GradientMonitor(keras.callbacks.Callback):
         if rows is not None:  # read on the host from the arrays fit was given: the train step is left alone
             self._probe_x = rows
             return
-        if getattr(model, "jit_compile", False) is True:
+        if on_jax or getattr(model, "jit_compile", False) is True:
             warnings.warn(
                 "GradientMonitor cannot keep a probe batch from an XLA-compiled train step; "
                 "pass probe=x_sample to get activation statistics.",

@@ -201,5 +201,10 @@ def versions() -> dict:
 
     from gradscope import __version__
 
-    return {"gradscope": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-            "keras_backend": keras.backend.backend(), "numpy": np.__version__, "python": platform.python_version()}
+    out = {"gradscope": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+           "keras_backend": keras.backend.backend(), "numpy": np.__version__, "python": platform.python_version()}
+    if out["keras_backend"] == "jax":
+        import jax
+
+        out["jax"] = jax.__version__
+    return out

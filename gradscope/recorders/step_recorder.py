@@ -289,7 +289,18 @@ class StepRecorder:
         self.rows = None
         self.ring = None
 
+    #: A call of the train function that finds no batch is counted by ``iterations`` on TensorFlow.
+    counts_empty_calls = True
+
     # --- host side ---------------------------------------------------------------------------
+
+    def next_step(self, optimizer) -> int:
+        """The optimizer's step counter now (the step the next call of the train function runs)."""
+        return int(optimizer.iterations.numpy())
+
+    def outer_step(self, train_function):
+        """The train function ``fit`` calls: on TensorFlow the traced one itself (its ops write the ring)."""
+        return train_function
 
     def read(self, first_step: int, next_step: int):
         """The records of steps ``first_step .. next_step - 1``: ``(steps, {metric: (rows, variables)}, lost)``.
