@@ -58,9 +58,10 @@ def run_steps(cfg) -> int:
     return cfg["epochs"] * math.ceil(rows / cfg["batch"])
 
 
-def trial_config(cfg, runs_dir: Path, max_steps: int) -> dict:
+def trial_config(cfg, runs_dir: Path, max_steps: int, confirm_arms: int = 0) -> dict:
     """Train, label and try one config; the trials' summary and the rules' findings (without their trials)."""
     from gradscope import try_fixes
+    from gradscope.trials.settings import TrialSettings
     from gradscope.diagnosis import findings_of
     from gradscope.storage import load_run
 
@@ -73,7 +74,7 @@ def trial_config(cfg, runs_dir: Path, max_steps: int) -> dict:
     steps = min(run_steps(cfg), max_steps)
     started = time.perf_counter()
     trial = try_fixes(F.build(cfg), x_tr, y_tr, batch_size=cfg["batch"], max_steps=steps, verbose=False,
-                      out=runs_dir.parent / "trials" / cfg["name"])
+                      out=runs_dir.parent / "trials" / cfg["name"], settings=TrialSettings(confirm_arms=confirm_arms))
     keep = ("arm", "category", "title", "what", "changed", "steps", "before", "after", "baseline_before",
             "baseline_after", "improvement", "seed_gap", "se", "floor", "helps", "loss_comparable", "loss_before",
             "loss_after", "baseline_loss_before", "baseline_loss_after", "note", "second_seed")
@@ -220,6 +221,8 @@ def main(argv=None):
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--score", action="store_true", help="score the stored results, train nothing")
     parser.add_argument("--tune", action="store_true", help="choose the margins on mnist_mlp, then score")
+    parser.add_argument("--confirm-arms", type=int, default=0,
+                        help="TrialSettings.confirm_arms: arms held back by the seed gap trained again from seed 2")
     parser.add_argument("--redo", default="", help="config names to train and try again (comma-separated)")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -233,7 +236,7 @@ def main(argv=None):
         redo = {n for n in args.redo.split(",") if n}
         todo = [c for c in cfgs if c["name"] not in done or c["name"] in redo]
         for i, cfg in enumerate(todo):
-            result = trial_config(cfg, out / "runs", args.max_steps)
+            result = trial_config(cfg, out / "runs", args.max_steps, args.confirm_arms)
             with open(path, "a") as f:
                 f.write(json.dumps(result, default=_json_default) + "\n")
             done[cfg["name"]] = result

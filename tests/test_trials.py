@@ -223,7 +223,7 @@ def test_a_fix_hidden_by_an_unstable_baseline_is_tried_again_from_the_second_see
     x, y = digits
     model = mlp(act="relu", init="he_normal", optimizer=keras.optimizers.SGD(2.0), depth=2)
     result = try_fixes(model, x, y, batch_size=32, max_steps=120, arms=["lr_down"], verbose=False,
-                       out=tmp_path / "on")
+                       out=tmp_path / "on", settings=TrialSettings(confirm_arms=2))
     noise, arm = (next(a for a in result.arms if a["arm"] == n) for n in (NOISE_ARM, "lr_down"))
     second = arm["second_seed"]
     assert second["steps"] == arm["steps"] == 120
@@ -233,7 +233,7 @@ def test_a_fix_hidden_by_an_unstable_baseline_is_tried_again_from_the_second_see
     assert result.best["arm"] == "lr_down" and "helps on both seeds" in str(result)
     assert result.summary["used_steps"] == 4 * 120  # two baselines, the arm, and the arm again
     off = try_fixes(model, x, y, batch_size=32, max_steps=120, arms=["lr_down"], verbose=False,
-                    out=tmp_path / "off", settings=TrialSettings(confirm_arms=0))
+                    out=tmp_path / "off")  # the default: no second seed
     assert off.best is None and "second_seed" not in off.arms[-1]
 
 

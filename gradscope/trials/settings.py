@@ -43,7 +43,9 @@ class TrialSettings:
             more than the held-out noise and by ``min_improvement``, but not by the seed gap (and
             ahead of every arm that helped) train again from the second seed's start. Such an arm
             helps when it beats the baseline on each seed, at the same seed, beyond that seed's
-            held-out noise (0: never; each costs one arm's steps more than the budget).
+            held-out noise (0, the default: never; each costs one arm's steps more than the budget).
+            Measured on the trials suite, 2 mended 2 labelled runs and cost 3 healthy ones (an arm
+            "helped on both seeds" where the label says nothing was wrong): opt in, not yet the default.
         clipnorm: the ``clipnorm`` the clipping arm uses.
         adam_learning_rate: the learning rate the Adam arm uses (Keras' default).
         init_tolerance: an initialisation is bad when, across the hidden stack, it scales the
@@ -73,7 +75,7 @@ class TrialSettings:
     max_batches: int = 200
     noise_factor: float = 2.0
     min_improvement: float = 0.02
-    confirm_arms: int = 2
+    confirm_arms: int = 0
     clipnorm: float = 1.0
     adam_learning_rate: float = 1e-3
     init_tolerance: float = 10.0
