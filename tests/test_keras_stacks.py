@@ -1,8 +1,9 @@
 """Stacks gradscope cannot record say so in one line, write no run and leave the training alone.
 
-Each case runs in a fresh interpreter: legacy Keras 2 (``tf_keras``), as course code from before
-Keras 3 runs it, and Keras 3.5 (older than the trainer gradscope reads). Keras 3 on JAX is recorded:
-``tests/test_jax_steps.py``.
+Keras 3.5 (older than the trainer gradscope reads) runs in a fresh interpreter of its own venv, which
+``.ci/run`` makes. Keras 3 on JAX and legacy Keras 2 (``tf_keras``) are recorded:
+``tests/test_jax_steps.py`` and ``tests/test_tf_keras_steps.py``; what only takes Keras 3 models (the
+trials) says so in one line for a legacy one.
 """
 
 import json
@@ -10,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from gradscope.recorders.keras_compat import stack_problem
@@ -57,16 +59,22 @@ def run_on(env: dict, python: str = sys.executable, script: str = SCRIPT) -> dic
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("env, needs, says", [
-    ({"TF_USE_LEGACY_KERAS": "1"}, "tf_keras", "legacy Keras 2"),
-], ids=["tf_keras"])
-def test_an_unsupported_stack_trains_on_with_one_warning_and_no_run(env, needs, says):
-    pytest.importorskip(needs)
-    got = run_on(env)
-    assert got["epochs"] == 2                      # the user's fit ran to its end
-    assert len(got["warnings"]) == 1 and says in got["warnings"][0] and "training goes on" in got["warnings"][0]
-    assert not got["run_written"]                  # no run of zeros, no "failed" run
-    assert says in got["audit"] and "\n" not in got["audit"]
+def test_trials_of_a_legacy_keras_model_are_refused_in_one_line():
+    tf_keras = pytest.importorskip("tf_keras")
+    from gradscope import try_fixes
+    from gradscope.errors import GradscopeError
+
+    model = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with pytest.raises(GradscopeError) as caught:
+        try_fixes(model, np.zeros((40, 4), "float32"), np.zeros(40, "int64"), verbose=False)
+    message = str(caught.value)
+    assert "legacy Keras 2" in message and "`import keras`" in message and "\n" not in message
+
+
+def test_the_torch_backend_is_named_with_what_is_recorded():
+    line = stack_problem("3.15.1", "torch", backends=("tensorflow", "jax"))
+    assert "TensorFlow or JAX" in line and "torch" in line and "\n" not in line
 
 
 def test_keras_older_than_3_7_is_refused_by_version():

@@ -22,8 +22,7 @@ from gradscope.vocabulary import NOT_WATCHED, PROBE_SIZE
 
 def activation_name(layer) -> str | None:
     """The name of the activation a layer applies to its output, or None."""
-    import keras
-
+    keras = compat.keras_of(layer)
     if isinstance(layer, keras.layers.ReLU):
         return "relu" if not float(layer.negative_slope) else "leaky_relu"
     if isinstance(layer, keras.layers.Softmax):
@@ -194,8 +193,9 @@ class ProbeCapture:
     """
 
     def __init__(self, model):
-        import keras
         import tensorflow as tf
+
+        keras = compat.keras_of(model)
 
         self._vars = None
         self._structure = None

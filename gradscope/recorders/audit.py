@@ -28,9 +28,13 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
         x, y: a batch of training data (a few hundred rows are plenty).
         config: optional run config (``act``, ``init``, ``lr``, ``layers``) for the *why*.
 
+    Works on Keras 3 on TensorFlow (the gradients from a ``tf.GradientTape``) and on JAX (from
+    ``jax.value_and_grad`` of the trainer's own loss function), and on legacy Keras 2 (``tf_keras``).
+    Gradients through time are measured on Keras 3 on TensorFlow only.
+
     Raises:
-        gradscope.errors.GradscopeError: in one line, for a model gradscope cannot measure here (another
-            Keras backend than TensorFlow, legacy Keras 2, a Keras older than 3.7).
+        gradscope.errors.GradscopeError: in one line, for a model gradscope cannot measure here (the
+            PyTorch backend, a Keras older than 3.7).
 
     Returns:
         The findings (:class:`gradscope.diagnosis.Finding`), most severe first; ``print()``
@@ -49,8 +53,6 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
         sigmoid normal ['vanishing_gradient', 'saturation']
         relu he []
     """
-    import tensorflow as tf
-
     from gradscope.recorders.activation_probe import ActivationProbe, cut_rows, watched_layers
     from gradscope.recorders.activation_stats import activation_records
     from gradscope.recorders.layer_names import layer_table
@@ -59,27 +61,23 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
 
     from gradscope.recorders import keras_compat as compat
 
-    problem = compat.unsupported_stack(model)
+    problem = compat.unsupported_stack(model, backends=compat.MONITOR_BACKENDS, legacy=True)
     if problem is not None:
         raise compat.UnsupportedStack(f"audit() cannot measure this model: {problem}")
     if getattr(model, "optimizer", None) is None:
         raise ValueError("audit() needs a compiled model: call model.compile(optimizer=..., loss=...) first")
     x, y = cut_rows(x), cut_rows(y)
-    with tf.GradientTape() as tape:
-        y_pred = model(x, training=True)
-        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+    on_tensorflow = compat.is_legacy(model) or _backend() == "tensorflow"
+    loss, grads = (_tape_gradients if on_tensorflow else _jax_gradients)(model, x, y, sample_weight)
     variables = list(model.trainable_variables)
-    grads = tape.gradient(loss, variables)
     table = layer_table(model)
     meta = [table[id(v)] for v in variables]
-    zeros = [tf.zeros_like(v) for v in variables]
-    grads = [z if g is None else g for g, z in zip(grads, zeros)]
-    tensors = {"grad": grads, "weight": [tf.convert_to_tensor(v) for v in variables],
-               "update": first_step(model.optimizer, variables, grads)}
+    weights = [np.asarray(v) for v in variables]
+    tensors = {"grad": grads, "weight": weights, "update": first_step(model.optimizer, variables, grads)}
     measured = {}
     for name in MEASURED_METRICS:  # every measured metric, reduced as the recorders reduce it
         reduction = reduction_of(name)
-        measured[name] = np.array([[float(reduction.host(np.asarray(reduction.graph(t))))
+        measured[name] = np.array([[float(reduction.host(np.asarray(reduction.graph(np.asarray(t, np.float32)))))
                                     for t in tensors[METRICS[name].source]]])
     measured["weight_norm_initial"] = measured["weight_norm"]
     frames = [rec.from_step_arrays(run, np.array([0]), 0, meta, measured),
@@ -87,15 +85,50 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     layers = watched_layers(model, table)
     if layers:
         frames.append(activation_records(run, 0, 0, ActivationProbe(model, layers)(x)))
-    recurrent = recurrent_layers(model, table)
+    recurrent = recurrent_layers(model, table) if on_tensorflow and not compat.is_legacy(model) else []
     if recurrent:  # how far back in time the gradient reaches (judged at init for plain cells only)
         frames.append(time_records(run, 0, 0, time_gradients(model, x, y, sample_weight, recurrent)))
     from gradscope.diagnosis import facts_of
-    from gradscope.recorders.run_description import describe_model, describe_optimizer
+    from gradscope.recorders.run_description import describe_model, describe_optimizer, versions
 
     facts = facts_of({"config": dict(config or {}), "model": describe_model(model),
-                      "optimizer": describe_optimizer(model.optimizer)})
+                      "optimizer": describe_optimizer(model.optimizer), "versions": versions(model)})
     return diagnose(rec.concat(frames), facts=facts, complete=False)
+
+
+def _backend() -> str:
+    import keras
+
+    return keras.backend.backend()
+
+
+def _tape_gradients(model, x, y, sample_weight):
+    """The loss and the gradient of every trainable variable as arrays (0 where it gets none), by a GradientTape."""
+    import tensorflow as tf
+
+    if y is not None:  # (Keras 2's loss reads the targets' static shape)
+        y = tf.nest.map_structure(tf.convert_to_tensor, y)
+    with tf.GradientTape() as tape:
+        y_pred = model(x, training=True)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+    variables = list(model.trainable_variables)
+    grads = tape.gradient(loss, variables)
+    return float(loss), [np.zeros(v.shape, np.float32) if g is None else np.asarray(tf.convert_to_tensor(g))
+                         for g, v in zip(grads, variables)]
+
+
+def _jax_gradients(model, x, y, sample_weight):
+    """The same on JAX: ``jax.value_and_grad`` of the loss function Keras' JAX trainer differentiates
+    (``compute_loss_and_updates``), at the model's current weights."""
+    import jax
+
+    state = [[v.value for v in vs] for vs in (model.trainable_variables, model.non_trainable_variables,
+                                             model.metrics_variables)]
+    grad_fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
+    (scaled, (loss, *_)), grads = grad_fn(*state, x, y, sample_weight, training=True,
+                                          optimizer_variables=[v.value for v in model.optimizer.variables])
+    scale = float(scaled) / float(loss) if float(loss) not in (0.0,) and np.isfinite(float(loss)) else 1.0
+    return float(loss), [np.asarray(g) / scale for g in grads]  # (a loss-scale optimizer's scale taken out)
 
 
 def first_step(optimizer, variables, grads) -> list:
@@ -103,18 +136,22 @@ def first_step(optimizer, variables, grads) -> list:
     left alone): a fresh optimizer of the same class and hyperparameters applies ``grads`` to
     copies of ``variables``. Falls back to ``-lr * g`` (plain SGD) for an optimizer that cannot
     be copied."""
-    import keras
-    import tensorflow as tf
-
     from gradscope.recorders import keras_compat as compat
 
     inner = compat.innermost_optimizer(optimizer)
-    dense = [tf.convert_to_tensor(g) for g in grads]
+    dense = [np.asarray(g, np.float32) for g in grads]
     try:
         fresh = type(inner).from_config(inner.get_config())
-        copies = [keras.Variable(np.asarray(v), dtype=v.dtype, trainable=True) for v in variables]
+        if compat.is_legacy(inner):
+            import tensorflow as tf
+
+            copies = [tf.Variable(np.asarray(v), trainable=True) for v in variables]
+        else:
+            import keras
+
+            copies = [keras.Variable(np.asarray(v), dtype=v.dtype, trainable=True) for v in variables]
         fresh.apply_gradients(zip(dense, copies))
-        return [tf.convert_to_tensor(np.asarray(c) - np.asarray(v)) for c, v in zip(copies, variables)]
+        return [np.asarray(c) - np.asarray(v) for c, v in zip(copies, variables)]
     except Exception:
         try:
             lr = float(np.asarray(inner.learning_rate))

@@ -70,15 +70,20 @@ MONITOR_BACKENDS = ("tensorflow", "jax")
 
 
 def stack_problem(keras_version: str, backend: str, legacy_model: bool = False,
-                  backends: tuple = ("tensorflow",)) -> str | None:
+                  backends: tuple = ("tensorflow",), legacy: bool = False) -> str | None:
     """Why gradscope cannot record on this Keras, in one line with what to do, or None.
 
     Args:
         backends: the Keras backends the caller records (:data:`MONITOR_BACKENDS` for ``fit``).
+        legacy: whether the caller records legacy Keras 2 (``tf_keras``) models too (the monitor and
+            ``audit`` do; the trials and the experiments build Keras 3 models).
     """
     if legacy_model:
-        return ("this model is legacy Keras 2 (tf_keras, or tf.keras with TF_USE_LEGACY_KERAS=1); gradscope records "
-                "Keras 3 models: build it with `import keras` (Keras 3) and leave TF_USE_LEGACY_KERAS unset")
+        if legacy:
+            return None
+        return ("this model is legacy Keras 2 (tf_keras, or tf.keras with TF_USE_LEGACY_KERAS=1), which GradientMonitor "
+                "and audit() record but this does not: build it with `import keras` (Keras 3) and leave "
+                "TF_USE_LEGACY_KERAS unset")
     if backend not in backends:
         if backends == ("tensorflow",):
             return (f"this needs Keras on the TensorFlow backend; this Keras runs on {backend}: set "
@@ -97,13 +102,36 @@ def stack_problem(keras_version: str, backend: str, legacy_model: bool = False,
     return None
 
 
-def unsupported_stack(model=None, backends: tuple = ("tensorflow",)) -> str | None:
+def unsupported_stack(model=None, backends: tuple = ("tensorflow",), legacy: bool = False) -> str | None:
     """:func:`stack_problem` for the Keras imported here and ``model`` (legacy Keras 2 models are told
-    apart by their class)."""
+    apart by their class, and run on TensorFlow whatever Keras 3's backend is)."""
     import keras
 
-    legacy = model is not None and any(c.__module__.split(".")[0] == "tf_keras" for c in type(model).__mro__)
-    return stack_problem(keras.__version__, keras.backend.backend(), legacy_model=legacy, backends=backends)
+    if is_legacy(model):
+        return stack_problem(keras.__version__, "tensorflow", legacy_model=True, backends=backends, legacy=legacy)
+    return stack_problem(keras.__version__, keras.backend.backend(), backends=backends)
+
+
+def is_legacy(obj) -> bool:
+    """Whether ``obj`` (a model, layer, optimizer or callback list) is legacy Keras 2's (``tf_keras``, which is
+    also what ``tf.keras`` is under ``TF_USE_LEGACY_KERAS=1``)."""
+    return obj is not None and any(c.__module__.split(".")[0] == "tf_keras" for c in type(obj).__mro__)
+
+
+def keras_of(obj):
+    """The Keras that made ``obj``: the ``tf_keras`` module for legacy Keras 2 objects, else ``keras`` (Keras 3)."""
+    if is_legacy(obj):
+        import tf_keras
+
+        return tf_keras
+    import keras
+
+    return keras
+
+
+def is_model(layer) -> bool:
+    """Whether a layer is a model (of its own Keras)."""
+    return isinstance(layer, keras_of(layer).Model)
 
 
 def check_optimizer(optimizer) -> None:
@@ -125,6 +153,26 @@ def check_optimizer(optimizer) -> None:
             f"{type(optimizer).__name__} (Keras {keras.__version__}) has no {', '.join(missing)}: gradscope records "
             "Keras 3 optimizers on the TensorFlow backend; use a Keras 3 optimizer or a tested Keras release"
         )
+
+
+#: Legacy Keras 2 optimizers: where the (unscaled, clipped, aggregated) gradients are handed over, by
+#: optimizer generation (``tf_keras.optimizers.*`` since TF 2.11, then ``tf_keras.optimizers.legacy.*``).
+LEGACY_HANDOVER = ("_internal_apply_gradients", "_distributed_apply")
+
+
+def legacy_handover(optimizer) -> str:
+    """The method of a legacy Keras 2 optimizer that receives the gradients it applies (after unscaling,
+    clipping and aggregation), as ``grads_and_vars``.
+
+    Raises:
+        GradscopeError: for an optimizer that has none of them, or no ``apply_gradients`` and ``iterations``.
+    """
+    for name in LEGACY_HANDOVER:
+        if hasattr(optimizer, name) and hasattr(optimizer, "apply_gradients") and hasattr(optimizer, "iterations"):
+            return name
+    raise GradscopeError(
+        f"{type(optimizer).__name__} is a legacy Keras 2 optimizer gradscope cannot read (it has no "
+        f"{' or '.join(LEGACY_HANDOVER)}): use a tf_keras.optimizers optimizer")
 
 
 # --- optimizers ------------------------------------------------------------------------------
@@ -149,10 +197,8 @@ def optimizer_variables(optimizer) -> list:
 
 def learning_rate_schedule(optimizer):
     """The optimizer's ``LearningRateSchedule``, or None when its learning rate is a constant."""
-    import keras
-
     value = getattr(optimizer, "_learning_rate", None)
-    return value if isinstance(value, keras.optimizers.schedules.LearningRateSchedule) else None
+    return value if isinstance(value, keras_of(optimizer).optimizers.schedules.LearningRateSchedule) else None
 
 
 def has_schedule(optimizer) -> bool:
@@ -188,13 +234,37 @@ def tf_variable(variable):
 
 
 def sub_layers(layer) -> list:
-    """The layers a layer or model tracks directly (Keras' ``_layers``)."""
+    """The layers a layer or model tracks directly (Keras 3's ``_layers``; Keras 2's direct ``_flatten_layers``)."""
+    if is_legacy(layer):
+        return list(layer._flatten_layers(include_self=False, recursive=False))
     return list(getattr(layer, "_layers", []) or [])
 
 
 def own_trainable_variables(layer) -> list:
     """The trainable variables a layer created itself, not those of its sub-layers."""
-    return [v for v in getattr(layer, "_trainable_variables", []) if v.trainable]
+    own = layer._trainable_weights if is_legacy(layer) else getattr(layer, "_trainable_variables", [])
+    return [v for v in own or [] if v.trainable]
+
+
+def variable_name(variable) -> str:
+    """A variable's short name (``kernel``): Keras 2 names it by its scope and output (``dense/kernel:0``)."""
+    name = variable.name
+    if not hasattr(variable, "path"):  # a tf.Variable of Keras 2
+        name = name.rsplit("/", 1)[-1].split(":", 1)[0]
+    return name
+
+
+def variable_path(variable) -> str:
+    """A variable's path (``dense/kernel``), in either Keras."""
+    return getattr(variable, "path", None) or variable.name.split(":", 1)[0]
+
+
+def _history_layer(tensor):
+    """The layer that made a symbolic tensor, or None (Keras 3 calls it the operation)."""
+    history = getattr(tensor, "_keras_history", None)
+    if history is None:
+        return None
+    return getattr(history, "operation", None) or getattr(history, "layer", None)
 
 
 def producers(layer) -> list:
@@ -208,22 +278,25 @@ def producers(layer) -> list:
         return []
     out = []
     for tensor in tf.nest.flatten(inputs):
-        history = getattr(tensor, "_keras_history", None)
-        if history is not None and history.operation is not layer:
-            out.append(history.operation)
+        made_by = _history_layer(tensor)
+        if made_by is not None and made_by is not layer:
+            out.append(made_by)
     return out
 
 
 def is_functional(model) -> bool:
     """Whether a model is a Functional graph of layers (not a Sequential one, not a subclass with its own ``call``)."""
-    from keras.src.models.functional import Functional
+    if is_legacy(model):
+        from tf_keras.src.engine.functional import Functional
+    else:
+        from keras.src.models.functional import Functional
 
     return isinstance(model, Functional) and type(model).call is Functional.call
 
 
 def output_producers(model) -> list:
     """The layers that produce a model's outputs."""
-    return [t._keras_history.operation for t in model.outputs if getattr(t, "_keras_history", None) is not None]
+    return [layer for layer in (_history_layer(t) for t in model.outputs) if layer is not None]
 
 
 def build_for_training(model, x, y) -> None:
@@ -334,7 +407,7 @@ def build_for_fit(model, fit: dict | None) -> bool:
     """
     if built(model):
         return True
-    if fit is None:
+    if fit is None or is_legacy(model):  # (Keras 2 builds a model at its first call: give it an Input)
         return False
     iterator = fit["epoch_iterator"]
     dataset = getattr(iterator, "_distributed_dataset", None)
@@ -358,10 +431,8 @@ def guard_fit_callbacks(fit: dict | None, on_error) -> bool:
     :func:`fit_arguments`; on that instance only, dropped when ``fit`` returns). Returns whether
     it found one.
     """
-    import keras
-
     callbacks = (fit or {}).get("callbacks")
-    if not isinstance(callbacks, keras.callbacks.CallbackList):
+    if callbacks is None or not isinstance(callbacks, keras_of(callbacks).callbacks.CallbackList):
         return False
     for name in FIT_HOOKS:
         wrap(callbacks, name, _guarded_function(getattr(callbacks, name), on_error, data_can_end=False))

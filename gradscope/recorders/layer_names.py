@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gradscope.recorders.keras_compat import own_trainable_variables, sub_layers
+from gradscope.recorders.keras_compat import is_model, own_trainable_variables, sub_layers, variable_name, variable_path
 
 
 def walk_layers(model):
@@ -13,8 +13,6 @@ def walk_layers(model):
     sub-layers (an LSTM and its cell, an attention layer and its projections). A shared layer
     is yielded once.
     """
-    import keras
-
     seen = set()
 
     def walk(layer, name):
@@ -22,7 +20,7 @@ def walk_layers(model):
             return
         seen.add(id(layer))
         yield name, layer
-        if isinstance(layer, keras.Model):
+        if is_model(layer):
             for sub in sub_layers(layer):
                 yield from walk(sub, f"{name}/{sub.name}")
 
@@ -32,12 +30,10 @@ def walk_layers(model):
 
 def _own_variables(layer, prefix=""):
     """Trainable variables of a layer and its non-model sub-layers, with their inner paths."""
-    import keras
-
     for v in own_trainable_variables(layer):
-        yield f"{prefix}{v.name}", v
+        yield f"{prefix}{variable_name(v)}", v
     for sub in sub_layers(layer):
-        if not isinstance(sub, keras.Model):
+        if not is_model(sub):
             yield from _own_variables(sub, f"{prefix}{sub.name}/")
 
 
@@ -50,8 +46,6 @@ def layer_table(model) -> dict[int, tuple[str, int, str]]:
     (``kernel``), or its path inside the layer when the short name repeats there
     (``query/kernel`` in an attention layer).
     """
-    import keras
-
     table: dict[int, tuple[str, int, str]] = {}
     depths: dict[str, int] = {}
 
@@ -62,19 +56,19 @@ def layer_table(model) -> dict[int, tuple[str, int, str]]:
         table[id(variable)] = (layer_name, depth, short)
 
     for name, layer in walk_layers(model):
-        if isinstance(layer, keras.Model):
-            owned = [(v.name, v) for v in own_trainable_variables(layer)]
+        if is_model(layer):
+            owned = [(variable_name(v), v) for v in own_trainable_variables(layer)]
         else:
             owned = list(_own_variables(layer))
         counts: dict[str, int] = {}
         for _, v in owned:
-            counts[v.name] = counts.get(v.name, 0) + 1
+            counts[variable_name(v)] = counts.get(variable_name(v), 0) + 1
         for path, v in owned:
-            add(name, v, v.name if counts[v.name] == 1 else path)
+            add(name, v, variable_name(v) if counts[variable_name(v)] == 1 else path)
     for v in own_trainable_variables(model):
-        add(model.name, v, v.name)
+        add(model.name, v, variable_name(v))
     for v in model.trainable_variables:  # tracked some other way: use the variable's path
         if id(v) not in table:
-            path = getattr(v, "path", v.name)
-            add(path.rsplit("/", 1)[0] if "/" in path else model.name, v, v.name)
+            path = variable_path(v)
+            add(path.rsplit("/", 1)[0] if "/" in path else model.name, v, variable_name(v))
     return table

@@ -49,9 +49,19 @@ def _needs_copy(optimizer, variables, model) -> bool:
     )
 
 
+def _on_jax(model) -> bool:
+    """Whether ``model`` trains on Keras 3's JAX backend (a legacy Keras 2 model always runs on TensorFlow)."""
+    return keras.backend.backend() == "jax" and not compat.is_legacy(model)
+
+
 def _step_recorder(model, optimizer, variables, capacity, plan):
-    """The step source for this model's backend: the in-graph ring on TensorFlow, returned rows on JAX."""
-    if keras.backend.backend() == "jax":
+    """The step source for this model's Keras and backend: the in-graph ring on TensorFlow (Keras 3's
+    optimizer, or legacy Keras 2's), returned rows on JAX."""
+    if compat.is_legacy(model):
+        from gradscope.recorders.tf_keras_steps import TfKerasStepRecorder
+
+        return TfKerasStepRecorder(variables, capacity, plan=plan)
+    if _on_jax(model):
         from gradscope.recorders.jax_steps import JaxStepRecorder
 
         return JaxStepRecorder(model, variables, capacity, plan=plan)
@@ -420,8 +430,8 @@ class GradientMonitor(keras.callbacks.Callback):
 
     @_guarded
     def on_train_begin(self, logs=None):
-        problem = compat.unsupported_stack(self.model, backends=compat.MONITOR_BACKENDS)
-        if problem is None and keras.backend.backend() == "jax":
+        problem = compat.unsupported_stack(self.model, backends=compat.MONITOR_BACKENDS, legacy=True)
+        if problem is None and _on_jax(self.model):
             from gradscope.recorders.jax_steps import unrecordable
 
             problem = unrecordable(self.model)
@@ -572,7 +582,7 @@ class GradientMonitor(keras.callbacks.Callback):
     def _description(self, model, optimizer) -> dict:
         """``run.json`` sections that say what is being trained."""
         out = {"model": describe_model(model), "optimizer": describe_optimizer(model.optimizer),
-               "training": self._training(), "versions": versions()}
+               "training": self._training(), "versions": versions(model)}
         if self._data:
             out["data"] = self._data
         return out
@@ -645,8 +655,9 @@ class GradientMonitor(keras.callbacks.Callback):
         self._activation_probe = self._time_probe = None
         if self.probe is False:
             return
-        on_jax = keras.backend.backend() == "jax"
-        recurrent = [] if on_jax else recurrent_layers(model, table)  # (time gradients: a GradientTape)
+        on_jax = _on_jax(model)
+        # (time gradients: a GradientTape through Keras 3's RNN, which steps its cell's call)
+        recurrent = [] if on_jax or compat.is_legacy(model) else recurrent_layers(model, table)
         self._time_probe = TimeGradientProbe(model, recurrent) if recurrent else None
         if recurrent and self._probe_y is None:  # time gradients need the probe's targets
             self._probe_y = probe_targets(self.probe) if self.probe is not None else \

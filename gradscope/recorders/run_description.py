@@ -194,15 +194,24 @@ def describe_optimizer(optimizer) -> dict:
     return out
 
 
-def versions() -> dict:
-    """Versions of gradscope and what it runs on."""
+def versions(model=None, framework: str | None = None) -> dict:
+    """Versions of gradscope and what it runs on; ``framework`` says what trains the run: ``keras`` (Keras 3,
+    on ``keras_backend``), ``tf_keras`` (legacy Keras 2 trains ``model``, on TensorFlow) or ``tf1`` (a
+    TF1 graph in a ``sess.run`` loop, as given)."""
     import keras
     import tensorflow as tf
 
     from gradscope import __version__
 
     out = {"gradscope": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-           "keras_backend": keras.backend.backend(), "numpy": np.__version__, "python": platform.python_version()}
+           "keras_backend": keras.backend.backend(), "framework": "keras", "numpy": np.__version__,
+           "python": platform.python_version()}
+    if compat.is_legacy(model):
+        out.update(keras=compat.keras_of(model).__version__, keras_backend="tensorflow", framework="tf_keras")
+    if framework is not None:
+        out["framework"] = framework
+        if framework == "tf1":
+            out["keras_backend"] = "tensorflow"
     if out["keras_backend"] == "jax":
         import jax
 

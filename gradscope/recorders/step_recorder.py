@@ -333,6 +333,13 @@ class StepRecorder:
         if self._optimizer is not None:
             raise RuntimeError("StepRecorder is already attached")
         compat.check_optimizer(optimizer)
+        self._prepare(optimizer)
+        self.wrap("apply", self._make_apply(optimizer.apply))
+        self.gradients.install(self, optimizer)
+        self.updates.install(self, optimizer)
+
+    def _prepare(self, optimizer) -> None:
+        """Choose where the gradients come from and lay out the rows (once: a reused recorder keeps its ring)."""
         self._optimizer = optimizer
         self.gradients = self.gradient_source(optimizer)
         # The update is measured in the step: for plain SGD it is the very reduction the gradient's
@@ -343,9 +350,6 @@ class StepRecorder:
             layout = WindowRows if self.plan.window.aggregates else EveryStepRows
             self.rows = layout(self.n_vars, self.plan, sizes)
             self.ring = DeviceRing(self.rows.width, self.capacity)
-        self.wrap("apply", self._make_apply(optimizer.apply))
-        self.gradients.install(self, optimizer)
-        self.updates.install(self, optimizer)
 
     def gradient_source(self, optimizer):
         """Where this optimizer's gradients are read (a step traced with another source cannot record it)."""
@@ -380,32 +384,39 @@ class StepRecorder:
             grads = list(grads)
             if not grads or self.error is not None:
                 return original(grads, trainable_variables)
-            ctx = None
+            tvars = None
             with self.guard():
-                opt = self._optimizer
-                tvars = list(trainable_variables) if trainable_variables is not None else compat.optimizer_variables(opt)
-                ctx = _StepContext()
-                ctx.step = tf_variable(self._optimizer.iterations).read_value()
-                if self.rows.takes_weights_before or self.updates.takes_copy:
-                    # Read before the update: nothing waits for these reads, so their norms are
-                    # computed alongside the forward and backward passes, not after the update.
-                    which = None if self.updates.takes_copy else self.rows.reads_before
-                    ctx.before = [var.read_value() if which is None or i in which else None
-                                  for i, var in enumerate(self.tf_variables)]
-                self.gradients.from_apply(self, ctx, grads, tvars)
-            if ctx is None or self.error is not None:
-                return original(grads, trainable_variables)
-            outer, self._local.ctx = self.context(), ctx
-            try:
-                result = original(grads, trainable_variables)
-            finally:
-                self._local.ctx = outer
-            if is_primary_replica() and self.n_vars and self.error is None:
-                with self.guard():
-                    self.rows.write(StepMeasures(self, ctx), self.ring, ctx.step)
-            return result
+                tvars = (list(trainable_variables) if trainable_variables is not None
+                         else compat.optimizer_variables(self._optimizer))
+            return self.recorded(lambda: original(grads, trainable_variables), grads, tvars)
 
         return apply
+
+    def recorded(self, step, grads, tvars):
+        """Run one optimizer step (``step()``, which applies ``grads`` to ``tvars``) with its row written
+        into the ring after it; the step runs as it is when anything of ours fails."""
+        ctx = None
+        with self.guard():
+            ctx = _StepContext()
+            ctx.step = tf_variable(self._optimizer.iterations).read_value()
+            if self.rows.takes_weights_before or self.updates.takes_copy:
+                # Read before the update: nothing waits for these reads, so their norms are
+                # computed alongside the forward and backward passes, not after the update.
+                which = None if self.updates.takes_copy else self.rows.reads_before
+                ctx.before = [var.read_value() if which is None or i in which else None
+                              for i, var in enumerate(self.tf_variables)]
+            self.gradients.from_apply(self, ctx, grads, tvars)
+        if ctx is None or self.error is not None:
+            return step()
+        outer, self._local.ctx = self.context(), ctx
+        try:
+            result = step()
+        finally:
+            self._local.ctx = outer
+        if is_primary_replica() and self.n_vars and self.error is None:
+            with self.guard():
+                self.rows.write(StepMeasures(self, ctx), self.ring, ctx.step)
+        return result
 
     @contextlib.contextmanager
     def guard(self):

@@ -522,6 +522,11 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, max_steps
     echo = echo or print
     say = echo if verbose else (lambda *_: None)
     started = time.perf_counter()
+    from gradscope.recorders.keras_compat import UnsupportedStack, unsupported_stack
+
+    problem = unsupported_stack(model)  # arms are Keras 3 clones trained on TensorFlow
+    if problem is not None:
+        raise UnsupportedStack(f"try_fixes cannot try fixes on this model: {problem}")
     if getattr(model, "optimizer", None) is None or getattr(model, "loss", None) is None:
         raise GradscopeError("try_fixes needs a compiled model: call model.compile(optimizer=..., loss=...) first")
     parts = read_model(model)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradscope import records as rec
+from gradscope.recorders.run_description import versions
 from gradscope.recorders.schedule import EveryNSteps
 from gradscope.recorders.session import RecordingSession
 
@@ -37,6 +38,7 @@ class FetchedSteps:
         self.session = RecordingSession(run=run, run_dir=run_dir, config=config, writer=writer,
                                         variables=stats.meta, exit_status="complete")
         self.session.open()
+        self.session.update(versions=versions(framework="tf1"))
         self.session.on_exit = lambda status, error: self.flush()  # a script that never called close()
         self.steps_per_epoch = steps_per_epoch
         self.flush_every = flush_every
