@@ -187,12 +187,12 @@ def test_plain_sgd_grad_norm_from_the_update_matches_the_tape_and_lr_zero_falls_
 
 
 def test_a_second_fit_runs_the_step_traced_for_the_first_and_stays_exact(xy, monkeypatch):
-    from gradscope.recorders import step_rows
+    from gradscope.recorders.keras_tf import steps
 
     traces = []
-    original = step_rows.EveryStepRows.write
-    monkeypatch.setattr(step_rows.EveryStepRows, "write",
-                        lambda self, *a: (traces.append(1), original(self, *a))[1])  # runs only while tracing
+    original = steps.write_row
+    monkeypatch.setattr(steps, "write_row",
+                        lambda *a: (traces.append(1), original(*a))[1])  # runs only while tracing
     x, y = xy
     lr = 0.5
     m = _model(keras.optimizers.SGD(lr))

@@ -47,11 +47,11 @@ def _boom(*args, **kwargs):
 
 FAULTS = {
     "online diagnosis": ("gradscope.diagnosis.online.judge", dict(diagnose=True)),
-    "writing a row while Keras traces the step": ("gradscope.recorders.step_rows.EveryStepRows.write", {}),
-    "reading the device buffer": ("gradscope.recorders.step_recorder.StepRecorder.read", {}),
+    "writing a row while Keras traces the step": ("gradscope.recorders.keras_tf.steps.write_row", {}),
+    "reading the device buffer": ("gradscope.recorders.keras_tf.steps.StepRecorder.read", {}),
     "naming the layers at train begin": ("gradscope.recorders.monitor.layer_table", {}),
-    "keeping the probe batch": ("gradscope.recorders.monitor.rows_of", {}),
-    "the activation statistics": ("gradscope.recorders.monitor.activation_records", {}),
+    "keeping the probe batch": ("gradscope.recorders.epoch_probes.rows_of", {}),
+    "the activation statistics": ("gradscope.recorders.epoch_probes.activation_records", {}),
     "appending records to the run directory": ("gradscope.storage.records_parquet.write_part", {}),
 }
 
@@ -76,7 +76,7 @@ def test_the_run_says_recording_stopped_and_keeps_what_it_had(monkeypatch, tmp_p
     from gradscope.storage import load_run
 
     calls = {"n": 0}
-    real = __import__("gradscope.recorders.monitor", fromlist=["activation_records"]).activation_records
+    real = __import__("gradscope.recorders.epoch_probes", fromlist=["activation_records"]).activation_records
 
     def fail_on_the_second_epoch(*args, **kwargs):
         calls["n"] += 1
@@ -84,7 +84,7 @@ def test_the_run_says_recording_stopped_and_keeps_what_it_had(monkeypatch, tmp_p
             raise OSError("disk full")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("gradscope.recorders.monitor.activation_records", fail_on_the_second_epoch)
+    monkeypatch.setattr("gradscope.recorders.epoch_probes.activation_records", fail_on_the_second_epoch)
     monitor = GradientMonitor(run_dir=tmp_path / "run")
     _, history, ours = _fit([monitor])
     assert len(history.history["loss"]) == 3 and len(ours) == 1

@@ -219,7 +219,7 @@ class ProbeCapture:
     def _keep(self, x):
         import tensorflow as tf
 
-        from gradscope.recorders.step_recorder import is_primary_replica
+        from gradscope.recorders.tf_ops import is_primary_replica
 
         if not is_primary_replica():
             return

@@ -56,7 +56,7 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     from gradscope.recorders.activation_probe import ActivationProbe, cut_rows, watched_layers
     from gradscope.recorders.activation_stats import activation_records
     from gradscope.recorders.layer_names import layer_table
-    from gradscope.recorders.reductions import reduction_of
+    from gradscope.recorders.reductions import host_value
     from gradscope.recorders.time_gradients import recurrent_layers, time_gradients, time_records
 
     from gradscope.recorders import keras_compat as compat
@@ -76,9 +76,7 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     tensors = {"grad": grads, "weight": weights, "update": first_step(model.optimizer, variables, grads)}
     measured = {}
     for name in MEASURED_METRICS:  # every measured metric, reduced as the recorders reduce it
-        reduction = reduction_of(name)
-        measured[name] = np.array([[float(reduction.host(np.asarray(reduction.graph(np.asarray(t, np.float32)))))
-                                    for t in tensors[METRICS[name].source]]])
+        measured[name] = np.array([[host_value(name, t) for t in tensors[METRICS[name].source]]])
     measured["weight_norm_initial"] = measured["weight_norm"]
     frames = [rec.from_step_arrays(run, np.array([0]), 0, meta, measured),
               rec.from_logs(run, 0, 0, {"loss": float(loss)})]

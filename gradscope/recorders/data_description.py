@@ -122,3 +122,43 @@ def describe_data(x, y) -> dict:
     if target is not None:
         out["target"] = target
     return out
+
+
+def _first_batches(dataset, batches: int = 20):
+    """Inputs and targets of a ``tf.data.Dataset``'s first batches (a dataset is read again at no cost
+    to the fit), as arrays; targets None when it yields inputs only."""
+    xs, ys = [], []
+    for element in dataset.take(batches):
+        if isinstance(element, (tuple, list)):
+            xs.append(np.asarray(element[0]))
+            if len(element) > 1 and element[1] is not None:
+                ys.append(np.asarray(element[1]))
+        else:
+            xs.append(np.asarray(element))
+    if not xs:
+        return None, None
+    return np.concatenate(xs), (np.concatenate(ys) if len(ys) == len(xs) else None)
+
+
+def describe_fit_data(fit: dict | None) -> dict:
+    """The scale of the inputs and the range of the targets ``fit`` was given (``fit``: its arguments,
+    :func:`gradscope.recorders.keras_compat.fit_arguments`): a sample of :data:`DESCRIBE_ROWS` rows of
+    arrays, the first batches of a ``tf.data.Dataset``; ``{}`` for data that cannot be read without
+    consuming it, and for anything that fails (the data is the user's: never fail their fit over a
+    description)."""
+    if fit is None:
+        return {}
+    from gradscope.recorders.activation_probe import rows_of
+
+    try:
+        x, y = rows_of(fit["x"], DESCRIBE_ROWS), None
+        if x is not None and fit.get("y") is not None:
+            y = rows_of(fit["y"], DESCRIBE_ROWS)
+        if x is None and type(fit["x"]).__module__.startswith("tensorflow"):
+            import tensorflow as tf
+
+            if isinstance(fit["x"], tf.data.Dataset):
+                x, y = _first_batches(fit["x"])
+        return describe_data(x, y) if x is not None else {}
+    except Exception:
+        return {}

@@ -8,21 +8,17 @@ import warnings
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
-from gradscope import records as rec
 from gradscope.errors import GradscopeError
 from gradscope.recorders import keras_compat as compat
-from gradscope.recorders.activation_probe import (ActivationProbe, ProbeCapture, cut_rows, probe_inputs, probe_targets,
-                                                  rows_in, rows_of, watched_layers)
-from gradscope.recorders.time_gradients import TimeGradientProbe, recurrent_layers, time_records
-from gradscope.recorders.activation_stats import activation_records
-from gradscope.recorders.data_description import DESCRIBE_ROWS, describe_data
+from gradscope.recorders import step_sources
+from gradscope.recorders.activation_probe import rows_of
+from gradscope.recorders.data_description import describe_fit_data
+from gradscope.recorders.epoch_probes import EpochProbes
 from gradscope.recorders.layer_names import layer_table
 from gradscope.recorders.run_description import constant_learning_rate, describe_model, describe_optimizer, versions
 from gradscope.recorders.schedule import DEFAULT_EVERY_STEP, Plan
 from gradscope.recorders.session import RecordingSession, json_number
-from gradscope.recorders.step_recorder import StepRecorder
 from gradscope.recorders.step_rows import SMALL_WEIGHTS
 from gradscope.recorders.tensorboard_export import TensorBoardExport
 from gradscope.errors import describe_exception
@@ -30,42 +26,6 @@ from gradscope.termination import SigtermGuard, is_interrupt
 
 DEFAULT_BUFFER_STEPS = 1024
 DEFAULT_FIT_BATCH_SIZE = 32  # what Keras' fit uses for arrays when batch_size is None
-
-
-def _is_distributed(model) -> bool:
-    strategy = getattr(model, "distribute_strategy", None) or tf.distribute.get_strategy()
-    return strategy.num_replicas_in_sync > 1 or type(strategy).__name__ != "_DefaultDistributionStrategy"
-
-
-def _needs_copy(optimizer, variables, model) -> bool:
-    """True when the update must be measured against a copy (see step_recorder.CopiedUpdates)."""
-    return bool(
-        not type(optimizer).__module__.startswith("keras.")
-        or getattr(optimizer, "weight_decay", None)
-        or getattr(optimizer, "use_ema", False)
-        or getattr(optimizer, "gradient_accumulation_steps", None)
-        or any(getattr(v, "constraint", None) is not None for v in variables)
-        or _is_distributed(model)
-    )
-
-
-def _on_jax(model) -> bool:
-    """Whether ``model`` trains on Keras 3's JAX backend (a legacy Keras 2 model always runs on TensorFlow)."""
-    return keras.backend.backend() == "jax" and not compat.is_legacy(model)
-
-
-def _step_recorder(model, optimizer, variables, capacity, plan):
-    """The step source for this model's Keras and backend: the in-graph ring on TensorFlow (Keras 3's
-    optimizer, or legacy Keras 2's), returned rows on JAX."""
-    if compat.is_legacy(model):
-        from gradscope.recorders.tf_keras_steps import TfKerasStepRecorder
-
-        return TfKerasStepRecorder(variables, capacity, plan=plan)
-    if _on_jax(model):
-        from gradscope.recorders.jax_steps import JaxStepRecorder
-
-        return JaxStepRecorder(model, variables, capacity, plan=plan)
-    return StepRecorder(variables, capacity, plan=plan, exact_copy=_needs_copy(optimizer, variables, model))
 
 
 def _guarded(hook):
@@ -89,22 +49,6 @@ def _guarded(hook):
             return None
 
     return guarded
-
-
-def _first_batches(dataset, batches: int = 20):
-    """Inputs and targets of a ``tf.data.Dataset``'s first batches (a dataset is read again at no cost
-    to the fit), as arrays; targets None when it yields inputs only."""
-    xs, ys = [], []
-    for element in dataset.take(batches):
-        if isinstance(element, (tuple, list)):
-            xs.append(np.asarray(element[0]))
-            if len(element) > 1 and element[1] is not None:
-                ys.append(np.asarray(element[1]))
-        else:
-            xs.append(np.asarray(element))
-    if not xs:
-        return None, None
-    return np.concatenate(xs), (np.concatenate(ys) if len(ys) == len(xs) else None)
 
 
 class GradientMonitor(keras.callbacks.Callback):
@@ -197,16 +141,13 @@ class GradientMonitor(keras.callbacks.Callback):
         self._stop_on = tuple(stop_on)
         self._diagnose = bool(diagnose or stop_on)
         self._findings_copy = findings_copy
-        self._recorder: StepRecorder | None = None
+        self._recorder = None  # the step source of the running fit (gradscope.recorders.step_sources)
         self._ended: str | None = None  # how the last fit's recording ended (close's status)
         self._meta: list[tuple[str, int, str]] = []
-        self._time_probe: TimeGradientProbe | None = None
-        self._probe_capture: ProbeCapture | None = None
         self._fit_batch_size: int | None = None
         self._fit: dict | None = None
         self._step_fn = None  # the traced train step of this fit (unguarded)
         self._kept = None     # (model, optimizer, recorder, step) of the last fit, to run again
-        self._activation_probe = None
         self._sigterm = SigtermGuard()
         self._in_fit = False
         self._broken: str | None = None
@@ -217,13 +158,12 @@ class GradientMonitor(keras.callbacks.Callback):
         self.run = run
         self.run_dir = run_dir
         self.probe = probe
+        self._probes = EpochProbes(probe)
         self._session = RecordingSession(run, run_dir, config, writer, outputs=[self._tensorboard],
                                          diagnose=self._diagnose, stop_on=self._stop_on,
                                          findings_copy=self._findings_copy)
         self._session.on_exit = self.close  # the interpreter exits during a fit: bring in what the device holds
         self._epoch = 0
-        self._probe_x = None
-        self._probe_y = None  # targets of the probe batch, for gradients through time
         self._epochs_done = 0  # finished epochs of the run (its progress)
         self._next_epoch = 0   # the run's epoch label of the next epoch (after an unfinished one, past it)
         self._planned = 0
@@ -400,10 +340,7 @@ class GradientMonitor(keras.callbacks.Callback):
         if self._broken is None and recorder.error is None and self._step_fn is not None and self.model is not None:
             self._kept = (self.model, recorder._optimizer, recorder, self._step_fn)
         self._step_fn = None
-        steps = [recorder.detach]
-        if self._probe_capture is not None:
-            steps.append(self._probe_capture.release)
-            self._probe_capture = None
+        steps = [recorder.detach, self._probes.release]
         if self.model is not None:
             steps.append(lambda: compat.forget_train_step(self.model))  # the next fit traces a clean step
             steps.append(lambda: compat.unguard_validation_step(self.model))
@@ -430,11 +367,7 @@ class GradientMonitor(keras.callbacks.Callback):
 
     @_guarded
     def on_train_begin(self, logs=None):
-        problem = compat.unsupported_stack(self.model, backends=compat.MONITOR_BACKENDS, legacy=True)
-        if problem is None and _on_jax(self.model):
-            from gradscope.recorders.jax_steps import unrecordable
-
-            problem = unrecordable(self.model)
+        problem = step_sources.unrecordable(self.model)
         if problem is not None:  # nothing is touched and no run is written: no number it did not measure
             raise compat.UnsupportedStack(problem)
         if self._recorder is not None:  # the last fit died where the monitor could not see it
@@ -455,11 +388,12 @@ class GradientMonitor(keras.callbacks.Callback):
         steps = (self.params or {}).get("steps")
         per_row = self.plan.sample.n_steps  # (windows are made on the host from every step's row)
         capacity = self.buffer_steps or (-(-steps // per_row) + 1 if steps else DEFAULT_BUFFER_STEPS)
-        reuse = self._reusable_recorder(model, optimizer, variables, capacity)
+        kept, self._kept = self._kept, None
+        reuse = step_sources.reusable(kept, model, optimizer, variables, capacity)
         if reuse is not None:  # the same model and optimizer: the step traced for the last fit records this one too
             self._recorder, step = reuse
         else:
-            self._recorder, step = _step_recorder(model, optimizer, variables, capacity, self.plan), None
+            self._recorder, step = step_sources.step_source(model, optimizer, variables, capacity, self.plan), None
         self._recorder.attach(optimizer)  # wrapped again: a retrace during this fit must record too
         self._next_step = self._recorder.next_step(optimizer)
         # the weights this fit starts from (0: a layer initialised at zero)
@@ -471,8 +405,10 @@ class GradientMonitor(keras.callbacks.Callback):
         self._validation = (self._fit or {}).get("validation")
         weights = (self._fit or {}).get("class_weight")
         self._class_weight = {str(k): json_number(v) for k, v in weights.items()} if isinstance(weights, dict) else None
-        self._setup_probe(model, table)
-        self._data = self._data_description()
+        on_jax = step_sources.on_jax(model)
+        self._probes.setup(model, table, self._fit, through_time=not (on_jax or compat.is_legacy(model)),
+                           can_capture=not (on_jax or getattr(model, "jit_compile", False) is True))
+        self._data = describe_fit_data(self._fit)
         if self._first_step is None:
             self._first_step = self._next_step
         compat.guard_fit_callbacks(self._fit, self._step_raised)  # another callback's error ends the run too
@@ -501,7 +437,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self.flush()
         last_step = max(self._next_step - 1, 0)  # the epoch's last step (flush has read up to it)
         epoch = self._epoch
-        acts_frame = rec.concat([self._activation_records(last_step, epoch), self._time_records(last_step, epoch)])
+        acts_frame = self._probes.records(self.run, last_step, epoch)
         self._epochs_done += 1
         self._next_epoch = epoch + 1
         sections = {"training": self._training(), **self._learning_rate_end()} if self.writer is not None else {}
@@ -538,10 +474,9 @@ class GradientMonitor(keras.callbacks.Callback):
 
     def _trace_error(self):
         """An error of ours raised (and set aside) while Keras traced the train step, or None."""
-        for part in (self._recorder, self._probe_capture):
-            if part is not None and part.error is not None:
-                return part.error
-        return None
+        if self._recorder is not None and self._recorder.error is not None:
+            return self._recorder.error
+        return self._probes.error
 
     def _break(self, exc: Exception, where: str) -> None:
         """Something of gradscope's failed: say so once, give the model back, let training go on."""
@@ -587,26 +522,9 @@ class GradientMonitor(keras.callbacks.Callback):
             out["data"] = self._data
         return out
 
-    def _data_description(self) -> dict:
-        """The scale of the inputs and the range of the targets ``fit`` was given (a sample of
-        :data:`~gradscope.recorders.data_description.DESCRIBE_ROWS` rows; the first batches of a
-        ``tf.data.Dataset``); ``{}`` for data that cannot be read without consuming it."""
-        fit = self._fit
-        if fit is None:
-            return {}
-        try:
-            x, y = rows_of(fit["x"], DESCRIBE_ROWS), None
-            if x is not None and fit.get("y") is not None:
-                y = rows_of(fit["y"], DESCRIBE_ROWS)
-            if x is None and isinstance(fit["x"], tf.data.Dataset):
-                x, y = _first_batches(fit["x"])
-            return describe_data(x, y) if x is not None else {}
-        except Exception:  # the data is the user's: never fail their fit over a description
-            return {}
-
     def _training(self) -> dict:
         params = self.params or {}
-        batch = self._probe_capture.batch_rows() if self._probe_capture is not None else self._fit_batch_size
+        batch = self._probes.batch_rows() if self._probes.captures else self._fit_batch_size
         out = {"epochs": self._planned or params.get("epochs"), "steps_per_epoch": params.get("steps"),
                "fits": self._fits, "every_step": list(self.plan.every_step),
                "every_n_steps": self.plan.sample.n_steps, "window_steps": self.plan.window.n_steps,
@@ -631,74 +549,9 @@ class GradientMonitor(keras.callbacks.Callback):
         compat.install_train_step(self.model, step)
         compat.guard_train_step(self.model, self._step_raised, self._data_ran_out)
 
-    def _reusable_recorder(self, model, optimizer, variables, capacity):
-        """The recorder and traced step of this monitor's last fit, if this fit can run them as they are."""
-        kept, self._kept = self._kept, None
-        if kept is None:
-            return None
-        k_model, k_optimizer, recorder, step = kept
-        same = (k_model is model and k_optimizer is optimizer and recorder.capacity >= capacity
-                and [id(v) for v in recorder.variables] == [id(v) for v in variables]
-                and type(recorder.gradient_source(optimizer)) is type(recorder.gradients))
-        return (recorder, step) if same else None
-
     def _flush_partial_window(self) -> int:
         """Records of a window of steps still open (``window_steps``); returns how many."""
         partial = self._recorder.read_partial_window() if self._recorder else None
         if partial is None:
             return 0
         return self._add_records(*partial, self._next_step - 1)  # the open window ends where flush() stopped
-
-    # probe batch and activation statistics
-
-    def _setup_probe(self, model, table):
-        self._activation_probe = self._time_probe = None
-        if self.probe is False:
-            return
-        on_jax = _on_jax(model)
-        # (time gradients: a GradientTape through Keras 3's RNN, which steps its cell's call)
-        recurrent = [] if on_jax or compat.is_legacy(model) else recurrent_layers(model, table)
-        self._time_probe = TimeGradientProbe(model, recurrent) if recurrent else None
-        if recurrent and self._probe_y is None:  # time gradients need the probe's targets
-            self._probe_y = probe_targets(self.probe) if self.probe is not None else \
-                (rows_of(self._fit["y"]) if self._fit is not None and self._fit.get("y") is not None else None)
-        layers = watched_layers(model, table)
-        if not layers:
-            return
-        self._activation_probe = ActivationProbe(model, layers)
-        if self._probe_x is not None:
-            return
-        if self.probe is not None:
-            self._probe_x = probe_inputs(self.probe)
-            return
-        rows = rows_of(self._fit["x"]) if self._fit is not None else None
-        if rows is not None:  # read on the host from the arrays fit was given: the train step is left alone
-            self._probe_x = rows
-            return
-        if on_jax or getattr(model, "jit_compile", False) is True:
-            warnings.warn(
-                "GradientMonitor cannot keep a probe batch from an XLA-compiled train step; "
-                "pass probe=x_sample to get activation statistics.",
-                stacklevel=2,
-            )
-            return
-        self._probe_capture = ProbeCapture(model)
-
-    def _probe_batch(self):
-        """The probe inputs (taken from the capture on first use: every later epoch uses the same rows), or None."""
-        if self._probe_x is None and self._probe_capture is not None:
-            self._probe_x = self._probe_capture.value()
-        return self._probe_x
-
-    def _activation_records(self, step, epoch):
-        if self._activation_probe is None or self._probe_batch() is None:
-            return rec.empty()
-        return activation_records(self.run, step, epoch, self._activation_probe(self._probe_x))
-
-    def _time_records(self, step, epoch):
-        """``time_grad_norm`` of every recurrent layer on the probe batch and its targets."""
-        if self._time_probe is None or self._probe_y is None or self._probe_batch() is None:
-            return rec.empty()
-        n = min(rows_in(self._probe_x), rows_in(self._probe_y))
-        return time_records(self.run, step, epoch, self._time_probe(cut_rows(self._probe_x, n),
-                                                                     cut_rows(self._probe_y, n)))

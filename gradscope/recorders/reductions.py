@@ -1,15 +1,20 @@
 """How the recorders reduce a tensor of an optimizer step to one number per variable.
 
 A measured metric (:data:`gradscope.vocabulary.METRICS` entries with a ``source``) names its
-reduction; both recorders (the Keras step recorder and the TF1 graph builder) look it up here.
-A reduction is computed in the graph into a float32 scalar and finished on the host, so the
-graph does the least work per step: the L2 norm is one ``L2Loss`` (``sum(x**2)/2``) per
-tensor, its square root taken on the host.
+reduction. A reduction is computed where the step runs into a float32 scalar in *graph units*
+and finished on the host, so the step does the least work: the L2 norm is ``sum(x**2)/2`` per
+tensor (one ``L2Loss`` on TensorFlow), its square root taken on the host. This module knows no
+framework: each step source computes the graph side with its own framework
+(:mod:`gradscope.recorders.tf_ops` for TensorFlow, :mod:`gradscope.recorders.keras_jax.steps` for
+JAX) and the host finishes it here; :attr:`Reduction.numpy` is the same graph side on the host
+(what ``audit`` and the host's own weight readings use).
 
 Example:
-    >>> import numpy as np, tensorflow as tf
+    >>> import numpy as np
     >>> l2 = REDUCTIONS["l2"]
-    >>> float(l2.host(np.array(l2.graph(tf.constant([3.0, 4.0])))))
+    >>> float(l2.host(l2.numpy(np.array([3.0, 4.0]))))
+    5.0
+    >>> float(host_value("grad_norm", np.array([3.0, 4.0])))
     5.0
 """
 
@@ -19,20 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import tensorflow as tf
 
 from gradscope.vocabulary import METRICS
-
-
-def half_sq(x) -> tf.Tensor:
-    """sum(x**2)/2 in float32 for a dense tensor or the dense sum of an IndexedSlices."""
-    if isinstance(x, tf.IndexedSlices):
-        unique, segments = tf.unique(x.indices)
-        x = tf.math.unsorted_segment_sum(x.values, segments, tf.shape(unique)[0])
-    x = tf.convert_to_tensor(x)
-    if x.dtype != tf.float32:
-        x = tf.cast(x, tf.float32)
-    return tf.raw_ops.L2Loss(t=x)
 
 
 @dataclass(frozen=True)
@@ -40,25 +33,36 @@ class Reduction:
     """A reduction of one tensor to one number.
 
     Attributes:
-        graph: tensor -> float32 scalar tensor, inside the traced step.
-        host: what the graph computed (a numpy array) -> the metric's values.
-        graph_finish: the same finishing step in the graph (for aggregating over windows).
+        name: its key in :data:`REDUCTIONS` (and in each framework's table of graph sides).
+        numpy: an array -> its graph-unit value, computed on the host in float64.
+        host: graph-unit values (a numpy array) -> the metric's values.
         power: ``graph(c * x) == |c| ** power * graph(x)``: a gradient's value can be read
             off a plain SGD update ``lr * g`` by dividing by ``lr ** power``.
     """
 
-    graph: Callable
+    name: str
+    numpy: Callable
     host: Callable
-    graph_finish: Callable
     power: float
 
 
+def _half_sq(x) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    return 0.5 * np.sum(np.square(x))
+
+
 REDUCTIONS = {
-    "l2": Reduction(graph=half_sq, host=lambda v: np.sqrt(2.0 * v),
-                    graph_finish=lambda t: tf.sqrt(2.0 * t), power=2.0),
+    "l2": Reduction(name="l2", numpy=_half_sq, host=lambda v: np.sqrt(2.0 * np.asarray(v, dtype=np.float64)),
+                    power=2.0),
 }
 
 
 def reduction_of(metric: str) -> Reduction:
     """The reduction a measured metric names."""
     return REDUCTIONS[METRICS[metric].reduction]
+
+
+def host_value(metric: str, array) -> float:
+    """A measured metric of one array, computed wholly on the host (``audit``, weight readings)."""
+    reduction = reduction_of(metric)
+    return float(reduction.host(reduction.numpy(array)))

@@ -1,13 +1,15 @@
-"""How the Keras recorder lays out what it measures in a step: a device ring of named rows.
+"""How a step source lays out what it measures in a step: named rows, turned back into records on the host.
 
 A row holds, per measured metric of the plan (in :data:`gradscope.vocabulary.MEASURED_METRICS`
 order) and variable, the graph value of the metric's reduction (for the L2 norm:
-``sum(x**2) / 2``, one ``L2Loss``), column-major (every variable's first metric, then the
-second, ...); the host finishes them (square roots) when it turns rows back into named
-``(rows, variables)`` arrays.
+``sum(x**2) / 2``), column-major (every variable's first metric, then the second, ...); the host
+finishes them (square roots) when it turns rows back into named ``(rows, variables)`` arrays.
 
-Rows are indexed by the optimizer's own step counter (``iterations``), so nothing but the row
-itself is written per step: no counter of ours, no read-modify-write.
+Rows are indexed by the optimizer's own step counter, so nothing but the row itself is written
+per step: no counter of ours, no read-modify-write. This module is the host side and knows no
+framework; each step source writes the rows with its own (:mod:`gradscope.recorders.keras_tf.rows`
+into a TensorFlow device ring, :mod:`gradscope.recorders.keras_jax.steps` as the compiled step's
+output).
 
 * :class:`EveryStepRows`: a row per recorded step (every step, or every N-th).
 * :class:`WindowRows`: the same rows, made into a record per window of N steps on the host.
@@ -16,47 +18,9 @@ itself is written per step: no counter of ours, no read-modify-write.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 
 from gradscope.recorders.reductions import reduction_of
 from gradscope.vocabulary import METRICS
-
-
-class DeviceRing:
-    """Rows of float32 kept in a device variable, at ``index % capacity``.
-
-    The host asks for the rows of a range of indexes; when the range is longer than the ring,
-    its earliest rows were overwritten: :meth:`take` says how many, and the ring grows so that
-    the next period fits (the train step must then be traced again, since it holds the old
-    variable).
-    """
-
-    def __init__(self, width: int, capacity: int):
-        self.width = width
-        self._allocate(capacity)
-
-    def _allocate(self, capacity: int) -> None:
-        self.capacity = max(int(capacity), 1)
-        with tf.init_scope():
-            self._buf = tf.Variable(tf.zeros([self.capacity, self.width], tf.float32), trainable=False,
-                                    name="gradscope_buffer")
-
-    def put(self, index, row) -> None:
-        """In the graph: write ``row`` (shape ``[width]``) at ``index`` (an int64 tensor)."""
-        pos = tf.math.floormod(index, self.capacity)
-        tf.raw_ops.ResourceScatterUpdate(resource=self._buf.handle, indices=pos, updates=row)
-
-    def take(self, start: int, stop: int) -> tuple[np.ndarray, int]:
-        """``(rows start..stop-1 as float64, lost)``; the earliest ``lost`` of them were overwritten."""
-        n = max(stop - start, 0)
-        k = min(n, self.capacity)
-        if k == 0:
-            return np.zeros((0, self.width)), 0
-        rows = self._buf.numpy()[np.arange(stop - k, stop) % self.capacity].astype(np.float64)
-        lost = n - k
-        if lost:
-            self._allocate(n)
-        return rows, lost
 
 
 def _blocks(raw: np.ndarray, columns, n_vars: int) -> dict[str, np.ndarray]:
@@ -92,21 +56,6 @@ class EveryStepRows:
         self.width = n_vars * len(self.columns) + len(self.small)
         self.takes_weights_before = self.every == 1 and (weights_measured or bool(self.small))
         self.reads_before = None if weights_measured else self.small  # None: every variable
-
-    def write(self, measured, ring: DeviceRing, step) -> None:
-        """In the graph: the row of one step (``step``: the optimizer's step counter before the update)."""
-        if self.every == 1:
-            parts = [measured.reduced(m, weights_before=True) for m in self.columns]
-            if self.small:
-                parts.append(measured.small_weights_before(self.small))
-            ring.put(step, tf.concat(parts, 0))
-            return
-
-        def record():
-            ring.put(step // self.every, tf.concat([measured.reduced(m) for m in self.columns], 0))
-            return tf.constant(True)
-
-        tf.cond(tf.equal(tf.math.floormod(step, self.every), 0), record, lambda: tf.constant(False))
 
     def indexes(self, first_step: int, next_step: int) -> tuple[int, int, np.ndarray]:
         """Ring indexes and recorded steps of the steps ``first_step .. next_step - 1``."""
@@ -169,10 +118,6 @@ class WindowRows:
         self.aggregated = {m: METRICS[m].window_max for m in plan.every_step if METRICS[m].window_max}
         self._open_steps = np.zeros(0, np.int64)  # steps read whose window has not closed yet
         self._open_values: dict[str, np.ndarray] = {}
-
-    def write(self, measured, ring: DeviceRing, step) -> None:
-        """In the graph: the step's row, as for every step."""
-        self.per_step.write(measured, ring, step)
 
     def indexes(self, first_step: int, next_step: int) -> tuple[int, int, np.ndarray]:
         """Ring indexes and steps of the steps ``first_step .. next_step - 1`` (every step is kept)."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import tensorflow as tf
 
 from gradscope.recorders.reductions import REDUCTIONS, reduction_of
+from gradscope.recorders import tf_ops
 from gradscope.recorders.schedule import DEFAULT_EVERY_STEP, Plan
 from gradscope.recorders.step_rows import SMALL_VARIABLE
 from gradscope.vocabulary import METRICS
@@ -231,26 +232,26 @@ def build_step_stats(train_op, graph=None, every_step=DEFAULT_EVERY_STEP) -> Ste
                 rules.append("lr*grad" if alpha is not None else "difference")
                 with tf.control_dependencies([train_op]):
                     after = tf.identity(var.read_value() if hasattr(var, "read_value") else var)
-                weights.append(REDUCTIONS["l2"].graph(after))
+                weights.append(tf_ops.graph(REDUCTIONS["l2"])(after))
                 of_grad = {}
                 for name in columns:
                     source, reduction = METRICS[name].source, reduction_of(name)
                     if source == "grad" or (source == "update" and alpha is not None):
                         if id(reduction) not in of_grad:
-                            of_grad[id(reduction)] = reduction.graph(grad)
+                            of_grad[id(reduction)] = tf_ops.graph(reduction)(grad)
                         value = of_grad[id(reduction)]
                         if source == "update":  # gradient descent applies exactly alpha * grad
                             a = tf.cast(alpha, tf.float32)
                             value = value * (tf.square(a) if reduction.power == 2 else tf.abs(a) ** reduction.power)
                     elif source == "weight":
-                        value = reduction.graph(after)
+                        value = tf_ops.graph(reduction)(after)
                     else:
-                        value = reduction.graph(after - before)
+                        value = tf_ops.graph(reduction)(after - before)
                     reduced[name].append(value)
-            stats = tf.stack([reduction_of(name).graph_finish(tf.stack(reduced[name])) for name in columns], axis=1)
-            weight_norms = REDUCTIONS["l2"].graph_finish(tf.stack(weights))
+            stats = tf.stack([tf_ops.finish(reduction_of(name))(tf.stack(reduced[name])) for name in columns], axis=1)
+            weight_norms = tf_ops.finish(REDUCTIONS["l2"])(tf.stack(weights))
             small = [i for i, v in enumerate(variables) if v.shape.num_elements() is not None
                      and v.shape.num_elements() <= SMALL_VARIABLE] if "weight_norm" not in columns else []
-            small_weights = REDUCTIONS["l2"].graph_finish(tf.stack([weights[i] for i in small])) if small else None
+            small_weights = tf_ops.finish(REDUCTIONS["l2"])(tf.stack([weights[i] for i in small])) if small else None
     return StepStats(stats=stats, columns=columns, variables=variables, meta=meta, update_rule=rules,
                      weights=weight_norms, small=small, small_weights=small_weights)

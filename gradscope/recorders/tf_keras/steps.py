@@ -3,7 +3,7 @@
 Course code written before Keras 3, and ``tf.keras`` under ``TF_USE_LEGACY_KERAS=1``, train with
 ``tf_keras``: its own layers, callbacks and optimizers, on TensorFlow. Its train step is a
 ``tf.function`` like Keras 3's, so the device ring and row layouts of
-:mod:`gradscope.recorders.step_recorder` serve it unchanged; what differs is where an optimizer
+:mod:`gradscope.recorders.keras_tf` serve it unchanged; what differs is where an optimizer
 step can be seen:
 
 * the step itself is ``apply_gradients(grads_and_vars)`` (Keras 3: ``apply``), wrapped on the
@@ -21,7 +21,7 @@ step can be seen:
 from __future__ import annotations
 
 from gradscope.recorders import keras_compat as compat
-from gradscope.recorders.step_recorder import AllReducedGradients, StepRecorder
+from gradscope.recorders.keras_tf.steps import AllReducedGradients, StepRecorder
 
 
 class HandedOverGradients(AllReducedGradients):
@@ -56,7 +56,7 @@ class HandedOverGradients(AllReducedGradients):
 
 class TfKerasStepRecorder(StepRecorder):
     """Records per-variable norms of the steps of one legacy Keras 2 optimizer into a device ring
-    (the host interface of :class:`~gradscope.recorders.step_recorder.StepRecorder`).
+    (the host interface of :class:`~gradscope.recorders.keras_tf.steps.StepRecorder`).
 
     Args:
         variables: the trainable variables to record, in record order.

@@ -33,7 +33,7 @@ import numpy as np
 
 from gradscope.errors import GradscopeError
 from gradscope.recorders import keras_compat as compat
-from gradscope.recorders.reductions import reduction_of
+from gradscope.recorders.reductions import host_value
 from gradscope.recorders.step_rows import EveryStepRows, WindowRows
 from gradscope.vocabulary import METRICS
 
@@ -78,7 +78,7 @@ class _JaxGradients:
 
 class JaxStepRecorder:
     """Records per-variable norms of the steps of one Keras model on JAX (host interface of
-    :class:`gradscope.recorders.step_recorder.StepRecorder`).
+    :class:`gradscope.recorders.keras_tf.steps.StepRecorder`).
 
     Args:
         model: the compiled Keras model whose ``fit`` is recorded.
@@ -158,11 +158,9 @@ class JaxStepRecorder:
         if weights is None:
             weights = [v.value for v in self.variables]
         weights = [np.asarray(w, dtype=np.float64) for w in weights]
-        reduction = reduction_of(metric)
         if METRICS[metric].reduction == "l2":
             return np.array([np.linalg.norm(w) for w in weights])
-        graph = JAX_GRAPH[METRICS[metric].reduction]
-        return np.array([float(reduction.host(np.asarray(graph(w)))) for w in weights])
+        return np.array([host_value(metric, w) for w in weights])
 
     # --- patching ----------------------------------------------------------------------------
 

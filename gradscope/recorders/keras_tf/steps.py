@@ -10,7 +10,7 @@ that Keras traces also computes, from the tensors the optimizer already has,
   ``assign_sub`` / ``assign`` calls, or, when something else may also change the variables,
   as the difference to a copy taken before the step),
 
-and writes them into a device-side ring (:mod:`gradscope.recorders.step_rows`). Nothing leaves
+and writes them into a device-side ring (:mod:`gradscope.recorders.keras_tf.rows`). Nothing leaves
 the device per step; the host reads the ring once per epoch (:meth:`StepRecorder.read`).
 
 Three choices are made once, when the recorder attaches, each by one small object:
@@ -32,8 +32,10 @@ import tensorflow as tf
 
 from gradscope.recorders import keras_compat as compat
 from gradscope.recorders.keras_compat import tf_variable
-from gradscope.recorders.reductions import REDUCTIONS, reduction_of
-from gradscope.recorders.step_rows import DeviceRing, EveryStepRows, WindowRows
+from gradscope.recorders.keras_tf.rows import DeviceRing, write_row
+from gradscope.recorders.reductions import REDUCTIONS, host_value, reduction_of
+from gradscope.recorders.step_rows import EveryStepRows, WindowRows
+from gradscope.recorders.tf_ops import graph, is_primary_replica
 from gradscope.vocabulary import METRICS
 
 
@@ -58,22 +60,6 @@ def is_plain_sgd(optimizer) -> bool:
         return False
     low, high = READ_OFF_UPDATE_LR
     return low <= float(np.asarray(optimizer.learning_rate)) <= high
-
-
-def is_primary_replica() -> bool:
-    """True outside ``tf.distribute`` and on the first replica of this process, which writes the
-    process's ring (with several workers, each worker's first replica writes its own)."""
-    ctx = tf.distribute.get_replica_context()
-    if ctx is None:
-        return True
-    rid = tf.get_static_value(ctx.replica_id_in_sync_group)
-    if rid is None:
-        return True
-    try:
-        local = len(ctx.strategy.extended.worker_devices)  # replicas of this worker; ids run worker by worker
-    except Exception:
-        local = 0
-    return int(rid) % local == 0 if local else int(rid) == 0
 
 
 class _StepContext:
@@ -115,7 +101,7 @@ class AllReducedGradients:
 
     def reduced(self, measured, reduction) -> tf.Tensor:
         grads, zero = measured.ctx.grads, tf.constant(0.0)
-        return tf.stack([(reduction.graph(grads[i]) if i in grads else zero) for i in range(measured.n_vars)])
+        return tf.stack([(graph(reduction)(grads[i]) if i in grads else zero) for i in range(measured.n_vars)])
 
 
 class AppliedGradients(AllReducedGradients):
@@ -198,8 +184,8 @@ class CapturedUpdates:
         if not deltas:
             return tf.constant(0.0)
         if len(deltas) == 1:
-            return reduction.graph(deltas[0][1])
-        return reduction.graph(tf.add_n([sign * tf.cast(_dense(d), tf.float32) for sign, d in deltas]))
+            return graph(reduction)(deltas[0][1])
+        return graph(reduction)(tf.add_n([sign * tf.cast(_dense(d), tf.float32) for sign, d in deltas]))
 
 
 class CopiedUpdates:
@@ -214,7 +200,7 @@ class CopiedUpdates:
         """Nothing to wrap: the copy is taken in ``apply``."""
 
     def reduced(self, i, measured, reduction) -> tf.Tensor:
-        return reduction.graph(measured.weights_after()[i] - measured.ctx.before[i])
+        return graph(reduction)(measured.weights_after()[i] - measured.ctx.before[i])
 
 
 class StepMeasures:
@@ -235,8 +221,8 @@ class StepMeasures:
 
     def small_weights_before(self, indexes) -> tf.Tensor:
         """``sum(w**2)/2`` of the given variables before the step, stacked."""
-        l2 = REDUCTIONS["l2"]
-        return tf.stack([l2.graph(self.ctx.before[i]) for i in indexes])
+        l2 = graph(REDUCTIONS["l2"])
+        return tf.stack([l2(self.ctx.before[i]) for i in indexes])
 
     def reduced(self, metric: str, weights_before: bool = False) -> tf.Tensor:
         """A measured metric of every variable, in graph units, stacked (``weights_before``: weight
@@ -251,7 +237,7 @@ class StepMeasures:
                 value = self.recorder.gradients.reduced(self, reduction)
             elif source == "weight":
                 weights = self.ctx.before if before else self.weights_after()
-                value = tf.stack([reduction.graph(w) for w in weights])
+                value = tf.stack([graph(reduction)(w) for w in weights])
             elif source == "update":
                 value = tf.stack([self.recorder.updates.reduced(i, self, reduction) for i in range(self.n_vars)])
             else:  # pragma: no cover - vocabulary defines the sources
@@ -320,11 +306,10 @@ class StepRecorder:
 
     def current_weight_values(self, metric: str = "weight_norm") -> np.ndarray:
         """A weight metric of every variable now, computed on the host in float64 (the L2 norm for ``l2``)."""
-        reduction = reduction_of(metric)
         weights = [np.asarray(v.numpy(), dtype=np.float64) for v in self.variables]
-        if reduction is REDUCTIONS["l2"]:
+        if reduction_of(metric) is REDUCTIONS["l2"]:
             return np.array([np.linalg.norm(w) for w in weights])
-        return np.array([float(reduction.host(np.asarray(reduction.graph(w)))) for w in weights])
+        return np.array([host_value(metric, w) for w in weights])
 
     # --- patching ----------------------------------------------------------------------------
 
@@ -415,7 +400,7 @@ class StepRecorder:
             self._local.ctx = outer
         if is_primary_replica() and self.n_vars and self.error is None:
             with self.guard():
-                self.rows.write(StepMeasures(self, ctx), self.ring, ctx.step)
+                write_row(self.rows, StepMeasures(self, ctx), self.ring, ctx.step)
         return result
 
     @contextlib.contextmanager
