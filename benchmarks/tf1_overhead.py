@@ -40,7 +40,8 @@ def main(argv=None):
     import numpy as np
     import tensorflow as tf
 
-    from gradscope.vocabulary import N_CLASSES, SEED_HIDDEN
+    from gradscope.data import N_CLASSES
+    from gradscope.models.mlp import SEED_HIDDEN
 
     from gradscope import SessionRecorder, data
     from gradscope.models import build_tf1_mlp

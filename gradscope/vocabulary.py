@@ -7,8 +7,8 @@ Nothing here imports TensorFlow.
 Example:
     >>> METRICS["update_ratio"].derived_from
     ('update_norm', 'weight_norm')
-    >>> INITS["he"].keras
-    'he_normal'
+    >>> SATURATING["tanh"]
+    (-1.0, 1.0)
     >>> fmt(0.000282), fmt(12345.0), fmt(float("nan")), fmt(None)
     ('0.000282', '1.23e+04', 'nan', '-')
 """
@@ -17,13 +17,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-# --- data shape: the seed's MNIST MLP ------------------------------------------------------
-
-N_PIXELS = 784  #: inputs of an MNIST image, flattened (28 x 28)
-N_CLASSES = 10  #: digits 0-9
-SEED_HIDDEN = (512, 256, 128)  #: the seed MLP's hidden layer sizes, input side first
-
 
 # --- metrics -------------------------------------------------------------------------------
 
@@ -138,83 +131,13 @@ RELU_LIKE = {"relu", "relu6", "elu", "selu", "leaky_relu", "gelu", "silu"}
 #: Activations (or none) whose outputs say nothing about saturated or dead units.
 NOT_WATCHED = {"linear", "softmax", "log_softmax", None}
 
-#: Keras activation names offered in error messages (keras.activations has a few more).
-KNOWN_ACTIVATIONS = [
-    "sigmoid", "tanh", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish",
-    "softplus", "softsign", "hard_sigmoid", "hard_silu", "mish", "exponential", "linear",
-    "log_sigmoid", "celu", "glu", "sparse_plus", "squareplus", "hard_tanh", "soft_shrink",
-]
+# --- initialisers (the --init names; how each framework builds them: gradscope.models.initializers) ---
 
-#: Every activation name Keras (3.15) knows: names checked before TensorFlow is imported (a test
-#: compares it with ``keras.activations``).
-KERAS_ACTIVATIONS = frozenset({
-    "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
-    "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu",
-    "sigmoid", "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid",
-    "sparsemax", "squareplus", "swish", "tanh", "tanh_shrink", "threshold",
-})
-#: Activations that make a distribution, not a hidden layer.
-OUTPUT_ONLY_ACTIVATIONS = frozenset({"softmax", "log_softmax", "sparsemax"})
-
-
-# --- initialisers (the --init names) ---------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Init:
-    """An ``--init`` name and how each framework builds it.
-
-    Attributes:
-        description: what the name means, in words.
-        keras: the Keras initializer Keras builds it as (None: from ``stddev`` or ``scaling``).
-        stddev: N(0, stddev**2) weights.
-        scaling: variance scaling ``(scale, mode, distribution)``, as TF1 graphs build it.
-    """
-
-    description: str
-    keras: str | None = None
-    stddev: float | None = None
-    scaling: tuple[float, str, str] | None = None
-
-
-#: gradscope's own initialiser names (both frameworks build them); Keras builds any other Keras name too.
-INITS = {
-    "normal": Init("N(0, 1) weights, the seed's tf.random.normal (the 'random' init)", stddev=1.0),
-    "standard": Init("U[-1/sqrt(fan_in), 1/sqrt(fan_in)], Glorot & Bengio's 'standard' init",
-                     scaling=(1.0 / 3.0, "fan_in", "uniform")),
-    "xavier": Init("Glorot uniform (TF1's xavier_initializer)", keras="glorot_uniform",
-                   scaling=(1.0, "fan_avg", "uniform")),
-    "he": Init("truncated normal with Var(w) = 2/fan_in (TF1's variance_scaling_initializer())",
-               keras="he_normal", scaling=(2.0, "fan_in", "truncated_normal")),
-    "glorot_uniform": Init("Glorot uniform", keras="glorot_uniform", scaling=(1.0, "fan_avg", "uniform")),
-    "glorot_normal": Init("Glorot truncated normal", keras="glorot_normal", scaling=(1.0, "fan_avg", "truncated_normal")),
-    "he_normal": Init("He truncated normal", keras="he_normal", scaling=(2.0, "fan_in", "truncated_normal")),
-    "he_uniform": Init("He uniform", keras="he_uniform", scaling=(2.0, "fan_in", "uniform")),
-    "lecun_normal": Init("LeCun truncated normal", keras="lecun_normal", scaling=(1.0, "fan_in", "truncated_normal")),
-    "lecun_uniform": Init("LeCun uniform", keras="lecun_uniform", scaling=(1.0, "fan_in", "uniform")),
-    "zeros": Init("all weights 0 (symmetric: every unit of a layer stays the same)", keras="zeros"),
-}
-#: Initialiser names offered in error messages.
-KNOWN_INITS = list(INITS) + ["orthogonal", "random_normal", "random_uniform", "truncated_normal", "ones",
-                             "variance_scaling"]
-#: Every initializer name Keras (3.15) knows by a snake_case string (a test compares it with
-#: ``keras.initializers``).
-KERAS_INITIALIZERS = frozenset({
-    "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal",
-    "lecun_uniform", "normal", "one", "ones", "orthogonal", "random_normal", "random_uniform", "stft",
-    "truncated_normal", "uniform", "variance_scaling", "zero", "zeros",
-})
 NORMAL_PREFIX = "normal_"  #: ``normal_<s>`` is N(0, s**2)
 LARGE_RANDOM_INIT = "normal"  #: the init whose large weights saturate sigmoids and explode ReLUs
 LARGE_INIT_STD = 0.5  #: N(0, s**2) weights with s at least this count as a large random init
 REFERENCE_ACT, REFERENCE_INIT = "relu", "he"  #: the textbook fix, trained beside a single run as its reference
 ROLE_REFERENCE = "reference"  #: ``config.role`` of that run
-
-
-def keras_init_name(init: str) -> str:
-    """The Keras name of an ``--init`` name (``xavier`` -> ``glorot_uniform``), else the name itself."""
-    spec = INITS.get(init)
-    return spec.keras if spec is not None and spec.keras else init
 
 
 # --- fixes that trials try (gradscope.trials) ---------------------------------------------------

@@ -43,7 +43,7 @@ def test_the_names_checked_before_tensorflow_are_the_names_keras_knows():
     import keras
 
     from gradscope.models.initializers import check_names
-    from gradscope.vocabulary import KERAS_ACTIVATIONS, KERAS_INITIALIZERS
+    from gradscope.models.initializers import KERAS_ACTIVATIONS, KERAS_INITIALIZERS
 
     for name in KERAS_ACTIVATIONS:
         assert keras.activations.get(name) is not None, name

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gradscope.vocabulary import N_CLASSES
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ class DiagnosisSettings:
             the last epoch ...
         stalled_above_chance: ... or the training accuracy ends less than this fraction of the
             way from chance to 1 (chance + 0.1 x (1 - chance): 0.19 for 10 classes, 0.55 for 2).
-        default_classes: the number of classes assumed when nothing says.
+        default_classes: the number of classes assumed when nothing says (the seed's MNIST digits: 10).
         oscillation_rise: a loss rise between epochs by more than this fraction counts ...
         oscillation_fraction: ... oscillating when this fraction of the epochs rise ...
         oscillation_min_epochs: ... in a run of at least this many epochs ...
@@ -92,7 +91,7 @@ class DiagnosisSettings:
     high_fraction: float = 0.9
     stalled_drop: float = 0.1
     stalled_above_chance: float = 0.1
-    default_classes: int = N_CLASSES
+    default_classes: int = 10
     oscillation_rise: float = 0.02
     oscillation_fraction: float = 0.25
     oscillation_min_epochs: int = 5

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gradscope.errors import GradscopeError
-from gradscope.vocabulary import SEED_HIDDEN
+from gradscope.models.mlp import SEED_HIDDEN
 
 OPTIMIZERS = ("sgd", "adam")
 FRAMEWORKS = ("keras", "tf1")

@@ -22,7 +22,8 @@ import numpy as np
 
 from gradscope.errors import GradscopeError
 from gradscope.experiments.config import HE2015_DEPTHS
-from gradscope.vocabulary import N_CLASSES, SATURATING, SATURATION_MARGIN
+from gradscope.data import N_CLASSES
+from gradscope.vocabulary import SATURATING, SATURATION_MARGIN
 
 PAPERS = ("glorot2010", "he2015")
 PAPER_JSON = "paper.json"

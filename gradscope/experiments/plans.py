@@ -9,7 +9,8 @@ from pathlib import Path
 from gradscope.errors import GradscopeError
 from gradscope.experiments.config import TrainConfig, default_out_dir, run_name
 from gradscope.storage import RUNS_DIR, load_run
-from gradscope.vocabulary import N_CLASSES, REFERENCE_ACT, REFERENCE_INIT, ROLE_REFERENCE
+from gradscope.data import N_CLASSES
+from gradscope.vocabulary import REFERENCE_ACT, REFERENCE_INIT, ROLE_REFERENCE
 
 #: Training images up to which ``analyze`` and ``sweep`` fit the linear baseline by default: a logistic
 #: regression (saga) takes seconds on the 3,500 training images of the bundled sample and ~50 s on 29,400.

@@ -32,7 +32,7 @@ from gradscope.errors import GradscopeError
 from gradscope.termination import Terminated
 from gradscope.experiments.config import TrainConfig
 from gradscope.experiments.linear_baseline import linear_baseline
-from gradscope.vocabulary import SEED_HIDDEN
+from gradscope.models.mlp import SEED_HIDDEN
 
 WITHIN = 0.01  #: a row reproduces the seed when its accuracy is within 1 point of it
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from gradscope import records as rec
 from gradscope.errors import GradscopeError
-from gradscope.vocabulary import N_CLASSES
+from gradscope.data import N_CLASSES
 
 ACTIVATION_SNAPSHOTS = 30  # activation statistics at most this many times per run
 

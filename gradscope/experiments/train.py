@@ -12,7 +12,7 @@ from gradscope.recorders.run_description import versions
 from gradscope.recorders.session import RecordingSession
 from gradscope.storage import Run, load_run
 from gradscope.termination import is_interrupt
-from gradscope.vocabulary import N_CLASSES
+from gradscope.data import N_CLASSES
 
 
 @dataclass

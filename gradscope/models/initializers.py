@@ -1,6 +1,6 @@
 """Activations and weight initialisers by the names users type, for Keras and for TF1 graphs.
 
-The names and what they mean are in :data:`gradscope.vocabulary.INITS`: ``normal`` is N(0, 1),
+The names, what they mean and how each framework builds them are in :data:`INITS`: ``normal`` is N(0, 1),
 ``normal_<s>`` is N(0, s**2), ``standard`` is U[-1/sqrt(fan_in), 1/sqrt(fan_in)], ``xavier`` is
 Glorot uniform, ``he`` is He truncated normal; Keras also builds any other Keras initializer name.
 
@@ -17,9 +17,80 @@ from __future__ import annotations
 
 import difflib
 
+from dataclasses import dataclass
+
 from gradscope.errors import GradscopeError
-from gradscope.vocabulary import (INITS, KERAS_ACTIVATIONS, KERAS_INITIALIZERS, KNOWN_ACTIVATIONS, KNOWN_INITS,
-                                  NORMAL_PREFIX, OUTPUT_ONLY_ACTIVATIONS, Init)
+from gradscope.vocabulary import NORMAL_PREFIX
+
+#: Keras activation names offered in error messages (keras.activations has a few more).
+KNOWN_ACTIVATIONS = [
+    "sigmoid", "tanh", "relu", "relu6", "leaky_relu", "elu", "selu", "gelu", "silu", "swish",
+    "softplus", "softsign", "hard_sigmoid", "hard_silu", "mish", "exponential", "linear",
+    "log_sigmoid", "celu", "glu", "sparse_plus", "squareplus", "hard_tanh", "soft_shrink",
+]
+
+#: Every activation name Keras (3.15) knows: names checked before TensorFlow is imported (a test
+#: compares it with ``keras.activations``).
+KERAS_ACTIVATIONS = frozenset({
+    "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
+    "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu",
+    "sigmoid", "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid",
+    "sparsemax", "squareplus", "swish", "tanh", "tanh_shrink", "threshold",
+})
+#: Activations that make a distribution, not a hidden layer.
+OUTPUT_ONLY_ACTIVATIONS = frozenset({"softmax", "log_softmax", "sparsemax"})
+
+
+@dataclass(frozen=True)
+class Init:
+    """An ``--init`` name and how each framework builds it.
+
+    Attributes:
+        description: what the name means, in words.
+        keras: the Keras initializer Keras builds it as (None: from ``stddev`` or ``scaling``).
+        stddev: N(0, stddev**2) weights.
+        scaling: variance scaling ``(scale, mode, distribution)``, as TF1 graphs build it.
+    """
+
+    description: str
+    keras: str | None = None
+    stddev: float | None = None
+    scaling: tuple[float, str, str] | None = None
+
+
+#: gradscope's own initialiser names (both frameworks build them); Keras builds any other Keras name too.
+INITS = {
+    "normal": Init("N(0, 1) weights, the seed's tf.random.normal (the 'random' init)", stddev=1.0),
+    "standard": Init("U[-1/sqrt(fan_in), 1/sqrt(fan_in)], Glorot & Bengio's 'standard' init",
+                     scaling=(1.0 / 3.0, "fan_in", "uniform")),
+    "xavier": Init("Glorot uniform (TF1's xavier_initializer)", keras="glorot_uniform",
+                   scaling=(1.0, "fan_avg", "uniform")),
+    "he": Init("truncated normal with Var(w) = 2/fan_in (TF1's variance_scaling_initializer())",
+               keras="he_normal", scaling=(2.0, "fan_in", "truncated_normal")),
+    "glorot_uniform": Init("Glorot uniform", keras="glorot_uniform", scaling=(1.0, "fan_avg", "uniform")),
+    "glorot_normal": Init("Glorot truncated normal", keras="glorot_normal", scaling=(1.0, "fan_avg", "truncated_normal")),
+    "he_normal": Init("He truncated normal", keras="he_normal", scaling=(2.0, "fan_in", "truncated_normal")),
+    "he_uniform": Init("He uniform", keras="he_uniform", scaling=(2.0, "fan_in", "uniform")),
+    "lecun_normal": Init("LeCun truncated normal", keras="lecun_normal", scaling=(1.0, "fan_in", "truncated_normal")),
+    "lecun_uniform": Init("LeCun uniform", keras="lecun_uniform", scaling=(1.0, "fan_in", "uniform")),
+    "zeros": Init("all weights 0 (symmetric: every unit of a layer stays the same)", keras="zeros"),
+}
+#: Initialiser names offered in error messages.
+KNOWN_INITS = list(INITS) + ["orthogonal", "random_normal", "random_uniform", "truncated_normal", "ones",
+                             "variance_scaling"]
+#: Every initializer name Keras (3.15) knows by a snake_case string (a test compares it with
+#: ``keras.initializers``).
+KERAS_INITIALIZERS = frozenset({
+    "glorot_normal", "glorot_uniform", "he_normal", "he_uniform", "identity", "lecun_normal",
+    "lecun_uniform", "normal", "one", "ones", "orthogonal", "random_normal", "random_uniform", "stft",
+    "truncated_normal", "uniform", "variance_scaling", "zero", "zeros",
+})
+
+
+def keras_init_name(init: str) -> str:
+    """The Keras name of an ``--init`` name (``xavier`` -> ``glorot_uniform``), else the name itself."""
+    spec = INITS.get(init)
+    return spec.keras if spec is not None and spec.keras else init
 
 
 def _suggest(name: str, known: list[str]) -> str:

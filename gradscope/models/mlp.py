@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from gradscope.models.initializers import check_activation, make_initializer
-from gradscope.vocabulary import N_CLASSES, N_PIXELS, SEED_HIDDEN
+from gradscope.data import N_CLASSES, N_PIXELS
+
+#: the seed MLP's hidden layer sizes, input side first
+SEED_HIDDEN = (512, 256, 128)
 
 
 def build_mlp(

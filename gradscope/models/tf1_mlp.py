@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from gradscope.errors import GradscopeError
 from gradscope.models.initializers import check_activation, make_tf1_initializer
-from gradscope.vocabulary import N_CLASSES, N_PIXELS
+from gradscope.data import N_CLASSES, N_PIXELS
 
 
 @dataclass

@@ -5,7 +5,8 @@ The report puts a run's test accuracy next to the seed's when the run uses a see
 
 from __future__ import annotations
 
-from gradscope.vocabulary import SEED_HIDDEN, keras_init_name
+from gradscope.models.initializers import keras_init_name
+from gradscope.models.mlp import SEED_HIDDEN
 
 # (framework, act, init, optimizer, lr, full_batch, epochs, data kind) -> (accuracy, source)
 _LINEAR = [  # no hidden layer (``--hidden none``), any activation
