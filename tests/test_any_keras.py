@@ -1,4 +1,4 @@
-"""The same own-model script gives the same findings on Keras 3 on TensorFlow, on JAX and on legacy Keras 2.
+"""The same own-model script gives the same findings on Keras 3 on TensorFlow, JAX and PyTorch and on legacy Keras 2.
 
 ``docs/examples/any_keras.py`` draws its weights with NumPy and trains without shuffling, so every Keras
 starts from the same numbers and sees the same batches; each runs in a fresh interpreter.
@@ -13,10 +13,11 @@ import pytest
 
 pytest.importorskip("jax")
 pytest.importorskip("tf_keras")
+pytest.importorskip("torch")
 
 SCRIPT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "examples", "any_keras.py")
 STACKS = {"tensorflow": {"KERAS_BACKEND": "tensorflow"}, "jax": {"KERAS_BACKEND": "jax"},
-          "tf_keras": {"TF_USE_LEGACY_KERAS": "1"}}
+          "torch": {"KERAS_BACKEND": "torch"}, "tf_keras": {"TF_USE_LEGACY_KERAS": "1"}}
 
 
 def run_on(stack: str) -> dict:
@@ -28,14 +29,16 @@ def run_on(stack: str) -> dict:
 
 
 @pytest.mark.slow
-def test_one_own_model_script_gives_the_same_findings_on_tensorflow_jax_and_tf_keras():
+def test_one_own_model_script_gives_the_same_findings_on_every_keras():
     got = {stack: run_on(stack) for stack in STACKS}
     assert {s: (g["versions"]["framework"], g["versions"]["keras_backend"]) for s, g in got.items()} == {
-        "tensorflow": ("keras", "tensorflow"), "jax": ("keras", "jax"), "tf_keras": ("tf_keras", "tensorflow")}
+        "tensorflow": ("keras", "tensorflow"), "jax": ("keras", "jax"), "torch": ("keras", "torch"),
+        "tf_keras": ("tf_keras", "tensorflow")}
     assert all(g["status"] == "complete" for g in got.values())
     found = {stack: g["findings"] for stack, g in got.items()}
-    assert found["tensorflow"] and found["jax"] == found["tensorflow"] and found["tf_keras"] == found["tensorflow"]
+    assert found["tensorflow"] and all(f == found["tensorflow"] for f in found.values()), found
     assert got["tf_keras"]["audit"] == got["tensorflow"]["audit"]  # the same loss on the same backend
-    # (On JAX the audit may differ: a saturated softmax's cross-entropy is computed from clipped probabilities
-    # there, and from the logits on TensorFlow, so the first gradients really differ.)
-    assert got["jax"]["loss"] == pytest.approx(got["tensorflow"]["loss"], rel=0.01)
+    # (On JAX and PyTorch the audit may differ: a saturated softmax's cross-entropy is computed from clipped
+    # probabilities there, and from the logits on TensorFlow, so the first gradients really differ.)
+    for stack in ("jax", "torch"):
+        assert got[stack]["loss"] == pytest.approx(got["tensorflow"]["loss"], rel=0.01)

@@ -72,9 +72,9 @@ def test_trials_of_a_legacy_keras_model_are_refused_in_one_line():
     assert "legacy Keras 2" in message and "`import keras`" in message and "\n" not in message
 
 
-def test_the_torch_backend_is_named_with_what_is_recorded():
-    line = stack_problem("3.15.1", "torch", backends=("tensorflow", "jax"))
-    assert "TensorFlow or JAX" in line and "torch" in line and "\n" not in line
+def test_a_backend_without_a_step_source_is_named_with_the_ones_recorded():
+    line = stack_problem("3.15.1", "openvino", backends=("tensorflow", "jax", "torch"))
+    assert "TensorFlow, JAX or PyTorch" in line and "openvino" in line and "\n" not in line
 
 
 def test_keras_older_than_3_7_is_refused_by_version():

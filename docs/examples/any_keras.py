@@ -1,4 +1,4 @@
-"""One own-model script, whichever Keras runs it: Keras 3 on TensorFlow or JAX, or legacy Keras 2.
+"""One own-model script, whichever Keras runs it: Keras 3 on TensorFlow, JAX or PyTorch, or legacy Keras 2.
 
 A small sigmoid MLP with N(0, 1) weights on scikit-learn's 8x8 digits, audited before training and
 monitored while it trains; it prints what gradscope found. The weights are drawn with NumPy, so every
@@ -6,6 +6,7 @@ Keras starts from the same numbers and sees the same batches:
 
     python docs/examples/any_keras.py                          # Keras 3 on TensorFlow
     KERAS_BACKEND=jax python docs/examples/any_keras.py        # Keras 3 on JAX
+    KERAS_BACKEND=torch python docs/examples/any_keras.py      # Keras 3 on PyTorch
     TF_USE_LEGACY_KERAS=1 python docs/examples/any_keras.py    # legacy Keras 2 (tf.keras is tf_keras)
 
 ``--json`` prints the findings as one line of JSON (``tests/test_any_keras.py`` compares them).

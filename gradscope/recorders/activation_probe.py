@@ -57,7 +57,7 @@ class ActivationProbe:
         for i, (layer, name, depth, act) in enumerate(self.layers):
             out = outs.get(f"layer_{i}")
             if out is not None:
-                result.append((name, depth, act, np.asarray(out)))
+                result.append((name, depth, act, compat.to_numpy(out)))
         return result
 
     def _outputs(self, x) -> dict:

@@ -28,8 +28,9 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
         x, y: a batch of training data (a few hundred rows are plenty).
         config: optional run config (``act``, ``init``, ``lr``, ``layers``) for the *why*.
 
-    Works on Keras 3 on TensorFlow (the gradients from a ``tf.GradientTape``) and on JAX (from
-    ``jax.value_and_grad`` of the trainer's own loss function), and on legacy Keras 2 (``tf_keras``).
+    Works on Keras 3 on TensorFlow (the gradients from a ``tf.GradientTape``), on JAX (from
+    ``jax.value_and_grad`` of the trainer's own loss function) and on PyTorch (``backward()``, as its
+    trainer does), and on legacy Keras 2 (``tf_keras``).
     Gradients through time are measured on Keras 3 on TensorFlow only.
 
     Raises:
@@ -67,12 +68,14 @@ def audit(model, x, y, sample_weight=None, config=None, run="audit") -> Findings
     if getattr(model, "optimizer", None) is None:
         raise ValueError("audit() needs a compiled model: call model.compile(optimizer=..., loss=...) first")
     x, y = cut_rows(x), cut_rows(y)
-    on_tensorflow = compat.is_legacy(model) or _backend() == "tensorflow"
-    loss, grads = (_tape_gradients if on_tensorflow else _jax_gradients)(model, x, y, sample_weight)
+    backend = "tensorflow" if compat.is_legacy(model) else _backend()
+    on_tensorflow = backend == "tensorflow"
+    gradients = {"tensorflow": _tape_gradients, "jax": _jax_gradients, "torch": _torch_gradients}[backend]
+    loss, grads = gradients(model, x, y, sample_weight)
     variables = list(model.trainable_variables)
     table = layer_table(model)
     meta = [table[id(v)] for v in variables]
-    weights = [np.asarray(v) for v in variables]
+    weights = [compat.to_numpy(v.value if hasattr(v, "path") else v) for v in variables]
     tensors = {"grad": grads, "weight": weights, "update": first_step(model.optimizer, variables, grads)}
     measured = {}
     for name in MEASURED_METRICS:  # every measured metric, reduced as the recorders reduce it
@@ -115,6 +118,29 @@ def _tape_gradients(model, x, y, sample_weight):
                          for g, v in zip(grads, variables)]
 
 
+def _torch_gradients(model, x, y, sample_weight):
+    """The same on PyTorch: ``backward()`` of the loss, as Keras' PyTorch trainer does, leaving no gradient behind."""
+    import torch
+
+    from gradscope.recorders.keras_compat import to_numpy
+
+    variables = list(model.trainable_variables)
+    saved = [v.value.grad for v in variables]
+    for v in variables:
+        v.value.grad = None
+    try:
+        y_pred = model(x, training=True)
+        loss = model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight)
+        loss.backward()
+        grads = [np.zeros(tuple(v.shape), np.float32) if v.value.grad is None else to_numpy(v.value.grad)
+                 for v in variables]
+    finally:
+        with torch.no_grad():
+            for v, g in zip(variables, saved):
+                v.value.grad = g
+    return float(to_numpy(loss)), grads
+
+
 def _jax_gradients(model, x, y, sample_weight):
     """The same on JAX: ``jax.value_and_grad`` of the loss function Keras' JAX trainer differentiates
     (``compute_loss_and_updates``), at the model's current weights."""
@@ -136,6 +162,9 @@ def first_step(optimizer, variables, grads) -> list:
     be copied."""
     from gradscope.recorders import keras_compat as compat
 
+    def value(v):
+        return compat.to_numpy(v.value if hasattr(v, "path") else v)  # a Keras 3 variable, or a tf.Variable
+
     inner = compat.innermost_optimizer(optimizer)
     dense = [np.asarray(g, np.float32) for g in grads]
     try:
@@ -143,16 +172,16 @@ def first_step(optimizer, variables, grads) -> list:
         if compat.is_legacy(inner):
             import tensorflow as tf
 
-            copies = [tf.Variable(np.asarray(v), trainable=True) for v in variables]
+            copies = [tf.Variable(value(v), trainable=True) for v in variables]
         else:
             import keras
 
-            copies = [keras.Variable(np.asarray(v), dtype=v.dtype, trainable=True) for v in variables]
+            copies = [keras.Variable(value(v), dtype=v.dtype, trainable=True) for v in variables]
         fresh.apply_gradients(zip(dense, copies))
-        return [np.asarray(c) - np.asarray(v) for c, v in zip(copies, variables)]
+        return [value(c) - value(v) for c, v in zip(copies, variables)]
     except Exception:
         try:
-            lr = float(np.asarray(inner.learning_rate))
-        except (TypeError, ValueError):
+            lr = float(value(inner.learning_rate))
+        except Exception:
             lr = float("nan")
         return [-lr * g for g in dense]

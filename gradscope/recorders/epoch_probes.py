@@ -38,7 +38,7 @@ class EpochProbes:
     def setup(self, model, table, fit: dict | None, through_time: bool, can_capture: bool) -> None:
         """Prepare the probes of a ``fit`` of ``model`` (``table``: its layer table; ``fit``: what
         ``fit`` was given). ``through_time``: gradients through time can be measured on this stack;
-        ``can_capture``: the train step can keep a probe batch (not XLA-compiled, not JAX)."""
+        ``can_capture``: the train step can keep a probe batch (on TensorFlow, not XLA-compiled)."""
         self._activations = self._time = None
         if self.probe is False:
             return
@@ -62,8 +62,8 @@ class EpochProbes:
             return
         if not can_capture:
             warnings.warn(
-                "GradientMonitor cannot keep a probe batch from an XLA-compiled train step; "
-                "pass probe=x_sample to get activation statistics.",
+                "GradientMonitor cannot keep a probe batch from this train step (XLA-compiled, or not on "
+                "TensorFlow) when fit is not given arrays; pass probe=x_sample to get activation statistics.",
                 stacklevel=4,
             )
             return

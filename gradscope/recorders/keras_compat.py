@@ -19,17 +19,19 @@ Example:
     >>> print(stack_problem(keras_version="3.5.0", backend="tensorflow"))
     gradscope records Keras 3.7 or newer; this is Keras 3.5.0, whose trainer hands the optimizer
     variables gradscope cannot read: pip install 'keras>=3.7'
-    >>> print(stack_problem(keras_version="3.15.1", backend="torch", backends=MONITOR_BACKENDS))
-    gradscope records Keras on the TensorFlow or JAX backend; this Keras runs on torch: set
+    >>> print(stack_problem(keras_version="3.15.1", backend="openvino", backends=MONITOR_BACKENDS))
+    gradscope records Keras on the TensorFlow, JAX or PyTorch backend; this Keras runs on openvino: set
     KERAS_BACKEND=tensorflow before keras is first imported
     >>> print(stack_problem(keras_version="3.15.1", backend="jax"))
     this needs Keras on the TensorFlow backend; this Keras runs on jax: set KERAS_BACKEND=tensorflow
-    before keras is first imported (GradientMonitor records fit on JAX too)
+    before keras is first imported (GradientMonitor and audit() record JAX and PyTorch too)
 """
 
 from __future__ import annotations
 
 import warnings
+
+import numpy as np
 
 from gradscope.errors import GradscopeError
 
@@ -64,9 +66,9 @@ class UnsupportedStack(GradscopeError):
     """This Keras (its version, its backend, or a legacy model) cannot be recorded: nothing was touched."""
 
 
-#: The Keras backends whose ``fit`` :class:`~gradscope.GradientMonitor` records (a step source each);
-#: ``audit``, ``analyze`` and the trials need TensorFlow.
-MONITOR_BACKENDS = ("tensorflow", "jax")
+#: The Keras backends whose ``fit`` :class:`~gradscope.GradientMonitor` records (a step source each) and
+#: ``audit`` measures; ``analyze`` and the trials need TensorFlow.
+MONITOR_BACKENDS = ("tensorflow", "jax", "torch")
 
 
 def stack_problem(keras_version: str, backend: str, legacy_model: bool = False,
@@ -87,8 +89,10 @@ def stack_problem(keras_version: str, backend: str, legacy_model: bool = False,
     if backend not in backends:
         if backends == ("tensorflow",):
             return (f"this needs Keras on the TensorFlow backend; this Keras runs on {backend}: set "
-                    "KERAS_BACKEND=tensorflow before keras is first imported (GradientMonitor records fit on JAX too)")
-        names = " or ".join({"tensorflow": "TensorFlow", "jax": "JAX"}.get(b, b) for b in backends)
+                    "KERAS_BACKEND=tensorflow before keras is first imported (GradientMonitor and audit() record JAX and "
+                    "PyTorch too)")
+        names = ", ".join({"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}.get(b, b) for b in backends)
+        names = " or ".join(names.rsplit(", ", 1))
         return (f"gradscope records Keras on the {names} backend; this Keras runs on {backend}: "
                 "set KERAS_BACKEND=tensorflow before keras is first imported")
     try:
@@ -224,6 +228,16 @@ def unwrap(obj, name: str) -> None:
 
 
 # --- layers and variables ----------------------------------------------------------------------
+
+
+def to_numpy(x) -> np.ndarray:
+    """A Keras 3 variable, a backend tensor (TensorFlow, JAX, a PyTorch tensor that may require grad) or an
+    array, as a NumPy array."""
+    if hasattr(x, "path") and hasattr(x, "value") and not callable(x.value):  # a Keras 3 variable: its tensor
+        x = x.value
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
 
 
 def tf_variable(variable):

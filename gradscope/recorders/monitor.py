@@ -405,9 +405,10 @@ class GradientMonitor(keras.callbacks.Callback):
         self._validation = (self._fit or {}).get("validation")
         weights = (self._fit or {}).get("class_weight")
         self._class_weight = {str(k): json_number(v) for k, v in weights.items()} if isinstance(weights, dict) else None
-        on_jax = step_sources.on_jax(model)
-        self._probes.setup(model, table, self._fit, through_time=not (on_jax or compat.is_legacy(model)),
-                           can_capture=not (on_jax or getattr(model, "jit_compile", False) is True))
+        keras3_on_tf = step_sources.backend_of(model) == "tensorflow" and not compat.is_legacy(model)
+        self._probes.setup(model, table, self._fit, through_time=keras3_on_tf,
+                           can_capture=(step_sources.backend_of(model) == "tensorflow"
+                                        and getattr(model, "jit_compile", False) is not True))
         self._data = describe_fit_data(self._fit)
         if self._first_step is None:
             self._first_step = self._next_step

@@ -169,7 +169,7 @@ def constant_learning_rate(optimizer) -> float | None:
     inner = compat.innermost_optimizer(optimizer)
     if compat.has_schedule(inner):
         return None
-    lr = np.asarray(inner.learning_rate)
+    lr = compat.to_numpy(inner.learning_rate)
     return float(str(lr.astype(np.float32))) if lr.dtype == np.float32 else float(lr)
 
 
@@ -212,8 +212,7 @@ def versions(model=None, framework: str | None = None) -> dict:
         out["framework"] = framework
         if framework == "tf1":
             out["keras_backend"] = "tensorflow"
-    if out["keras_backend"] == "jax":
-        import jax
-
-        out["jax"] = jax.__version__
+    if out["keras_backend"] in ("jax", "torch"):  # the backend's own version
+        backend = __import__(out["keras_backend"])
+        out[out["keras_backend"]] = backend.__version__
     return out

@@ -4,6 +4,8 @@
   in the traced step, into a device ring);
 * Keras 3 on JAX: :class:`gradscope.recorders.keras_jax.steps.JaxStepRecorder` (norms returned out
   of the compiled step);
+* Keras 3 on PyTorch: :class:`gradscope.recorders.keras_torch.steps.TorchStepRecorder` (each eager
+  step measured as the optimizer applies it);
 * legacy Keras 2 (``tf_keras``): :class:`gradscope.recorders.tf_keras.steps.TfKerasStepRecorder`.
 
 Each has the same host interface: ``attach(optimizer)``, ``detach()``, ``next_step(optimizer)``,
@@ -17,11 +19,16 @@ from __future__ import annotations
 from gradscope.recorders import keras_compat as compat
 
 
-def on_jax(model) -> bool:
-    """Whether ``model`` trains on Keras 3's JAX backend (a legacy Keras 2 model always runs on TensorFlow)."""
+def backend_of(model) -> str:
+    """The backend ``model`` trains on: Keras 3's, or ``tensorflow`` for a legacy Keras 2 model."""
     import keras
 
-    return keras.backend.backend() == "jax" and not compat.is_legacy(model)
+    return "tensorflow" if compat.is_legacy(model) else keras.backend.backend()
+
+
+def on_jax(model) -> bool:
+    """Whether ``model`` trains on Keras 3's JAX backend."""
+    return backend_of(model) == "jax"
 
 
 def unrecordable(model) -> str | None:
@@ -31,6 +38,10 @@ def unrecordable(model) -> str | None:
         from gradscope.recorders.keras_jax.steps import unrecordable as jax_unrecordable
 
         problem = jax_unrecordable(model)
+    if problem is None and backend_of(model) == "torch":
+        from gradscope.recorders.keras_torch.steps import unrecordable as torch_unrecordable
+
+        problem = torch_unrecordable(model)
     return problem
 
 
@@ -63,6 +74,10 @@ def step_source(model, optimizer, variables, capacity: int, plan):
         from gradscope.recorders.keras_jax.steps import JaxStepRecorder
 
         return JaxStepRecorder(model, variables, capacity, plan=plan)
+    if backend_of(model) == "torch":
+        from gradscope.recorders.keras_torch.steps import TorchStepRecorder
+
+        return TorchStepRecorder(model, variables, capacity, plan=plan)
     from gradscope.recorders.keras_tf.steps import StepRecorder
 
     return StepRecorder(variables, capacity, plan=plan, exact_copy=needs_copy(optimizer, variables, model))
