@@ -89,12 +89,20 @@ def trial_config(cfg, runs_dir: Path, max_steps: int, confirm_arms: int = 0) -> 
 # --- scoring ------------------------------------------------------------------------------------------
 
 
+#: ``--one-seed``: judge stored trials as if no arm had been tried again from the second seed's start
+#: (``confirm_arms=0``), so that one stored run of ``--confirm-arms N`` scores both settings.
+ONE_SEED = {"on": False}
+
+
 def judged(result, noise_factor, min_improvement) -> tuple[dict, list[dict]]:
     """The stored trials judged with these margins, and the findings carrying them."""
     from gradscope.diagnosis.trial_evidence import with_trials
     from gradscope.trials.result import rejudge
 
-    trials = rejudge(result["trials"], noise_factor, min_improvement)
+    stored = result["trials"]
+    if ONE_SEED["on"]:
+        stored = {**stored, "arms": [{k: v for k, v in a.items() if k != "second_seed"} for a in stored["arms"]]}
+    trials = rejudge(stored, noise_factor, min_improvement)
     return trials, with_trials(result["findings"], trials)
 
 
@@ -224,7 +232,10 @@ def main(argv=None):
     parser.add_argument("--confirm-arms", type=int, default=0,
                         help="TrialSettings.confirm_arms: arms held back by the seed gap trained again from seed 2")
     parser.add_argument("--redo", default="", help="config names to train and try again (comma-separated)")
+    parser.add_argument("--one-seed", action="store_true",
+                        help="score as if no arm had been tried again from the second seed (confirm_arms=0)")
     args = parser.parse_args(argv)
+    ONE_SEED["on"] = args.one_seed
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     path = out / "results.jsonl"
