@@ -208,7 +208,7 @@ def test_with_batch_size_one_the_probe_still_has_256_rows():
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
     mon = GradientMonitor()
     model.fit(x, y, batch_size=1, epochs=1, shuffle=False, callbacks=[mon], verbose=0)
-    assert mon._probe_x.shape == (256, 6)
+    assert mon._probes.inputs.shape == (256, 6)
     h = np.maximum(x[:256] @ model.get_layer("h").kernel.numpy() + model.get_layer("h").bias.numpy(), 0)
     dead = mon.records.query("metric == 'dead_frac' and layer == 'h'").value.item()
     assert dead == pytest.approx(np.mean(np.all(h == 0, axis=0)))

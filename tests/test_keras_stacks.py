@@ -1,8 +1,8 @@
 """Stacks gradscope cannot record say so in one line, write no run and leave the training alone.
 
 Keras 3.5 (older than the trainer gradscope reads) runs in a fresh interpreter of its own venv, which
-``.ci/run`` makes. Keras 3 on JAX and legacy Keras 2 (``tf_keras``) are recorded:
-``tests/test_jax_steps.py`` and ``tests/test_tf_keras_steps.py``; what only takes Keras 3 models (the
+``.ci/run`` makes. Keras 3 on JAX and PyTorch and legacy Keras 2 (``tf_keras``) are recorded:
+``tests/test_keras_backends.py`` and ``tests/test_tf_keras_steps.py``; what only takes Keras 3 models (the
 trials) says so in one line for a legacy one.
 """
 

@@ -83,6 +83,11 @@ class EpochProbes:
         """Whether the train step keeps the probe batch (then ``batch_rows`` knows the batch size)."""
         return self._capture is not None
 
+    @property
+    def inputs(self):
+        """The probe inputs kept for the run (None until the first batch is known)."""
+        return self._batch()
+
     def _batch(self):
         """The probe inputs (taken from the capture on first use: every later epoch uses the same rows), or None."""
         if self._x is None and self._capture is not None:

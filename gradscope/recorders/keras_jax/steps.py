@@ -31,11 +31,8 @@ import threading
 
 import numpy as np
 
-from gradscope.errors import GradscopeError
 from gradscope.recorders import keras_compat as compat
-from gradscope.recorders.reductions import host_value
-from gradscope.recorders.step_rows import EveryStepRows, WindowRows
-from gradscope.vocabulary import METRICS
+from gradscope.recorders.returned_rows import ReturnedRows, row_values
 
 #: The key under which the compiled step hands its row to the host (removed before callbacks run).
 ROW_KEY = "_gradscope_row"
@@ -76,7 +73,7 @@ class _JaxGradients:
     clipping). A class of its own so that a monitor can tell whether a step traced before reads them alike."""
 
 
-class JaxStepRecorder:
+class JaxStepRecorder(ReturnedRows):
     """Records per-variable norms of the steps of one Keras model on JAX (host interface of
     :class:`gradscope.recorders.keras_tf.steps.StepRecorder`).
 
@@ -91,24 +88,11 @@ class JaxStepRecorder:
     """
 
     def __init__(self, model, variables, capacity: int = 0, plan=None):
-        from gradscope.recorders.schedule import Plan
-
         problem = unrecordable(model)
         if problem is not None:
             raise compat.UnsupportedStack(problem)
+        super().__init__(variables, capacity, plan, _JaxGradients())
         self.model = model
-        self.variables = list(variables)
-        self.n_vars = len(self.variables)
-        self._pos = {id(v): i for i, v in enumerate(self.variables)}
-        self.plan = (plan or Plan()).with_measured("update_norm")
-        self.capacity = capacity
-        self.gradients = _JaxGradients()
-        self.error: Exception | None = None
-        sizes = [int(np.prod(v.shape)) for v in self.variables]
-        layout = WindowRows if self.plan.window.aggregates else EveryStepRows
-        self.rows = layout(self.n_vars, self.plan, sizes)
-        self._every = self.plan.sample.n_steps if not self.plan.window.aggregates else 1
-        self._pending: list = []  # (step, row) device arrays of steps not read yet
         self._last_weights = None  # the trainable values after the last step run (the model's are purged in fit)
         self._first_step = 0  # the optimizer's step counter when this fit began
         self._steps_run = 0  # steps run since (counted on the host: nothing waits for the device)
@@ -116,51 +100,19 @@ class JaxStepRecorder:
         self._optimizer = None
         self._iteration_index = None
 
-    #: A call of the train function that finds no batch trains nothing and counts no step on JAX.
-    counts_empty_calls = False
-
     # --- host side ---------------------------------------------------------------------------
-
-    def gradient_source(self, optimizer):
-        """Where this optimizer's gradients are read (always the same on JAX)."""
-        return self.gradients
 
     def next_step(self, optimizer) -> int:
         """The optimizer's step counter after the last step run (readable even while ``fit`` holds the state)."""
         return self._first_step + self._steps_run
 
-    def read(self, first_step: int, next_step: int):
-        """The records of steps ``first_step .. next_step - 1``: ``(steps, {metric: (rows, variables)}, 0)``."""
+    def _to_host(self, pending) -> tuple:
         import jax.numpy as jnp
 
-        pending, self._pending = self._pending, []
-        if not pending:
-            steps = np.zeros(0, np.int64)
-            raw = np.zeros((0, self.rows.width))
-        else:
-            steps = np.asarray(jnp.stack([s for s, _ in pending])).astype(np.int64)
-            raw = np.asarray(jnp.stack([r for _, r in pending])).astype(np.float64)
-        keep = (steps >= first_step) & (steps < next_step)
-        if self._every > 1:
-            keep &= steps % self._every == 0
-        steps, raw = steps[keep], raw[keep]
-        order = np.argsort(steps, kind="stable")
-        steps, values = self.rows.values(raw[order], self.current_weight_values, steps[order])
-        return steps, values, 0
+        return np.asarray(jnp.stack([s for s, _ in pending])), np.asarray(jnp.stack([r for _, r in pending]))
 
-    def read_partial_window(self):
-        """With windows: the record of the window still open, as ``(steps, values)``, or None."""
-        return self.rows.take_partial()
-
-    def current_weight_values(self, metric: str = "weight_norm") -> np.ndarray:
-        """A weight metric of every variable now, on the host in float64 (the L2 norm for ``l2``)."""
-        weights = self._last_weights
-        if weights is None:
-            weights = [v.value for v in self.variables]
-        weights = [np.asarray(w, dtype=np.float64) for w in weights]
-        if METRICS[metric].reduction == "l2":
-            return np.array([np.linalg.norm(w) for w in weights])
-        return np.array([host_value(metric, w) for w in weights])
+    def _weights_now(self) -> list:
+        return self._last_weights if self._last_weights is not None else [v.value for v in self.variables]
 
     # --- patching ----------------------------------------------------------------------------
 
@@ -236,29 +188,8 @@ class JaxStepRecorder:
         return train_step
 
     def _row(self, state, new_state, grads):
-        """The step's row, laid out as :class:`~gradscope.recorders.step_rows.EveryStepRows` writes it."""
+        """The step's row, laid out as :mod:`~gradscope.recorders.step_rows` lays it out."""
         import jax.numpy as jnp
 
-        before, after = list(state[0]), list(new_state[0])
-        weights_before = self._every == 1
-        parts = []
-        for metric in self.rows.columns if isinstance(self.rows, EveryStepRows) else self.rows.per_step.columns:
-            spec = METRICS[metric]
-            graph = JAX_GRAPH[spec.reduction]
-            if spec.source == "grad":
-                missing = [i for i in range(self.n_vars) if i not in grads]
-                if missing:
-                    raise GradscopeError(
-                        f"the optimizer was handed no gradient for {len(missing)} of {self.n_vars} variables "
-                        f"(first: {self.variables[missing[0]].path}); gradscope records only what it can read")
-                values = [graph(grads[i]) for i in range(self.n_vars)]
-            elif spec.source == "weight":
-                values = [graph(w) for w in (before if weights_before else after)]
-            elif spec.source == "update":
-                values = [graph(jnp.asarray(a) - jnp.asarray(b)) for a, b in zip(after, before)]
-            else:  # pragma: no cover - vocabulary defines the sources
-                raise ValueError(f"unknown metric source {spec.source!r}")
-            parts.append(jnp.stack(values))
-        if self.rows.small:
-            parts.append(jnp.stack([_half_sq(before[i]) for i in self.rows.small]))
-        return jnp.concatenate(parts).astype(jnp.float32)
+        values = row_values(self.rows, grads, list(state[0]), list(new_state[0]), JAX_GRAPH, self.variables)
+        return jnp.stack(values).astype(jnp.float32)

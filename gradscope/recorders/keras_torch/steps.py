@@ -23,11 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradscope.errors import GradscopeError
 from gradscope.recorders import keras_compat as compat
-from gradscope.recorders.reductions import host_value
-from gradscope.recorders.step_rows import EveryStepRows, WindowRows
-from gradscope.vocabulary import METRICS
+from gradscope.recorders.returned_rows import ReturnedRows, row_values
 
 
 def _half_sq(x):
@@ -57,7 +54,7 @@ class _TorchGradients:
     clipping). A class of its own so that a monitor can tell whether a recorder reads them alike."""
 
 
-class TorchStepRecorder:
+class TorchStepRecorder(ReturnedRows):
     """Records per-variable norms of the steps of one Keras optimizer on PyTorch (host interface of
     :class:`gradscope.recorders.keras_tf.steps.StepRecorder`).
 
@@ -72,35 +69,15 @@ class TorchStepRecorder:
     """
 
     def __init__(self, model, variables, capacity: int = 0, plan=None):
-        from gradscope.recorders.schedule import Plan
-
         problem = unrecordable(model)
         if problem is not None:
             raise compat.UnsupportedStack(problem)
+        super().__init__(variables, capacity, plan, _TorchGradients())
         self.model = model
-        self.variables = list(variables)
-        self.n_vars = len(self.variables)
-        self._pos = {id(v): i for i, v in enumerate(self.variables)}
-        self.plan = (plan or Plan()).with_measured("update_norm")
-        self.capacity = capacity
-        self.gradients = _TorchGradients()
-        self.error: Exception | None = None
-        sizes = [int(np.prod(v.shape)) for v in self.variables]
-        layout = WindowRows if self.plan.window.aggregates else EveryStepRows
-        self.rows = layout(self.n_vars, self.plan, sizes)
-        self._every = self.plan.sample.n_steps if not self.plan.window.aggregates else 1
-        self._pending: list = []  # (step, row) of the steps not read yet
         self._grads: dict | None = None  # the gradients of the step being applied
         self._optimizer = None
 
-    #: A call of the train function that finds no batch trains nothing and counts no step on PyTorch.
-    counts_empty_calls = False
-
     # --- host side ---------------------------------------------------------------------------
-
-    def gradient_source(self, optimizer):
-        """Where this optimizer's gradients are read (always the same on PyTorch)."""
-        return self.gradients
 
     def next_step(self, optimizer) -> int:
         """The optimizer's step counter now (the step the next call of the train function runs)."""
@@ -110,30 +87,13 @@ class TorchStepRecorder:
         """The train function ``fit`` calls: the trainer's own (the optimizer's steps are measured as they run)."""
         return train_function
 
-    def read(self, first_step: int, next_step: int):
-        """The records of steps ``first_step .. next_step - 1``: ``(steps, {metric: (rows, variables)}, 0)``."""
+    def _to_host(self, pending) -> tuple:
         import torch
 
-        pending, self._pending = self._pending, []
-        pending = [(s, r) for s, r in pending if first_step <= s < next_step]
-        if not pending:
-            steps, raw = np.zeros(0, np.int64), np.zeros((0, self.rows.width))
-        else:
-            steps = np.array([s for s, _ in pending], np.int64)
-            raw = torch.stack([r for _, r in pending]).cpu().numpy().astype(np.float64)
-        steps, values = self.rows.values(raw, self.current_weight_values, steps)
-        return steps, values, 0
+        return np.array([s for s, _ in pending]), torch.stack([r for _, r in pending]).cpu().numpy()
 
-    def read_partial_window(self):
-        """With windows: the record of the window still open, as ``(steps, values)``, or None."""
-        return self.rows.take_partial()
-
-    def current_weight_values(self, metric: str = "weight_norm") -> np.ndarray:
-        """A weight metric of every variable now, on the host in float64 (the L2 norm for ``l2``)."""
-        weights = [np.asarray(compat.to_numpy(v.value), dtype=np.float64) for v in self.variables]
-        if METRICS[metric].reduction == "l2":
-            return np.array([np.linalg.norm(w) for w in weights])
-        return np.array([host_value(metric, w) for w in weights])
+    def _weights_now(self) -> list:
+        return [compat.to_numpy(v.value) for v in self.variables]
 
     # --- patching ----------------------------------------------------------------------------
 
@@ -192,29 +152,8 @@ class TorchStepRecorder:
         return apply
 
     def _row(self, before, grads):
-        """The step's row, laid out as :class:`~gradscope.recorders.step_rows.EveryStepRows` lays it out."""
+        """The step's row, laid out as :mod:`~gradscope.recorders.step_rows` lays it out."""
         import torch
 
         after = [v.value.detach() for v in self.variables]
-        weights_before = self._every == 1
-        parts = []
-        for metric in self.rows.columns if isinstance(self.rows, EveryStepRows) else self.rows.per_step.columns:
-            spec = METRICS[metric]
-            graph = TORCH_GRAPH[spec.reduction]
-            if spec.source == "grad":
-                missing = [i for i in range(self.n_vars) if i not in grads]
-                if missing:
-                    raise GradscopeError(
-                        f"the optimizer was handed no gradient for {len(missing)} of {self.n_vars} variables "
-                        f"(first: {self.variables[missing[0]].path}); gradscope records only what it can read")
-                values = [graph(grads[i]) for i in range(self.n_vars)]
-            elif spec.source == "weight":
-                values = [graph(w) for w in (before if weights_before else after)]
-            elif spec.source == "update":
-                values = [graph(a - b) for a, b in zip(after, before)]
-            else:  # pragma: no cover - vocabulary defines the sources
-                raise ValueError(f"unknown metric source {spec.source!r}")
-            parts.append(torch.stack(values))
-        if self.rows.small:
-            parts.append(torch.stack([_half_sq(before[i]) for i in self.rows.small]))
-        return torch.cat(parts).float()
+        return torch.stack(row_values(self.rows, grads, before, after, TORCH_GRAPH, self.variables)).float()
