@@ -85,9 +85,7 @@ def verdict(run, settings=None) -> set:
 
 
 def main(argv=None) -> int:
-    from dataclasses import replace
-
-    from gradscope.storage import load_run
+    from gradscope.storage import Run, load_run
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=DEFAULT_OUT / "results.jsonl")
@@ -103,7 +101,7 @@ def main(argv=None) -> int:
         full = verdict(run)
         thin = lean(run.records, variable_sizes(result["config"]), 0 if args.no_small else None)
         kept = len(thin) / max(len(run.records), 1)
-        lean_verdict = verdict(replace(run, records=thin))
+        lean_verdict = verdict(Run(None, run.meta, records=thin, label=run.label))
         if lean_verdict == full:
             same += 1
         else:

@@ -155,7 +155,7 @@ def test_the_gradient_recorded_is_the_one_applied_after_clipping(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("case, status, error", [("interrupted", "interrupted", "KeyboardInterrupt"),
-                                                 ("failed", "failed", "ValueError")])
+                                                 pytest.param("failed", "failed", "ValueError", marks=pytest.mark.slow)])
 def test_a_fit_that_dies_keeps_its_steps_and_says_how_it_ended(backend, case, status, error):
     got = run_on(backend, case)
     assert got["error"] == error and got["status"] == status
@@ -168,7 +168,7 @@ def test_a_fit_that_dies_keeps_its_steps_and_says_how_it_ended(backend, case, st
 
 @pytest.mark.parametrize("backend, case, says", [
     pytest.param("jax", "grouped", "steps_per_execution=1", marks=BACKENDS[0].marks),
-    pytest.param("torch", "compiled", "jit_compile=False", marks=BACKENDS[1].marks)])
+    pytest.param("torch", "compiled", "jit_compile=False", marks=[*BACKENDS[1].marks, pytest.mark.slow])])
 def test_what_a_backend_cannot_record_is_refused_in_one_line_and_the_fit_trains_on(backend, case, says):
     got = run_on(backend, case)
     assert not got["run_written"] and got["error"] is None

@@ -221,3 +221,37 @@ def test_weights_read_every_flush_give_each_step_an_update_ratio_within_a_hair(s
         np.testing.assert_allclose(by_step(r, step, "update_ratio"), np.array(updates) / weights, rtol=5e-3)
     # epochs end inside a flush: the norms are interpolated across their ends, each record in its epoch
     assert (r.epoch == (r.step // steps_per_epoch if steps_per_epoch else 0)).all()
+
+
+_DIES = """
+import sys
+import numpy as np, tensorflow as tf
+from gradscope import SessionRecorder
+tf1 = tf.compat.v1
+tf1.disable_eager_execution()
+X = tf1.placeholder(tf.float32, [None, 4]); T = tf1.placeholder(tf.float32, [None, 2])
+w = tf1.get_variable("w", [4, 2])
+loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(logits=tf.matmul(X, w), labels=T))
+train = tf1.train.GradientDescentOptimizer(0.1).minimize(loss)
+recorder = SessionRecorder(train, run="dies", run_dir=sys.argv[1], loss=loss, steps_per_epoch=2)
+x = np.ones((8, 4), "float32"); t = np.eye(2, dtype="float32")[[0, 1] * 4]
+with tf1.Session() as sess:
+    sess.run(tf1.global_variables_initializer())
+    for step in range(5):
+        recorder.run(sess, train, feed_dict={X: x, T: t})
+    raise KeyboardInterrupt if sys.argv[2] == "interrupted" else ValueError("the user's loop broke")
+"""
+
+
+@pytest.mark.parametrize("case, status", [("interrupted", "interrupted"), ("failed", "failed")])
+def test_a_sess_run_loop_that_dies_keeps_its_steps_and_says_how_it_ended(tmp_path, case, status):
+    run_dir = tmp_path / "dies"
+    proc = subprocess.run([sys.executable, "-c", _DIES, str(run_dir), case], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert proc.returncode != 0
+    run = load_run(run_dir)
+    assert run.status == status and sorted(run.records.query("metric == 'grad_norm'").step.unique()) == [0, 1, 2, 3, 4]
+    if case == "failed":
+        assert run.meta["error"] == "ValueError: the user's loop broke"
+    assert run.meta["diagnosis"] and run.meta["diagnosis"][0]["kind"] == "incomplete_run"
+    assert len(list((run_dir / "summaries").glob("part-*.parquet"))) >= 1  # its windows, summarised as epochs changed

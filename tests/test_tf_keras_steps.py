@@ -102,7 +102,7 @@ def _table(got):
     return {(metric, step, i): value for metric, step, i, value in got["got"]}
 
 
-@pytest.mark.parametrize("case", ["sgd", "legacy_optimizer", "tf.keras"])
+@pytest.mark.parametrize("case", ["sgd", pytest.param("legacy_optimizer", marks=pytest.mark.slow), "tf.keras"])
 def test_every_step_of_legacy_keras_is_exact_against_a_gradient_tape_and_a_hand_unrolled_sgd_loop(case):
     got = run_tf_keras(case)
     assert got["warnings"] == [] and got["status"] == "complete"
@@ -128,7 +128,7 @@ def test_on_legacy_keras_the_gradient_recorded_is_the_one_applied_after_clipping
 
 
 @pytest.mark.parametrize("case, status, error", [("interrupted", "interrupted", "KeyboardInterrupt"),
-                                                 ("failed", "failed", "ValueError")])
+                                                 pytest.param("failed", "failed", "ValueError", marks=pytest.mark.slow)])
 def test_a_legacy_keras_fit_that_dies_keeps_its_steps_and_says_how_it_ended(case, status, error):
     got = run_tf_keras(case)
     assert got["error"] == error and got["status"] == status

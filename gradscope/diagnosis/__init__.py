@@ -35,7 +35,7 @@ from gradscope.diagnosis.timeline import Timeline
 from gradscope.diagnosis.trial_evidence import with_trials
 from gradscope.storage.run_dir import has_records
 
-__all__ = ["diagnose", "judge", "findings_of", "verdict", "Finding", "Findings", "format_finding",
+__all__ = ["diagnose", "judge", "findings_of", "timeline_of", "verdict", "Finding", "Findings", "format_finding",
            "DiagnosisSettings", "RunFacts", "facts_of", "Timeline", "KINDS", "RULES", "INCOMPLETE"]
 
 
@@ -75,24 +75,47 @@ def judge(timeline: Timeline, facts: RunFacts, settings: DiagnosisSettings = DEF
     return findings
 
 
-def findings_of(run, settings: DiagnosisSettings | None = None) -> list[dict]:
+def timeline_of(run, settings: DiagnosisSettings | None = None) -> Timeline:
+    """The windows of a saved run: its summaries (:mod:`~gradscope.diagnosis.summaries`, written while
+    it trained), and the records after them summarised now; a run without summaries (written by an
+    earlier version, or summarised with other windows than ``settings``') from its records."""
+    from gradscope.diagnosis.summaries import timeline_of_rows, window_min_steps_of
+
+    settings = settings or DEFAULT_SETTINGS
+    rows, covered = run.summaries()
+    if rows is not None and window_min_steps_of(rows) == settings.window_min_steps:
+        timeline, rest = timeline_of_rows(rows, settings), run.records_from_part(covered)
+    else:
+        timeline, rest = Timeline(settings), run.records
+    if len(rest):
+        for _, chunk in rest.groupby("epoch", sort=True):
+            timeline.add(chunk)
+    timeline.finish()
+    return timeline
+
+
+def findings_of(run, settings: DiagnosisSettings | None = None, timeline: Timeline | None = None) -> list[dict]:
     """The findings of a saved run (a :class:`gradscope.storage.Run`), as dicts.
 
-    Always computed from the run's records with the current rules, so that the report,
+    Always computed with the current rules, from the run's window summaries and any records after
+    them (:func:`timeline_of`; or ``timeline``, a recorder's own), so that the report,
     ``gradscope diagnose`` and ``gradscope analyze`` say the same thing; ``run.json`` keeps a
     copy of what was found when the run ended, for readers without gradscope, and for runs
     whose records were not kept (that copy is returned then). A run that did
     not complete is diagnosed on what it recorded, and its first finding says so
     (:data:`INCOMPLETE`), so that missing epochs never read as "healthy" or "stalled".
     """
-    stored = run.meta.get("diagnosis")
-    if not len(run.records) and stored and not (run.path and has_records(run.path)):
-        return list(stored)  # records not kept (e.g. a committed example): what was found when it ended
+    settings = settings or DEFAULT_SETTINGS
+    if timeline is None:
+        stored = run.meta.get("diagnosis")
+        kept = has_records(run.path) if run.path is not None and not run.records_read else len(run.records)
+        if stored and not kept:
+            return list(stored)  # records not kept (e.g. a committed example): what was found when it ended
+        timeline = timeline_of(run, settings)
     complete = run.status == "complete"
-    findings = [f.to_dict() for f in diagnose(run.records, settings=settings, complete=complete,
-                                              facts=facts_of(run.meta))]
-    if not complete or not (run.records["metric"] == "grad_norm").any():
-        findings.insert(0, incomplete_finding(run).to_dict())
+    findings = [f.to_dict() for f in judge(timeline, facts_of(run.meta), settings, complete)]
+    if not complete or not timeline.windows:
+        findings.insert(0, incomplete_finding(run, timeline).to_dict())
     findings += warned_findings(run.meta.get("warned") or [], {f["kind"] for f in findings})
     return with_trials(findings, run.meta.get("trials"))
 
@@ -116,25 +139,24 @@ def warned_findings(warned: list[dict], found: set) -> list[dict]:
 INCOMPLETE = "incomplete_run"
 
 
-def incomplete_finding(run) -> Finding:
+def incomplete_finding(run, timeline: Timeline) -> Finding:
     """Says that a run did not complete (or recorded no step), how far it got, and what that means
-    for its findings."""
-    records = run.records
-    steps = records.loc[records["metric"] == "grad_norm", "step"]
-    epochs = records.loc[records["metric"] == "loss", "epoch"].nunique()
-    recorded = (f"{len(steps.unique()):,} optimizer steps and {epochs} finished epoch(s)" if len(steps)
+    for its findings (``timeline``: its windows)."""
+    n_steps = sum(w.n_steps for w in timeline.windows)
+    epochs = len(timeline.losses)
+    recorded = (f"{n_steps:,} optimizer steps and {epochs} finished epoch(s)" if n_steps
                 else "no optimizer step")
     return Finding(
         kind=INCOMPLETE,
-        severity="high" if not len(steps) else "medium",
+        severity="high" if not n_steps else "medium",
         layers=[],
-        steps=[int(steps.min()), int(steps.max())] if len(steps) else [None, None],
+        steps=[timeline.first_step, timeline.last_step] if n_steps else [None, None],
         summary=(f"the run {run.progress_note}: what follows judges only what it recorded ({recorded})"
-                 + ("; a stall cannot be judged on part of a run" if len(steps) else "")
+                 + ("; a stall cannot be judged on part of a run" if n_steps else "")
                  if run.progress_note else
                  "the run finished but recorded no optimizer step: nothing in it can be judged"),
         evidence={"status": run.status, "recorded_status": run.recorded_status,
-                  "progress": run.meta.get("progress") or {}, "recorded_steps": int(len(steps.unique())),
+                  "progress": run.meta.get("progress") or {}, "recorded_steps": int(n_steps),
                   "healthy": "a complete run"},
         why=run.meta.get("error") or run.meta.get("recording_error") or "",
         recommendation=("Run it to the end before trusting a clean bill of health; with gradscope analyze, "

@@ -20,6 +20,8 @@ class OnlineDiagnosis:
     Args:
         config: the run's config, for the *why* of findings (when no facts are given later).
         stop_on: finding kinds that should stop training.
+        timeline: a timeline its owner adds the epochs to (a recording session's); default: its
+            own, which :meth:`check` adds them to.
 
     Raises:
         ValueError: for an unknown kind in ``stop_on``.
@@ -31,14 +33,14 @@ class OnlineDiagnosis:
         ValueError: stop_on has unknown kind(s) ['vanish']; choose from ['non_finite', 'output_pairing', ...]
     """
 
-    def __init__(self, config=None, stop_on=(), settings=DEFAULT_SETTINGS):
+    def __init__(self, config=None, stop_on=(), settings=DEFAULT_SETTINGS, timeline: Timeline | None = None):
         unknown = sorted(set(stop_on) - set(KINDS))
         if unknown:
             raise ValueError(f"stop_on has unknown kind(s) {unknown}; choose from {list(KINDS)}")
         self.facts: RunFacts = facts_of(config=dict(config or {}))
         self.stop_on = tuple(stop_on)
         self.settings = settings
-        self.timeline = Timeline(settings)
+        self.timeline = timeline if timeline is not None else Timeline(settings)
         self.findings: list = []
         self.warned: list[dict] = []  # each warning as data: the finding and the epoch it came at
 
@@ -47,8 +49,10 @@ class OnlineDiagnosis:
         self.facts = facts_of(meta)
 
     def check(self, new_records, epoch: int) -> bool:
-        """Add an epoch's records; warn for each new kind; return whether training should stop."""
-        self.timeline.add(new_records)
+        """Add an epoch's records (None: its timeline's owner added them); warn for each new kind; return
+        whether training should stop."""
+        if new_records is not None:
+            self.timeline.add(new_records)
         seen = {f.kind for f in self.findings}
         stop = False
         for finding in judge(self.timeline, self.facts, self.settings, complete=False):

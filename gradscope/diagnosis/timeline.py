@@ -224,6 +224,12 @@ class Timeline:
         self._depths: dict = {}
         self.memo: dict = {}  # (rule, window index) -> what the rule found in that window
         self._time: list[pd.DataFrame] = []  # time_grad_norm records (a few hundred per epoch)
+        # what closed since take_unsaved() last ran (a recorder writes it as the run's summaries)
+        self._unsaved_windows: list[Window] = []
+        self._unsaved_logs: list = []  # (window index, losses, accuracies) added to a closed window
+        self._unsaved_time: list[pd.DataFrame] = []
+        self._pending_time: list[pd.DataFrame] = []
+        self._covered: int | None = None  # the last epoch closed since take_unsaved()
 
     @classmethod
     def from_records(cls, records: pd.DataFrame, settings: DiagnosisSettings = DEFAULT_SETTINGS) -> Timeline:
@@ -241,6 +247,7 @@ class Timeline:
         time = records[records["metric"] == TIME_METRIC]
         if len(time):
             self._time.append(time)
+            self._pending_time.append(time)
         self._learn_layers(records)
         self._pending.append(records)
         self._pending_steps += records.loc[records["metric"] == "grad_norm", "step"].nunique()
@@ -255,16 +262,44 @@ class Timeline:
     def _close(self) -> None:
         chunk = pd.concat(self._pending, ignore_index=True) if len(self._pending) > 1 else self._pending[0]
         self._pending, self._pending_steps = [], 0
+        self._unsaved_time += self._pending_time
+        self._pending_time = []
+        self._covered = int(chunk["epoch"].max())
         window = summarize(chunk, len(self.windows), self.layers)
         if window is None:  # epoch logs without steps: keep them for the next window's losses
             if self.windows:
-                self.windows[-1].losses += summarize_logs(chunk)[0]
-                self.windows[-1].accuracies += summarize_logs(chunk)[1]
+                losses, accuracies = summarize_logs(chunk)
+                self.windows[-1].losses += losses
+                self.windows[-1].accuracies += accuracies
+                self._unsaved_logs.append((self.windows[-1].index, losses, accuracies))
             return
         if not self.windows:
             initial = chunk[(chunk["metric"] == "weight_norm_initial") & (chunk["variable"] == "kernel")]
             self.zero_start = set(initial.loc[initial["value"] == 0, "layer"])
         self.windows.append(window)
+        self._unsaved_windows.append(window)
+
+    def take_unsaved(self):
+        """What closed since the last call: ``(windows, logs added to earlier windows, time records,
+        the last epoch closed or None)``; taken, so that each is saved once
+        (:func:`gradscope.diagnosis.summaries.take_rows`)."""
+        taken = (self._unsaved_windows, self._unsaved_logs, self._unsaved_time, self._covered)
+        self._unsaved_windows, self._unsaved_logs, self._unsaved_time, self._covered = [], [], [], None
+        return taken
+
+    def depth_of(self, layer: str) -> int:
+        return self._depths[layer]
+
+    def learn_depths(self, depths: dict) -> None:
+        """Kernel layers and their depths (as summaries read back hold them)."""
+        for layer, d in depths.items():
+            self._depths.setdefault(layer, int(d))
+        self.layers = sorted(self._depths, key=lambda layer: (self._depths[layer], layer))
+
+    def add_time(self, records: pd.DataFrame) -> None:
+        """``time_grad_norm`` records of windows already summarised (as summaries read back hold them)."""
+        if len(records):
+            self._time.append(records)
 
     def _learn_layers(self, records) -> None:
         kern = records[records["variable"] == "kernel"]
@@ -272,9 +307,7 @@ class Timeline:
             return
         new = kern.drop_duplicates("layer")[["layer", "depth"]]
         if set(new["layer"]) - set(self.layers):
-            for layer, d in zip(new["layer"], new["depth"]):
-                self._depths.setdefault(layer, int(d))
-            self.layers = sorted(self._depths, key=lambda layer: (self._depths[layer], layer))
+            self.learn_depths(dict(zip(new["layer"], new["depth"])))
 
     # --- whole-run views ------------------------------------------------------------------
 

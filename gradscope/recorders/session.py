@@ -10,6 +10,11 @@ about the run itself:
   :data:`RECORDS_PER_BATCH` records built at once;
 * the epoch end: its logs as records, progress and the last epoch's metrics in ``run.json``, and
   the online diagnosis (``diagnose=True``);
+* the run's window summaries (:mod:`gradscope.diagnosis.summaries`): each epoch's records are
+  summarised when the epoch is over and the windows written beside the records as they close, so
+  that the findings at the end, and every reader's, come from the summaries, never from reading
+  every record back (an epoch of more than :data:`SUMMARY_EPOCH_RECORDS` records is not held to
+  be summarised: such a run is diagnosed from its records);
 * the end: :meth:`RecordingSession.finish` (``complete``, ``interrupted`` or ``failed``, with the
   findings copied into ``run.json``), also at interpreter exit and, during training, on SIGTERM.
 
@@ -42,6 +47,8 @@ from gradscope.recorders.weight_readings import WeightReadings
 
 #: At most this many records are built and written at once (a part of the run directory each).
 RECORDS_PER_BATCH = 1_000_000
+#: An epoch's records are held until it ends, to be summarised: at most this many (about 60 bytes a record).
+SUMMARY_EPOCH_RECORDS = 2_000_000
 
 
 class UnreadableGradients(RuntimeError):
@@ -118,12 +125,18 @@ class RecordingSession:
         self.variables = list(variables)
         self.log = RecordLog([writer, *outputs])
         self._weights = WeightReadings()
+        from gradscope.diagnosis.timeline import Timeline
+
+        #: The run's windows, summarised as epochs end (None when they cannot be: see :meth:`_stop_summaries`).
+        self.timeline: Timeline | None = Timeline()
+        self._epoch_frames: list = []  # the records of the epoch under way, until it is summarised
+        self._epoch_rows = 0
+        self._recorded = False  # whether records came through this session (not only through its writer)
         self._online = None
         if diagnose or stop_on:
             from gradscope.diagnosis.online import OnlineDiagnosis
 
-            self._online = OnlineDiagnosis(self.config, stop_on=tuple(stop_on))
-        self._unjudged: list = []
+            self._online = OnlineDiagnosis(self.config, stop_on=tuple(stop_on), timeline=self.timeline)
         self._log_keys: set = set()
         self._exit_guard: ExitGuard | None = None
         self.train_seconds = 0.0
@@ -166,17 +179,52 @@ class RecordingSession:
         self.variables = list(variables)
 
     def add(self, frame) -> None:
-        """Records made elsewhere (logs, activation statistics): kept, written and judged with the epoch."""
-        if len(frame):
-            self.log.add(frame)
-            if self._online is not None:
-                self._unjudged.append(frame)
+        """Records made elsewhere (logs, activation statistics): kept, written and summarised with the epoch."""
+        if not len(frame):
+            return
+        self._recorded = True
+        epochs = frame["epoch"].to_numpy()
+        if self._epoch_frames and epochs.min() > self._epoch_frames[-1]["epoch"].max():
+            self._summarise()  # an earlier epoch is over (a loop without epoch ends: TF1)
+        self.log.add(frame)  # (after the summaries of the parts before it: they cover those parts)
+        if self.timeline is None:
+            return
+        self._epoch_frames.append(frame)
+        self._epoch_rows += len(frame)
+        if self._epoch_rows > SUMMARY_EPOCH_RECORDS:
+            self._stop_summaries(None)
+
+    def _summarise(self) -> None:
+        """Summarise the records held (whole epochs), and write the windows that closed."""
+        frames, self._epoch_frames, self._epoch_rows = self._epoch_frames, [], 0
+        if self.timeline is None or not frames:
+            return
+        try:
+            from gradscope.diagnosis.summaries import take_rows
+
+            chunk = rec.concat(frames) if len(frames) > 1 else frames[0].copy()
+            chunk["value"] = chunk["value"].to_numpy(dtype=np.float32).astype(np.float64)  # as stored: float32
+            self.timeline.add(chunk)
+            rows = take_rows(self.timeline)
+            if len(rows) and callable(getattr(self.writer, "append_summaries", None)):
+                self.writer.append_summaries(rows)
+        except Exception as exc:  # our error: the run goes on, its readers summarise its records
+            self._stop_summaries(exc)
+
+    def _stop_summaries(self, exc) -> None:
+        """Summarise no more: the run's findings are then read from its records (as they are for a run
+        written by an earlier version)."""
+        self.timeline, self._epoch_frames, self._epoch_rows = None, [], 0
+        if exc is not None:
+            warnings.warn(f"gradscope could not summarise this run's windows ({type(exc).__name__}: {exc}); "
+                          "recording goes on, and its findings are read from its records", RuntimeWarning,
+                          stacklevel=3)
 
     def start_weights(self, step: int, epoch: int, norms) -> None:
         """The exact weight norms before ``step`` (``weight_norm_initial``): the first reading."""
         norms = np.asarray(norms, dtype=np.float64)
         self._weights = WeightReadings(step - 1, norms)
-        self.log.add(rec.from_step_arrays(self.run, np.array([step]), epoch, self.variables,
+        self.add(rec.from_step_arrays(self.run, np.array([step]), epoch, self.variables,
                                           {"weight_norm_initial": norms[None]}))
 
     @property
@@ -261,10 +309,10 @@ class RecordingSession:
             self.writer.forget("metrics", self._log_keys - set(metrics))  # the last epoch's logs, not an older one's
             self._log_keys = set(metrics)
             self.writer.update(**({"progress": progress} if progress is not None else {}), metrics=metrics, **sections)
-        if self._online is None:
+        self._summarise()
+        if self._online is None or self.timeline is None:
             return False
-        frames, self._unjudged = self._unjudged, []
-        stop = self._online.check(rec.concat(frames) if frames else rec.empty(), epoch)
+        stop = self._online.check(None, epoch)
         if self.writer is not None and self._online.warned:
             self.writer.update(warned=self._online.warned)  # what was warned stays in the run's history
         return bool(stop)
@@ -281,8 +329,9 @@ class RecordingSession:
 
     def warn_end_findings(self, stacklevel: int = 3) -> None:
         """The online diagnosis' last look at the whole run: one warning per kind not warned yet."""
-        if self._online is None:
+        if self._online is None or self.timeline is None:
             return
+        self._summarise()
         seen = {f.kind for f in self._online.findings}
         for finding in self._online.finish():
             if finding.kind not in seen:
@@ -304,6 +353,10 @@ class RecordingSession:
         if self._exit_guard is not None:
             self._exit_guard.cancel()
             self._exit_guard = None
+        self._summarise()
+        if self.timeline is not None:
+            self.timeline.finish()  # the last window, however short
+            self._summarise_closed()
         if not self.owns_writer or self.writer.finished:
             return
         timings = {"train_seconds": round(self.train_seconds, 3), **sections.pop("timings", {})}
@@ -317,9 +370,24 @@ class RecordingSession:
 
         try:
             meta = {**self.meta, "status": status, "error": error}
+            if self.timeline is not None and self._recorded:
+                return findings_of(Run(path=None, meta=meta, records=rec.empty()), timeline=self.timeline)
+            if getattr(self.writer, "path", None) is not None:  # others recorded into it: their summaries
+                return findings_of(Run(path=self.writer.path, meta=meta, read_records=self.log.read))
             return findings_of(Run(path=None, meta=meta, records=self.log.read()))  # (not kept in memory)
         except Exception:  # the run's records are on disk: readers diagnose them again
             return []
+
+    def _summarise_closed(self) -> None:
+        """Write the windows closed outside an epoch's end (the last one, at the end)."""
+        try:
+            from gradscope.diagnosis.summaries import take_rows
+
+            rows = take_rows(self.timeline)
+            if len(rows) and callable(getattr(self.writer, "append_summaries", None)):
+                self.writer.append_summaries(rows)
+        except Exception as exc:
+            self._stop_summaries(exc)
 
     def _finish_at_exit(self) -> None:
         """The interpreter exits and nobody finished the run: say how the program ended."""

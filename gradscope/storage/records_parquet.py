@@ -91,9 +91,22 @@ def parts(folder: Path) -> list[Path]:
 CATEGORICAL_NAMES = int(pd.__version__.split(".")[0]) >= 3
 
 
-def read(folder: Path, columns=None, metrics=None) -> pd.DataFrame:
+def count(folder: Path) -> int:
+    """How many records the whole parts of ``folder`` hold (read from their footers, not their data)."""
+    import pyarrow.parquet as pq
+
+    total = 0
+    for p in parts(folder):
+        try:
+            total += pq.read_metadata(p).num_rows
+        except Exception as exc:
+            raise GradscopeError(f"cannot read {p}: {exc}") from None
+    return total
+
+
+def read(folder: Path, columns=None, metrics=None, first_part: int = 0) -> pd.DataFrame:
     """The records of ``folder`` as a DataFrame with the schema's dtypes (only ``columns`` and the
-    rows of ``metrics``, when given).
+    rows of ``metrics``, when given; only the parts from the ``first_part``-th on).
 
     Parts are read one at a time and their columns converted straight into the frame's arrays,
     so reading costs about the frame's own size. Names stay dictionary-encoded: with pandas 3
@@ -107,7 +120,7 @@ def read(folder: Path, columns=None, metrics=None) -> pd.DataFrame:
     filters = [("metric", "in", list(metrics))] if metrics is not None else None
 
     def tables():
-        for p in parts(folder):
+        for p in parts(folder)[first_part:]:
             try:
                 present = set(pq.read_schema(p).names)
                 yield pq.read_table(p, columns=[c for c in read_columns if c in present], filters=filters)

@@ -5,11 +5,15 @@ Layout of one ``gradscope analyze`` invocation::
     <out>/report.html
     <out>/runs/<run>/run.json
     <out>/runs/<run>/records/part-000000.parquet   # one part per flush, each written whole
+    <out>/runs/<run>/summaries/part-000000.parquet # the windows the rules judge, as they close
     <out>/runs/<run>/.lock          # held by the one process writing the run
 
 Records are written at every epoch end (a Parquet part each, renamed into place when whole:
 :mod:`gradscope.storage.records_parquet`), so a run that is killed keeps what it recorded and
-never a torn file. Runs written by earlier versions as one ``records.csv`` still load.
+never a torn file. Runs written by earlier versions as one ``records.csv`` still load. The
+window summaries the rules judge (:mod:`gradscope.diagnosis.summaries`) are written beside them
+the same way (:mod:`gradscope.storage.summaries_parquet`), so diagnosing a run reads its
+summaries, not its records; a run read back reads its records only when asked for them.
 ``run.json`` says ``"status": "running"`` until the run finishes, and carries the writing
 process and a heartbeat, so that a reader can tell a run still training from one whose process
 died (:attr:`Run.status` is then ``interrupted``).
@@ -23,20 +27,20 @@ import re
 import shutil
 import threading
 import weakref
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from gradscope import records as rec
 from gradscope.errors import GradscopeError
-from gradscope.storage import records_csv, records_parquet
+from gradscope.storage import records_csv, records_parquet, summaries_parquet
 from gradscope.storage.lock import LOCK_FILE, RunLock
 from gradscope.storage.process import HEARTBEAT_SECONDS, is_alive, now_iso, this_process
 
 RUN_JSON = "run.json"
 RECORDS_CSV = "records.csv"
 RECORDS_DIR = records_parquet.PARTS_DIR
+SUMMARIES_DIR = summaries_parquet.SUMMARIES_DIR
 RUNS_DIR = "runs"
 STATUSES = ("running", "complete", "interrupted", "failed")
 
@@ -105,8 +109,9 @@ class RunWriter:
         self.records_path = self.path / RECORDS_DIR
         if (self.path / RECORDS_CSV).exists():  # an earlier run of this name, as earlier versions wrote it
             (self.path / RECORDS_CSV).unlink()
-        if self.records_path.exists():
-            shutil.rmtree(self.records_path)
+        for earlier_files in (self.records_path, self.path / SUMMARIES_DIR):
+            if earlier_files.exists():
+                shutil.rmtree(earlier_files)
         self._meta_lock = threading.Lock()
         self.meta = {
             "run": name or self.path.name,
@@ -119,6 +124,7 @@ class RunWriter:
             "started": now_iso(),
             "heartbeat": now_iso(),
             "records": {"format": "parquet", "folder": RECORDS_DIR, "rows": 0, "parts": 0},
+            "summaries": {"folder": SUMMARIES_DIR, "parts": 0},
         }
         self._write_meta()
         self.records_path.mkdir(parents=True, exist_ok=True)
@@ -168,6 +174,16 @@ class RunWriter:
         self.meta["heartbeat"] = now_iso()
         self._write_meta()
 
+    def append_summaries(self, rows: pd.DataFrame, records_parts: int | None = None) -> None:
+        """Write window summaries as the next part of ``summaries/``, covering the first ``records_parts``
+        record parts (default: every part written so far)."""
+        if not len(rows) or self.superseded:
+            return
+        counts = self.meta.setdefault("summaries", {"folder": SUMMARIES_DIR, "parts": 0})
+        covered = self.meta["records"]["parts"] if records_parts is None else records_parts
+        summaries_parquet.write_part(self.path / SUMMARIES_DIR, counts["parts"], rows, covered)
+        counts["parts"] += 1
+
     def read(self, columns=None, metrics=None) -> pd.DataFrame:
         """The records written so far (only ``columns``, only the rows of ``metrics``, when given)."""
         return records_parquet.read(self.records_path, columns=columns, metrics=metrics)
@@ -213,21 +229,59 @@ class RunWriter:
         return self.meta["status"] != "running"
 
 
-@dataclass
 class Run:
     """A saved run: its metadata from ``run.json`` and its records.
 
-    Attributes:
+    Args:
+        path: its run directory (None for a run made in memory).
+        meta: what ``run.json`` holds.
+        records: its records; or ``read_records``, a function that reads them the first time
+            :attr:`records` is asked for (a run read back keeps its records on disk until then).
         notes: what reading it noticed without refusing it (a last line cut short).
         label: how reports name it: the run's name, or ``<folder>/<name>`` when several runs
             read together share a name.
     """
 
-    path: Path
-    meta: dict
-    records: pd.DataFrame = field(repr=False)
-    notes: list = field(default_factory=list)
-    label: str = ""
+    def __init__(self, path, meta: dict, records: pd.DataFrame | None = None, notes=None, label: str = "",
+                 read_records=None):
+        self.path = path
+        self.meta = meta
+        self._records = records
+        self._read_records = read_records
+        self.notes = list(notes or [])
+        self.label = label
+
+    def __repr__(self) -> str:
+        return f"Run({self.name!r}, status={self.status!r}, path={str(self.path) if self.path else None!r})"
+
+    @property
+    def records(self) -> pd.DataFrame:
+        """Its records (read from the run directory the first time they are asked for, then kept)."""
+        if self._records is None:
+            read, self._read_records = self._read_records, None
+            self._records = read() if read is not None else rec.empty()
+        return self._records
+
+    @records.setter
+    def records(self, value: pd.DataFrame) -> None:
+        self._records, self._read_records = value, None
+
+    @property
+    def records_read(self) -> bool:
+        """Whether its records are in memory (read, or given)."""
+        return self._records is not None
+
+    def summaries(self):
+        """``(window summary rows, record parts they cover)`` of its run directory, or ``(None, 0)``."""
+        if self.path is None or self.records_read:
+            return None, 0
+        return summaries_parquet.read(Path(self.path) / SUMMARIES_DIR)
+
+    def records_from_part(self, first: int) -> pd.DataFrame:
+        """Its records in the record parts from ``first`` on (all records when they are in memory)."""
+        if self.path is None or self.records_read or not (Path(self.path) / RECORDS_DIR).is_dir():
+            return self.records
+        return records_parquet.read(Path(self.path) / RECORDS_DIR, first_part=first)
 
     @property
     def name(self) -> str:
@@ -301,22 +355,25 @@ def load_run(path) -> Run:
     written = (meta.get("records") or {}).get("rows")
     notes = []
     parts_path, csv_path = path / RECORDS_DIR, path / RECORDS_CSV
+    records, read_records = None, None
     if parts_path.is_dir():
-        records = records_parquet.read(parts_path)
-        records_path = parts_path
+        held, records_path = records_parquet.count(parts_path), parts_path
+
+        def read_records():
+            return records_parquet.read(parts_path)
     elif csv_path.is_file():  # written by an earlier version
         records, notes = records_csv.read(csv_path)
-        records_path = csv_path
+        held, records_path = len(records), csv_path
     elif written:
         raise GradscopeError(f"{parts_path} is missing, but {RUN_JSON} says {written} records were written")
     else:
-        records, records_path = rec.empty(), None
-    if records_path is not None and written is not None and len(records) < int(written):
+        records, records_path, held = rec.empty(), None, 0
+    if records_path is not None and written is not None and held < int(written):
         raise GradscopeError(
-            f"{records_path} holds {len(records)} records but {RUN_JSON} says {written} were written: "
+            f"{records_path} holds {held} records but {RUN_JSON} says {written} were written: "
             "records were lost (copied while being written, or damaged)"
         )
-    return Run(path=path, meta=meta, records=records, notes=notes)
+    return Run(path=path, meta=meta, records=records, notes=notes, read_records=read_records)
 
 
 def natural_key(name: str) -> tuple:

@@ -1,0 +1,92 @@
+"""A run's window summaries as Parquet parts, written like the records' parts.
+
+``summaries/part-000000.parquet``, ``part-000001.parquet``, ...: one part each time windows close
+(the rows of :mod:`gradscope.diagnosis.summaries`), written whole to a hidden temporary file, then
+renamed into place, so a run killed while writing never leaves a torn part. Each part's Parquet
+metadata says how many record parts the summaries cover (``gradscope.records_parts``): a reader
+summarises only the record parts after those, so a run killed between two summaries still reads
+whole. A run written by an earlier version has no summaries: it is summarised from its records.
+
+Example:
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from gradscope.diagnosis.summaries import frame_of
+    >>> folder = Path(tempfile.mkdtemp()) / "summaries"
+    >>> _ = write_part(folder, 0, frame_of([(-1, "covered_epoch", "", "", -1, 4, -1, -1, float("nan"), "")]), 7)
+    >>> frame, covered = read(folder)
+    >>> frame["epoch"].tolist(), covered
+    ([4], 7)
+    >>> read(folder.parent / "nothing")
+    (None, 0)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from gradscope.errors import GradscopeError
+from gradscope.storage.records_parquet import part_name, parts
+
+SUMMARIES_DIR = "summaries"
+_COVERED = b"gradscope.records_parts"
+_NAMES = ("field", "layer", "variable")
+
+
+def _schema():
+    import pyarrow as pa
+
+    names = pa.dictionary(pa.int32(), pa.string())
+    return pa.schema([("window", pa.int32()), ("field", names), ("layer", names), ("variable", names),
+                      ("step", pa.int64()), ("epoch", pa.int32()), ("time", pa.int32()), ("depth", pa.int32()),
+                      ("value", pa.float64()), ("text", pa.string())])
+
+
+def write_part(folder: Path, index: int, frame: pd.DataFrame, records_parts: int) -> Path:
+    """Write summary rows as part ``index`` of ``folder`` (whole, then renamed into place), saying that
+    they cover the run's first ``records_parts`` record parts."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    schema = _schema()
+    columns = {}
+    for field in schema:
+        values = frame[field.name]
+        if field.name in _NAMES:
+            columns[field.name] = pa.array(values.astype(str), pa.string()).dictionary_encode()
+        else:
+            columns[field.name] = pa.array(values.to_numpy(), field.type, from_pandas=False)
+    table = pa.table(columns, schema=schema).replace_schema_metadata({_COVERED: str(int(records_parts)).encode()})
+    path = folder / part_name(index)
+    tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as f:
+        pq.write_table(table, f, compression="zstd")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def read(folder: Path):
+    """``(rows, record parts covered)`` of a summaries folder, or ``(None, 0)`` when it has none."""
+    import pyarrow.parquet as pq
+
+    found = parts(folder) if Path(folder).is_dir() else []
+    if not found:
+        return None, 0
+    frames, covered = [], 0
+    for p in found:
+        try:
+            table = pq.read_table(p)
+        except Exception as exc:
+            raise GradscopeError(f"cannot read {p}: {exc}") from None
+        covered = max(covered, int((table.schema.metadata or {}).get(_COVERED, b"0")))
+        frame = table.to_pandas()
+        for name in _NAMES:
+            frame[name] = frame[name].astype(object)
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True), covered
