@@ -19,7 +19,8 @@ Two parts, printed as one table:
     python benchmarks/scale.py --train-steps 0 --records 1e6,8e6
     python benchmarks/scale.py --train-steps 4000 --records 0
 
-Memory is the child's peak RSS (``ru_maxrss``) or RSS samples from ``/proc``; times are wall.
+Memory is the child's peak RSS (``VmHWM``, which starts again at ``exec``; ``ru_maxrss`` would keep
+the parent's) or RSS samples from ``/proc``; times are wall.
 """
 
 from __future__ import annotations
@@ -49,6 +50,16 @@ def rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def peak_mb() -> float:
+    """This process's peak resident memory since it started (``VmHWM``: unlike ``ru_maxrss``, which
+    a child keeps from the parent it was forked from, it starts again at ``exec``)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 # --- recording: a real fit, in a child process -------------------------------------------------
 
 
@@ -76,24 +87,25 @@ def _train_child(way: str, steps: int, out: str) -> None:
         callbacks.insert(0, GradientMonitor(run="scale", run_dir=Path(out) / "run", probe=x[:256]))
     model.fit(x, y, batch_size=32, epochs=max(steps // STEPS_PER_EPOCH, 1), shuffle=False, verbose=0,
               callbacks=callbacks)
-    print(json.dumps({"rss": samples}))
+    print(json.dumps({"rss": samples, "peak": peak_mb()}))  # the peak: the end of the fit included
 
 
 def recording(steps: int, work: Path) -> dict:
     from gradscope.storage import load_run
 
-    rss = {}
+    rss, peak = {}, {}
     for way in ("plain", "gradscope"):
         proc = subprocess.run([sys.executable, __file__, "--child-train", way, "--train-steps", str(steps),
                                "--work", str(work)], capture_output=True, text=True)
         if proc.returncode:
             raise SystemExit(proc.stderr[-3000:])
-        rss[way] = json.loads(proc.stdout.strip().splitlines()[-1])["rss"]
+        got = json.loads(proc.stdout.strip().splitlines()[-1])
+        rss[way], peak[way] = got["rss"], got["peak"]
     above = [g - p for g, p in zip(rss["gradscope"], rss["plain"])]
     run = load_run(work / "run")
     disk = sum(f.stat().st_size for f in (work / "run" / "records").glob("*.parquet"))
     return {"records": len(run.records), "above_first_mb": above[0], "above_last_mb": above[-1],
-            "above_max_mb": max(above), "bytes_per_record": disk / max(len(run.records), 1),
+            "above_max_mb": max(above), "peak_above_mb": peak["gradscope"] - peak["plain"], "bytes_per_record": disk / max(len(run.records), 1),
             "rss_plain": rss["plain"], "rss_gradscope": rss["gradscope"]}
 
 
@@ -150,7 +162,7 @@ def synthetic_run(path: Path, n_records: int, seed: int = 0, n_layers: int = N_L
 
 
 _TIMED = """
-import json, resource, sys
+import json, sys
 from gradscope.cli import main
 try:
     main(sys.argv[1:])
@@ -158,7 +170,8 @@ except SystemExit as exc:
     code = exc.code
 else:
     code = 0
-print(json.dumps({"code": code, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), file=sys.stderr)
+peak = next(int(line.split()[1]) / 1024 for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"code": code, "peak_mb": peak}), file=sys.stderr)
 """
 
 
@@ -223,7 +236,8 @@ def main(argv=None) -> int:
         r = recording(args.train_steps, work)
         lines.append(f"recording: {args.train_steps} steps x 102 variables ({r['records']:,} records): monitor RSS "
                      f"above plain {r['above_first_mb']:+.0f} MB at the first epoch end, {r['above_last_mb']:+.0f} MB "
-                     f"at the last (max {r['above_max_mb']:+.0f} MB); {r['bytes_per_record']:.2f} bytes a record on disk")
+                     f"at the last (max {r['above_max_mb']:+.0f} MB); peak RSS, the end of the fit included, "
+                     f"{r['peak_above_mb']:+.0f} MB above plain; {r['bytes_per_record']:.2f} bytes a record on disk")
         print(lines[-1], flush=True)
     lines.append("| records | bytes/record | report s | report peak MB | report.html MB | diagnose s | diagnose peak MB "
                  "| diagnose from records s / peak MB |")

@@ -64,13 +64,33 @@ class Window:
         return [self.first_step, self.last_step]
 
 
+class _Names:
+    """A column of names as integer codes (``pandas.factorize``: no Python string made per record)."""
+
+    def __init__(self, column):
+        self.codes, names = pd.factorize(column, use_na_sentinel=False)
+        self.names = np.asarray(names, dtype=object)
+
+    def __eq__(self, name) -> np.ndarray:  # a mask, as NumPy's == gives
+        hit = np.flatnonzero(self.names == name)
+        return self.codes == hit[0] if len(hit) else np.zeros(len(self.codes), dtype=bool)
+
+    __hash__ = None
+
+    def isin(self, names) -> np.ndarray:
+        return np.isin(self.codes, np.flatnonzero(np.isin(self.names, list(names))))
+
+    def __getitem__(self, i):
+        return self.names[self.codes[i]]
+
+
 class _Columns:
     """A window's records as NumPy arrays, split once by metric (the rules' numbers from few passes)."""
 
     def __init__(self, records: pd.DataFrame):
-        self.metric = np.asarray(records["metric"], dtype=object)
-        self.layer = np.asarray(records["layer"], dtype=object)
-        self.variable = np.asarray(records["variable"], dtype=object)
+        self.metric = _Names(records["metric"])
+        self.layer = _Names(records["layer"])
+        self.variable = _Names(records["variable"])
         self.step = records["step"].to_numpy(dtype=np.int64)
         self.epoch = records["epoch"].to_numpy(dtype=np.int64)
         self.depth = records["depth"].to_numpy(dtype=np.int64)
@@ -87,11 +107,15 @@ class _Columns:
         return self._rows[key]
 
     def groups(self, rows: np.ndarray) -> dict:
-        """layer -> indices of its rows (layers in order of first appearance)."""
-        out: dict = {}
-        for i in rows:
-            out.setdefault(self.layer[i], []).append(i)
-        return {k: np.asarray(v) for k, v in out.items()}
+        """layer -> indices of its rows, in record order (layers in order of first appearance)."""
+        if not len(rows):
+            return {}
+        codes = self.layer.codes[rows]
+        present, first = np.unique(codes, return_index=True)
+        sorter = np.argsort(codes, kind="stable")
+        ordered = codes[sorter]
+        starts, ends = np.searchsorted(ordered, present, "left"), np.searchsorted(ordered, present, "right")
+        return {self.layer.names[present[k]]: rows[sorter[starts[k]:ends[k]]] for k in np.argsort(first)}
 
     def per_layer(self, metric: str, how: str) -> dict:
         """Per kernel layer: the median, max, or first/last (by step) value of a metric, NaN skipped as pandas does."""
@@ -163,7 +187,7 @@ def summarize(records: pd.DataFrame, index: int, layers: list) -> Window | None:
 
     # NaN anywhere, or an inf loss; an inf gradient or weight *norm* may be a float32 overflow of
     # finite, huge values (a sum of squares beyond 3e38): that is an explosion, not a NaN yet
-    judged = np.isin(c.metric, _FINITE_METRICS)
+    judged = c.metric.isin(_FINITE_METRICS)
     bad = judged & (np.isnan(c.value) | (np.isinf(c.value) & (c.metric == "loss")))
     non_finite = None
     if bad.any():
@@ -302,10 +326,10 @@ class Timeline:
             self._time.append(records)
 
     def _learn_layers(self, records) -> None:
-        kern = records[records["variable"] == "kernel"]
+        kern = records.loc[records["variable"] == "kernel", ["layer", "depth"]]  # (two columns, not a copy of all)
         if not len(kern):
             return
-        new = kern.drop_duplicates("layer")[["layer", "depth"]]
+        new = kern.drop_duplicates("layer")
         if set(new["layer"]) - set(self.layers):
             self.learn_depths(dict(zip(new["layer"], new["depth"])))
 

@@ -203,6 +203,7 @@ class RecordingSession:
             from gradscope.diagnosis.summaries import take_rows
 
             chunk = rec.concat(frames) if len(frames) > 1 else frames[0].copy()
+            del frames  # (the epoch's frames are not held twice)
             chunk["value"] = chunk["value"].to_numpy(dtype=np.float32).astype(np.float64)  # as stored: float32
             self.timeline.add(chunk)
             rows = take_rows(self.timeline)
