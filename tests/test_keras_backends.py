@@ -145,6 +145,7 @@ def test_every_step_is_exact_against_the_backends_own_gradient_and_a_hand_unroll
     assert last and all(v == pytest.approx(got["model_weights"][i], rel=1e-6) for i, v in last.items())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_the_gradient_recorded_is_the_one_applied_after_clipping(backend):
     got = run_on(backend, "clipped")
@@ -167,7 +168,7 @@ def test_a_fit_that_dies_keeps_its_steps_and_says_how_it_ended(backend, case, st
 
 
 @pytest.mark.parametrize("backend, case, says", [
-    pytest.param("jax", "grouped", "steps_per_execution=1", marks=BACKENDS[0].marks),
+    pytest.param("jax", "grouped", "steps_per_execution=1", marks=[*BACKENDS[0].marks, pytest.mark.slow]),
     pytest.param("torch", "compiled", "jit_compile=False", marks=[*BACKENDS[1].marks, pytest.mark.slow])])
 def test_what_a_backend_cannot_record_is_refused_in_one_line_and_the_fit_trains_on(backend, case, says):
     got = run_on(backend, case)

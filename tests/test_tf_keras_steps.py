@@ -120,6 +120,7 @@ def test_every_step_of_legacy_keras_is_exact_against_a_gradient_tape_and_a_hand_
     assert isinstance(got["audit"], list)  # audit measured the model (its findings are the diagnosis' business)
 
 
+@pytest.mark.slow
 def test_on_legacy_keras_the_gradient_recorded_is_the_one_applied_after_clipping():
     got = run_tf_keras("clipped")
     table = _table(got)

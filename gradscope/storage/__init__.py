@@ -4,6 +4,8 @@
   ``load_run`` and ``find_runs``;
 * :mod:`~gradscope.storage.records_parquet`: the records, a Parquet part per flush, each
   written whole and renamed into place;
+* :mod:`~gradscope.storage.summaries_parquet`: the window summaries the diagnosis judges, written
+  like the records' parts as windows close;
 * :mod:`~gradscope.storage.records_csv`: the records file of runs written by earlier versions,
   read back with every problem named by file and line;
 * :mod:`~gradscope.storage.lock`: one writer per run directory;
