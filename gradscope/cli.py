@@ -6,8 +6,12 @@ load it.
 
 Exit codes: 0 done; 1 a problem the message names (nothing was trained or written); 2 a
 command-line usage error; 3 ``report``/``diagnose`` skipped runs they could not read (the
-others were rendered); 130 interrupted (Ctrl-C) and 143 terminated (SIGTERM), with what was
+others were rendered); 4 ``diagnose --fail-on LEVEL`` found a finding of that severity or
+worse (for CI); 130 interrupted (Ctrl-C) and 143 terminated (SIGTERM), with what was
 recorded kept and rendered.
+
+Shell completion is click's: ``eval "$(_GRADSCOPE_COMPLETE=bash_source gradscope)"`` (``zsh_source``,
+``fish_source``); it completes commands, options, and the names ``--act`` and ``--init`` take.
 """
 
 from __future__ import annotations
@@ -23,10 +27,11 @@ from gradscope.experiments.config import DEFAULTS, FRAMEWORKS, HE2015_DEPTHS, LE
 from gradscope.termination import INTERRUPTED_EXIT_CODE, Terminated, sigterm_raises
 
 SKIPPED_EXIT_CODE = 3
+FINDINGS_EXIT_CODE = 4  # diagnose --fail-on
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="gradscope")
+@click.version_option(None, "-V", "--version", package_name="gradscope")
 def main():
     """See vanishing and exploding gradients, layer by layer, in TensorFlow/Keras."""
 
@@ -46,12 +51,35 @@ def _import_tensorflow():
     import_tensorflow_quietly()
 
 
+def _complete_from(names_of):
+    """A click completion of option values from a list of names (read when completing, not at import)."""
+
+    def complete(ctx, param, incomplete):
+        return [name for name in names_of() if name.startswith(incomplete)]
+
+    return complete
+
+
+def _activation_names():
+    from gradscope.models.initializers import KNOWN_ACTIVATIONS
+
+    return KNOWN_ACTIVATIONS
+
+
+def _init_names():
+    from gradscope.models.initializers import KNOWN_INITS
+
+    return KNOWN_INITS
+
+
 def training_options(fn):
     """The options shared by ``analyze`` and ``sweep`` (defaults: :class:`TrainConfig`'s)."""
     options = [
         click.option("--act", "acts", multiple=True, default=["sigmoid"], show_default=True,
+                     shell_complete=_complete_from(_activation_names),
                      help="Hidden-layer activation (Keras name). Repeat for a grid."),
         click.option("--init", "inits", multiple=True, default=["normal"], show_default=True,
+                     shell_complete=_complete_from(_init_names),
                      help="Weight init: normal (N(0,1)), normal_<std>, xavier, he, standard "
                           "(U[-1/sqrt(n), 1/sqrt(n)]), or a Keras initializer name. Repeat for a grid."),
         click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=DEFAULTS.optimizer, show_default=True),
@@ -292,8 +320,13 @@ def _echo_claims(payload):
 @main.command()
 @click.argument("dirs", nargs=-1, required=True, type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
-def diagnose(dirs, as_json):
-    """Diagnose saved runs: vanishing/exploding gradients, dead or saturated units, stalls."""
+@click.option("--fail-on", type=click.Choice(["low", "medium", "high"]), default=None,
+              help=f"Exit with code {FINDINGS_EXIT_CODE} when a run has a finding of this severity or worse (for CI).")
+def diagnose(dirs, as_json, fail_on):
+    """Diagnose saved runs: vanishing/exploding gradients, dead or saturated units, stalls.
+
+    In CI: ``gradscope diagnose runs/ --fail-on high`` fails the job when a run has a high-severity
+    finding (exit code 4; 3 when a run could not be read)."""
     import json
 
     from gradscope.diagnosis import findings_of
@@ -306,6 +339,15 @@ def diagnose(dirs, as_json):
     else:
         for name, findings in results.items():
             click.echo(findings_text(name, findings))
+    if fail_on is not None:
+        from gradscope.diagnosis.finding import SEVERITIES
+
+        worst = SEVERITIES.index(fail_on)  # SEVERITIES: most severe first
+        failing = [f"{name}: {f['kind']} ({f['severity']})" for name, found in results.items() for f in found
+                   if f.get("severity") in SEVERITIES and SEVERITIES.index(f["severity"]) <= worst]
+        if failing:
+            click.echo(f"{len(failing)} finding(s) at {fail_on} or worse: {'; '.join(failing)}", err=True)
+            sys.exit(FINDINGS_EXIT_CODE)
     _exit_if_skipped(skipped)
 
 

@@ -1,0 +1,55 @@
+"""The command line where it runs unattended: diagnose gating a CI job, -V, and shell completion."""
+
+import json
+
+import numpy as np
+from click.testing import CliRunner
+
+from gradscope.cli import FINDINGS_EXIT_CODE, main
+from gradscope.recorders.session import RecordingSession
+
+VARIABLES = [("dense_0", 0, "kernel"), ("dense_1", 1, "kernel"), ("head", 2, "kernel")]
+
+
+def _run(path, first_layer_grad):
+    """A saved run (no training): the input layer's gradient ``first_layer_grad`` times the others'."""
+    session = RecordingSession(run=path.name, run_dir=path, variables=VARIABLES, config={"act": "sigmoid"})
+    session.open()
+    session.start_weights(0, 0, np.array([30.0, 8.0, 4.0]))
+    for epoch in range(4):
+        steps = np.arange(epoch * 12, (epoch + 1) * 12)
+        grads = np.tile([first_layer_grad, 0.1, 0.1], (len(steps), 1))
+        session.add_steps(steps, epoch, {"grad_norm": grads, "update_norm": grads * 0.1},
+                          weights=(int(steps[-1]), np.array([30.0, 8.0, 4.0]) + 0.1 * (epoch + 1)))
+        session.end_epoch(int(steps[-1]), epoch, {"loss": 2.0 / (epoch + 1), "accuracy": 0.3 + 0.1 * epoch})
+    session.finish("complete")
+    return path
+
+
+def test_diagnose_fail_on_exits_4_when_a_finding_is_that_severe_and_0_when_none_is(tmp_path):
+    sick, well = _run(tmp_path / "sick", 0.00001), _run(tmp_path / "well", 0.1)
+    found = json.loads(CliRunner().invoke(main, ["diagnose", str(sick), "--json"]).output)["sick"]
+    severities = {f["severity"] for f in found}
+    assert severities and "vanishing_gradient" in {f["kind"] for f in found}
+    level = "high" if "high" in severities else "medium"
+    r = CliRunner().invoke(main, ["diagnose", str(sick), "--fail-on", level])
+    assert r.exit_code == FINDINGS_EXIT_CODE == 4 and "vanishing_gradient" in r.output
+    assert CliRunner().invoke(main, ["diagnose", str(sick)]).exit_code == 0  # without --fail-on: a report only
+    r = CliRunner().invoke(main, ["diagnose", str(well), "--fail-on", "low"])
+    assert r.exit_code == 0, r.output
+    assert CliRunner().invoke(main, ["diagnose", str(well), "--fail-on", "worst"]).exit_code == 2
+
+
+def test_dash_capital_v_is_the_version():
+    r = CliRunner().invoke(main, ["-V"])
+    assert r.exit_code == 0 and "version" in r.output
+
+
+def test_shell_completion_knows_the_activations_and_initializers():
+    def complete(words):
+        env = {"_GRADSCOPE_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+        return CliRunner().invoke(main, [], prog_name="gradscope", env=env).output
+
+    assert "plain,sigmoid" in complete("gradscope analyze --act si").splitlines()
+    assert {"plain,he", "plain,he_uniform"} & set(complete("gradscope analyze --init he").splitlines())
+    assert "plain,diagnose" in complete("gradscope diag").splitlines()
