@@ -98,6 +98,9 @@ def training_options(fn):
         click.option("--full-batch", is_flag=True,
                      help="Every step uses the whole training set (the seed's TF1 protocol); --epochs then counts steps."),
         click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress."),
+        click.option("--json", "as_json", is_flag=True,
+                     help="Print a JSON summary on stdout (each run: status, config, metrics, findings); "
+                          "the rest goes to stderr, without per-epoch progress."),
         click.option("--baseline/--no-baseline", default=None,
                      help="Also fit a logistic regression on the same data and split, shown beside the nets "
                           "(default: on up to 10,000 training images, where it takes seconds)."),
@@ -114,13 +117,26 @@ def _train_config(hidden, optimizer, lr, batch_size, epochs, seed, val_split, fr
                        seed=seed, val_split=val_split, framework=framework, full_batch=full_batch)
 
 
-def _publish(out_dir, runs, title, paper=None):
-    """Write the report and print the summary table and every run's findings; returns the views."""
+def _echo_for(as_json):
+    """Where the words go: stderr when stdout carries JSON."""
+    return (lambda message="": click.echo(message, err=True)) if as_json else click.echo
+
+
+def _publish(out_dir, runs, title, paper=None, as_json=False):
+    """Write the report and print the summary table and every run's findings (``as_json``: one JSON
+    document of the runs instead); returns the views."""
     from gradscope.report import views_of, write_report
     from gradscope.report.text import findings_text, summary_table, trials_text
 
     views = views_of(runs)
     report = write_report(views, out_dir / "report.html", title=title, paper=paper)
+    if as_json:
+        import json
+
+        click.echo(json.dumps({"runs_dir": str(out_dir / "runs"), "report": str(report), "runs": [
+            {"name": view.name, "role": view.role, "status": view.status, "config": view.config,
+             "metrics": view.metrics, "findings": view.findings} for view in views]}, indent=2, default=str))
+        return views
     click.echo("")
     click.echo(summary_table(views))
     click.echo("")
@@ -178,7 +194,7 @@ def _prepare(hidden, optimizer, lr, batch_size, epochs, seed, val_split, framewo
 @click.option("--no-reference", is_flag=True,
               help="With one --act and one --init, do not also train the textbook fix (relu + he) as a reference.")
 def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, data_source, seed, out,
-            framework, full_batch, quiet, baseline, no_reference):
+            framework, full_batch, quiet, as_json, baseline, no_reference):
     """Train the seed MLP on MNIST while recording per-layer gradients, then report.
 
     With one --act and one --init, the textbook fix (relu + he, everything else equal) is
@@ -195,10 +211,10 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
     from gradscope.experiments.plans import analyze as run_analyze
 
     with _user_errors(), _keep_on_interrupt(out, f"gradscope analyze: {out.name} (interrupted)"):
-        out_dir, runs = run_analyze(acts, inits, train, data=dataset, out=out, verbose=0 if quiet else 2,
-                                    command=command_line(), echo=click.echo, reference=not no_reference,
-                                    baseline=baseline)
-    _publish(out_dir, runs, f"gradscope analyze: {out_dir.name}")
+        out_dir, runs = run_analyze(acts, inits, train, data=dataset, out=out,
+                                    verbose=0 if quiet or as_json else 2, command=command_line(),
+                                    echo=_echo_for(as_json), reference=not no_reference, baseline=baseline)
+    _publish(out_dir, runs, f"gradscope analyze: {out_dir.name}", as_json=as_json)
 
 
 @main.command()
@@ -208,7 +224,7 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
 @click.option("--width", type=int, default=128, show_default=True, help="Units per hidden layer.")
 @click.option("--fresh", is_flag=True, help="Retrain runs that are already complete in --out (default: keep them).")
 def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_split, data_source, seed, out,
-          framework, full_batch, quiet, baseline, fresh):
+          framework, full_batch, quiet, as_json, baseline, fresh):
     """Train MLPs of several depths for each --act/--init and report how gradients change with depth.
 
     An interrupted sweep resumes without retraining finished runs: run it again with the same --out.
@@ -225,13 +241,13 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
     with _user_errors(), _keep_on_interrupt(
             out, f"gradscope sweep: {out.name} (interrupted; rerun with --out {out} to resume)"):
         out_dir, runs = run_sweep(depth_list, width, acts, inits, train, data=dataset, out=out,
-                                  verbose=0 if quiet else 2, command=command_line(), echo=click.echo,
-                                  resume=not fresh, baseline=baseline)
-    views = _publish(out_dir, runs, f"gradscope sweep: {out_dir.name}")
+                                  verbose=0 if quiet or as_json else 2, command=command_line(),
+                                  echo=_echo_for(as_json), resume=not fresh, baseline=baseline)
+    views = _publish(out_dir, runs, f"gradscope sweep: {out_dir.name}", as_json=as_json)
     from gradscope.report.figures.depth import save_depth_png
 
     if save_depth_png(views, out_dir / "depth.png"):
-        click.echo(f"depth figure: {out_dir / 'depth.png'}")
+        _echo_for(as_json)(f"depth figure: {out_dir / 'depth.png'}")
 
 
 @main.command()

@@ -53,3 +53,18 @@ def test_shell_completion_knows_the_activations_and_initializers():
     assert "plain,sigmoid" in complete("gradscope analyze --act si").splitlines()
     assert {"plain,he", "plain,he_uniform"} & set(complete("gradscope analyze --init he").splitlines())
     assert "plain,diagnose" in complete("gradscope diag").splitlines()
+
+
+def test_analyze_json_prints_one_document_of_the_runs_on_stdout(tmp_path, tiny_npz):
+    out = tmp_path / "out"
+    r = CliRunner().invoke(main, ["analyze", "--act", "sigmoid", "--init", "normal", "--data", str(tiny_npz),
+                                  "--out", str(out), "--hidden", "16,8", "--epochs", "2", "--batch-size", "50",
+                                  "--no-baseline", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)  # nothing else on stdout
+    assert [run["name"] for run in doc["runs"]] == ["sigmoid-normal", "relu-he"]
+    stored = json.loads((out / "runs" / "sigmoid-normal" / "run.json").read_text())
+    first = doc["runs"][0]
+    assert first["status"] == "complete" and first["metrics"]["test_accuracy"] == stored["metrics"]["test_accuracy"]
+    assert [f["kind"] for f in first["findings"]] == [f["kind"] for f in stored["diagnosis"]]
+    assert doc["report"].endswith("report.html") and "== sigmoid-normal" in r.stderr
