@@ -97,7 +97,8 @@ def training_options(fn):
                      help="keras: model.fit with GradientMonitor; tf1: the seed's tf.compat.v1 graph and sess.run loop."),
         click.option("--full-batch", is_flag=True,
                      help="Every step uses the whole training set (the seed's TF1 protocol); --epochs then counts steps."),
-        click.option("--quiet", "-q", is_flag=True, help="No per-epoch progress."),
+        click.option("--quiet", "-q", is_flag=True,
+                     help="No per-epoch progress (in a terminal: run k of N, epoch, time left; else Keras' lines)."),
         click.option("--json", "as_json", is_flag=True,
                      help="Print a JSON summary on stdout (each run: status, config, metrics, findings); "
                           "the rest goes to stderr, without per-epoch progress."),
@@ -213,7 +214,8 @@ def analyze(acts, inits, hidden, optimizer, lr, epochs, batch_size, val_split, d
     with _user_errors(), _keep_on_interrupt(out, f"gradscope analyze: {out.name} (interrupted)"):
         out_dir, runs = run_analyze(acts, inits, train, data=dataset, out=out,
                                     verbose=0 if quiet or as_json else 2, command=command_line(),
-                                    echo=_echo_for(as_json), reference=not no_reference, baseline=baseline)
+                                    echo=_echo_for(as_json), reference=not no_reference, baseline=baseline,
+                                    progress=not (quiet or as_json))
     _publish(out_dir, runs, f"gradscope analyze: {out_dir.name}", as_json=as_json)
 
 
@@ -242,7 +244,8 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
             out, f"gradscope sweep: {out.name} (interrupted; rerun with --out {out} to resume)"):
         out_dir, runs = run_sweep(depth_list, width, acts, inits, train, data=dataset, out=out,
                                   verbose=0 if quiet or as_json else 2, command=command_line(),
-                                  echo=_echo_for(as_json), resume=not fresh, baseline=baseline)
+                                  echo=_echo_for(as_json), resume=not fresh, baseline=baseline,
+                                  progress=not (quiet or as_json))
     views = _publish(out_dir, runs, f"gradscope sweep: {out_dir.name}", as_json=as_json)
     from gradscope.report.figures.depth import save_depth_png
 
@@ -268,7 +271,8 @@ def sweep(acts, inits, depths, width, optimizer, lr, epochs, batch_size, val_spl
               help="seed: the rows to train, comma-separated, of sklearn, tf1-softmax, keras-softmax, tf1-mlp, keras-mlp.")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False), default=None)
-def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, sequences, rows, seed, out):
+@click.option("--quiet", "-q", is_flag=True, help="glorot2010, he2015: no progress line at each epoch end.")
+def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, sequences, rows, seed, out, quiet):
     """Reproduce a paper: glorot2010 (standard vs Xavier init, tanh/sigmoid), he2015 (deep ReLU,
     Xavier vs He), le2015 (the adding problem: tanh RNN vs IRNN vs LSTM) or seed (the seed course
     notes' table: logistic regression, softmax regressions and MLPs, each with its own protocol)."""
@@ -321,7 +325,7 @@ def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, seq
 
     with _user_errors(), _keep_on_interrupt(out, f"gradscope paper {name} (interrupted)"):
         out_dir, runs, payload = run_paper(name, train, data=dataset, out=out, echo=click.echo,
-                                           depths=depth_list, width=width)
+                                           depths=depth_list, width=width, progress=not quiet)
     _publish(out_dir, runs, f"gradscope paper {name}", paper=payload)
     save_summary_png(payload, out_dir / "gradients.png")
     _echo_claims(payload)

@@ -68,3 +68,24 @@ def test_analyze_json_prints_one_document_of_the_runs_on_stdout(tmp_path, tiny_n
     assert first["status"] == "complete" and first["metrics"]["test_accuracy"] == stored["metrics"]["test_accuracy"]
     assert [f["kind"] for f in first["findings"]] == [f["kind"] for f in stored["diagnosis"]]
     assert doc["report"].endswith("report.html") and "== sigmoid-normal" in r.stderr
+
+
+def test_a_plan_in_a_terminal_says_run_k_of_n_the_epoch_and_the_time_left(tmp_path, tiny_npz, monkeypatch):
+    import io
+
+    from gradscope.experiments import plans
+    from gradscope.experiments.config import TrainConfig
+    from gradscope.experiments.progress import PlanProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    seen = Terminal()
+    progress = PlanProgress(runs=2, epochs=2, stream=seen)
+    assert progress.enabled and not PlanProgress(1, 1, stream=io.StringIO()).enabled  # not a terminal: silent
+    plans.analyze(["sigmoid"], ["normal"], TrainConfig(hidden=[8], epochs=2, batch_size=50), data=str(tiny_npz),
+                  out=tmp_path / "out", echo=lambda *a: None, baseline=False, progress=progress)
+    lines = seen.getvalue().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["run 1/2 sigmoid-normal"] * 2 + ["run 2/2 relu-he"] * 2
+    assert "epoch 2/2, loss " in lines[1] and "elapsed, about " in lines[0] and lines[-1].endswith("about 0:00 left")

@@ -18,7 +18,7 @@ LINEAR_BASELINE_MAX_IMAGES = 10_000
 
 
 def analyze(acts, inits, train: TrainConfig, data="sample", out=None, verbose="auto",
-            command=None, echo=print, reference=True, baseline=None):
+            command=None, echo=print, reference=True, baseline=None, progress=None):
     """Train every (act, init) pair on one data source and save the runs under ``out``.
 
     Everything is checked before the first run trains, so a typo fails in a second.
@@ -28,6 +28,8 @@ def analyze(acts, inits, train: TrainConfig, data="sample", out=None, verbose="a
         baseline: also fit a logistic regression on the same data and split, stored in each
             run's config as ``linear_baseline`` (None: when the training part has at most
             :data:`LINEAR_BASELINE_MAX_IMAGES` images, where it takes seconds).
+        progress: where the plan stands at each epoch end (:class:`~gradscope.experiments.progress.PlanProgress`
+            is made from the plan: ``True`` prints it in a terminal, with Keras' own progress off).
         reference: with a single (act, init) other than the textbook fix, also train the fix
             (:data:`~gradscope.vocabulary.REFERENCE_ACT` with :data:`~gradscope.vocabulary.REFERENCE_INIT`,
             everything else equal) as the reference run, so the report has a contrast.
@@ -39,18 +41,19 @@ def analyze(acts, inits, train: TrainConfig, data="sample", out=None, verbose="a
     if not train.hidden:  # softmax regression: no hidden layer, so no activation to vary or fix
         pairs = list(dict.fromkeys((pairs[0][0], init) for _, init in pairs))
         plan = [(f"softmax-{init}", act, init, []) for act, init in pairs]
-        return _run_plan(plan, train, data, out or default_out_dir(), verbose, command, echo, baseline=baseline)
+        return _run_plan(plan, train, data, out or default_out_dir(), verbose, command, echo, baseline=baseline,
+                         progress=progress)
     plan = [(run_name(act, init), act, init, list(train.hidden)) for act, init in pairs]
     references = set()
     if reference and len(pairs) == 1 and pairs[0] != (REFERENCE_ACT, REFERENCE_INIT):
         plan.append((run_name(REFERENCE_ACT, REFERENCE_INIT), REFERENCE_ACT, REFERENCE_INIT, list(train.hidden)))
         references.add(plan[-1][0])
     return _run_plan(plan, train, data, out or default_out_dir(), verbose, command, echo, references=references,
-                     baseline=baseline)
+                     baseline=baseline, progress=progress)
 
 
 def sweep(depths, width, acts, inits, train: TrainConfig, data="sample", out=None, verbose="auto",
-          command=None, echo=print, resume=True, baseline=None):
+          command=None, echo=print, resume=True, baseline=None, progress=None):
     """Train every (depth, act, init) with ``depth`` hidden layers of ``width`` units.
 
     Runs are named ``<act>-<init>-d<depth>``; with ``resume``, runs already complete in ``out``
@@ -65,7 +68,7 @@ def sweep(depths, width, acts, inits, train: TrainConfig, data="sample", out=Non
     plan = [(f"{run_name(act, init)}-d{depth}", act, init, [width] * depth)
             for depth, act, init in itertools.product(depths, _unique(acts), _unique(inits))]
     return _run_plan(plan, train, data, out or default_out_dir(prefix="sweep"), verbose, command, echo,
-                     resume=resume, baseline=baseline)
+                     resume=resume, baseline=baseline, progress=progress)
 
 
 def _unique(values):
@@ -83,7 +86,8 @@ def check_names(plan, train):
             make_tf1_initializer(init, None)
 
 
-def _run_plan(plan, train, data, out, verbose, command, echo, resume=False, references=(), baseline=None):
+def _run_plan(plan, train, data, out, verbose, command, echo, resume=False, references=(), baseline=None,
+              progress=None):
     from gradscope import data as data_mod
     from gradscope.experiments.train import train_run
 
@@ -109,6 +113,14 @@ def _run_plan(plan, train, data, out, verbose, command, echo, resume=False, refe
         linear = linear_baseline(dataset, seed=train.seed)
         echo(f"== linear baseline: {linear['model']} on the same data and split: test accuracy "
              f"{linear['test_accuracy']:.4f} ({linear['seconds']} s)")
+    if progress is True:
+        from gradscope.experiments.progress import PlanProgress
+
+        progress = PlanProgress(len(plan) - len(kept), train.epochs)
+    elif progress is False:
+        progress = None
+    if progress is not None and progress.enabled:
+        verbose = 0  # the plan's line says what Keras' own would, and the time left
     runs = []
     for name, act, init, hidden in plan:
         run_dir = out / RUNS_DIR / name
@@ -121,7 +133,10 @@ def _run_plan(plan, train, data, out, verbose, command, echo, resume=False, refe
         role = ROLE_REFERENCE if name in references else None
         echo(f"== {name}{f' ({role})' if role else ''}: {'-'.join(map(str, sizes))}, "
              f"{dataset.info['n_train']} training images, {train.epochs} {'steps' if train.full_batch else 'epochs'}")
+        if progress is not None:
+            progress.start_run(name)
         runs.append(train_run(act, init, cfg, dataset, run_dir, verbose=verbose, command=command, role=role,
-                              linear_baseline=linear).run)
+                              linear_baseline=linear,
+                              callbacks=[progress.callback()] if progress is not None else ()).run)
     return out, runs
 
