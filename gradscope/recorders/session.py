@@ -47,7 +47,7 @@ from gradscope.recorders.weight_readings import WeightReadings
 
 #: At most this many records are built and written at once (a part of the run directory each).
 RECORDS_PER_BATCH = 1_000_000
-#: An epoch's records are held until it ends, to be summarised: at most this many (about 60 bytes a record).
+#: An epoch's records are held until it ends, to be summarised: at most this many (about 90 bytes a record in memory).
 SUMMARY_EPOCH_RECORDS = 2_000_000
 
 
