@@ -502,3 +502,25 @@ def test_mirrored_strategy_records_the_reduced_gradient(tmp_path):
     assert out["replicas"] == 2
     assert out["steps"] == [0, 1]  # one record per step, not one per replica
     np.testing.assert_allclose(out["got"], out["expect"], rtol=1e-5)
+
+
+def test_a_second_fit_on_the_same_arrays_is_not_described_again_and_new_arrays_are(tmp_path, monkeypatch):
+    from gradscope.recorders import monitor as monitor_module
+
+    calls = []
+    real = monitor_module.describe_fit_data
+    monkeypatch.setattr(monitor_module, "describe_fit_data", lambda fit: calls.append(1) or real(fit))
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 4)).astype("float32"), rng.integers(0, 2, 64)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    mon = GradientMonitor(run_dir=tmp_path / "run")
+    for _ in range(2):
+        model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[mon])
+    assert len(calls) == 1
+    x[-1, -1] = 1000.0  # the same array changed in place: described again
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0, callbacks=[mon])
+    assert len(calls) == 2 and mon.writer.meta["data"]["inputs"]["max"] == 1000.0
+    model.fit(x * 100, y, batch_size=32, epochs=1, verbose=0, callbacks=[mon])  # new arrays
+    assert len(calls) == 3

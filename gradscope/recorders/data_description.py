@@ -162,3 +162,23 @@ def describe_fit_data(fit: dict | None) -> dict:
         return describe_data(x, y) if x is not None else {}
     except Exception:
         return {}
+
+
+def data_key(fit: dict | None):
+    """What tells the data of one ``fit`` from another's, cheaply: the objects given as ``x`` and ``y``
+    (their identity, shape and type, and for arrays a few values at both ends), so that a second ``fit``
+    on the same arrays is not described again. None when there is nothing to tell by."""
+    if fit is None or fit.get("x") is None:
+        return None
+
+    def key(value):
+        if value is None:
+            return None
+        out = (id(value), type(value).__name__, getattr(value, "shape", None) and tuple(value.shape))
+        if isinstance(value, np.ndarray) and value.size:
+            flat = value.reshape(-1)
+            out += (flat[:32].tobytes(), flat[-32:].tobytes())
+        return out
+
+    return key(fit["x"]), key(fit.get("y"))
+

@@ -13,7 +13,7 @@ from gradscope.errors import GradscopeError
 from gradscope.recorders import keras_compat as compat
 from gradscope.recorders import step_sources
 from gradscope.recorders.activation_probe import rows_of
-from gradscope.recorders.data_description import describe_fit_data
+from gradscope.recorders.data_description import data_key, describe_fit_data
 from gradscope.recorders.epoch_probes import EpochProbes
 from gradscope.recorders.layer_names import layer_table
 from gradscope.recorders.run_description import constant_learning_rate, describe_model, describe_optimizer, versions
@@ -173,6 +173,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._class_weight: dict | None = None
         self._phantom_steps: set = set()  # iterations Keras counted without a batch (see _data_ran_out)
         self._data: dict = {}  # the inputs' scale and the targets' range (run.json's data)
+        self._data_key = None  # what the data described was (data_description.data_key)
         self._first_step: int | None = None  # the optimizer's step count when the run's first fit began
 
     # --- public -------------------------------------------------------------------------
@@ -409,7 +410,9 @@ class GradientMonitor(keras.callbacks.Callback):
         self._probes.setup(model, table, self._fit, through_time=keras3_on_tf,
                            can_capture=(step_sources.backend_of(model) == "tensorflow"
                                         and getattr(model, "jit_compile", False) is not True))
-        self._data = describe_fit_data(self._fit)
+        key = data_key(self._fit)
+        if key is None or key != self._data_key:  # a second fit on the same arrays is not described again
+            self._data, self._data_key = describe_fit_data(self._fit), key
         if self._first_step is None:
             self._first_step = self._next_step
         compat.guard_fit_callbacks(self._fit, self._step_raised)  # another callback's error ends the run too
