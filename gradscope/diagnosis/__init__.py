@@ -87,9 +87,7 @@ def timeline_of(run, settings: DiagnosisSettings | None = None) -> Timeline:
         timeline, rest = timeline_of_rows(rows, settings), run.records_from_part(covered)
     else:
         timeline, rest = Timeline(settings), run.records
-    if len(rest):
-        for _, chunk in rest.groupby("epoch", sort=True):
-            timeline.add(chunk)
+    timeline.add_epochs(rest)
     timeline.finish()
     return timeline
 

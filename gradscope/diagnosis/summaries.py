@@ -15,8 +15,7 @@ Each row is one number with its coordinates, in the columns of :data:`COLUMNS`:
   ``accuracy`` (with ``epoch``); ``non_finite`` (the first NaN: ``step``, ``layer``, ``variable``,
   and the metric in ``text``);
 * ``window`` = -1 for the run: ``depth`` of each kernel layer, ``zero_start`` layers,
-  ``covered_epoch`` (the last epoch summarised), ``window_min_steps`` (the setting the windows
-  were cut with), and ``time_grad_norm`` records (``layer``, ``variable``, ``step``, ``epoch``,
+  ``window_min_steps`` (the setting the windows were cut with), and ``time_grad_norm`` records (``layer``, ``variable``, ``step``, ``epoch``,
   ``time``, ``depth``, ``value``).
 
 Rows of a per-layer series keep the series' order. Every number is a float64 (the windows'
@@ -79,8 +78,8 @@ def window_rows(w: Window) -> list[tuple]:
 def take_rows(timeline: Timeline) -> pd.DataFrame:
     """The summary rows of what ``timeline`` closed since the last call (empty: nothing new); they
     are taken, so each window is written once."""
-    windows, extra_logs, time, covered = timeline.take_unsaved()
-    if not windows and not extra_logs and not time and covered is None:
+    windows, extra_logs, time = timeline.take_unsaved()
+    if not windows and not extra_logs and not time:
         return frame_of([])
     rows = [r for w in windows for r in window_rows(w)]
     for index, losses, accuracies in extra_logs:  # logs of epochs without steps, added to a written window
@@ -89,8 +88,6 @@ def take_rows(timeline: Timeline) -> pd.DataFrame:
     rows += [_row(RUN, "depth", layer=layer, depth=int(timeline.depth_of(layer))) for layer in timeline.layers]
     rows += [_row(RUN, "zero_start", layer=layer) for layer in sorted(timeline.zero_start)]
     rows.append(_row(RUN, "window_min_steps", value=float(timeline.settings.window_min_steps)))
-    if covered is not None:
-        rows.append(_row(RUN, "covered_epoch", epoch=int(covered)))
     for frame in time:
         rows += [_row(RUN, TIME_METRIC, layer=str(r.layer), variable=str(r.variable), step=int(r.step),
                       epoch=int(r.epoch), time=int(r.time), depth=int(r.depth), value=float(r.value))
@@ -109,12 +106,6 @@ def window_min_steps_of(frame: pd.DataFrame) -> int | None:
     """The ``window_min_steps`` the summaries were cut with (None: no summary)."""
     rows = frame[(frame["window"] == RUN) & (frame["field"] == "window_min_steps")]
     return int(rows["value"].iloc[-1]) if len(rows) else None
-
-
-def covered_epoch_of(frame: pd.DataFrame) -> int | None:
-    """The last epoch the summaries cover (None: none)."""
-    rows = frame[(frame["window"] == RUN) & (frame["field"] == "covered_epoch")]
-    return int(rows["epoch"].max()) if len(rows) else None
 
 
 def timeline_of_rows(frame: pd.DataFrame, settings: DiagnosisSettings = DEFAULT_SETTINGS) -> Timeline:

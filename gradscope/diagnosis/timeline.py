@@ -75,8 +75,6 @@ class _Names:
         hit = np.flatnonzero(self.names == name)
         return self.codes == hit[0] if len(hit) else np.zeros(len(self.codes), dtype=bool)
 
-    __hash__ = None
-
     def isin(self, names) -> np.ndarray:
         return np.isin(self.codes, np.flatnonzero(np.isin(self.names, list(names))))
 
@@ -253,16 +251,19 @@ class Timeline:
         self._unsaved_logs: list = []  # (window index, losses, accuracies) added to a closed window
         self._unsaved_time: list[pd.DataFrame] = []
         self._pending_time: list[pd.DataFrame] = []
-        self._covered: int | None = None  # the last epoch closed since take_unsaved()
 
     @classmethod
     def from_records(cls, records: pd.DataFrame, settings: DiagnosisSettings = DEFAULT_SETTINGS) -> Timeline:
         timeline = cls(settings)
-        if len(records):
-            for _, chunk in records.groupby("epoch", sort=True):
-                timeline.add(chunk)
+        timeline.add_epochs(records)
         timeline.finish()
         return timeline
+
+    def add_epochs(self, records: pd.DataFrame) -> None:
+        """Records of any number of whole epochs after those added before, added epoch by epoch."""
+        if len(records):
+            for _, chunk in records.groupby("epoch", sort=True):
+                self.add(chunk)
 
     def add(self, records: pd.DataFrame) -> None:
         """Records of one or more whole epochs, after those added before."""
@@ -288,7 +289,6 @@ class Timeline:
         self._pending, self._pending_steps = [], 0
         self._unsaved_time += self._pending_time
         self._pending_time = []
-        self._covered = int(chunk["epoch"].max())
         window = summarize(chunk, len(self.windows), self.layers)
         if window is None:  # epoch logs without steps: keep them for the next window's losses
             if self.windows:
@@ -304,11 +304,10 @@ class Timeline:
         self._unsaved_windows.append(window)
 
     def take_unsaved(self):
-        """What closed since the last call: ``(windows, logs added to earlier windows, time records,
-        the last epoch closed or None)``; taken, so that each is saved once
-        (:func:`gradscope.diagnosis.summaries.take_rows`)."""
-        taken = (self._unsaved_windows, self._unsaved_logs, self._unsaved_time, self._covered)
-        self._unsaved_windows, self._unsaved_logs, self._unsaved_time, self._covered = [], [], [], None
+        """What closed since the last call: ``(windows, logs added to earlier windows, time records)``;
+        taken, so that each is saved once (:func:`gradscope.diagnosis.summaries.take_rows`)."""
+        taken = (self._unsaved_windows, self._unsaved_logs, self._unsaved_time)
+        self._unsaved_windows, self._unsaved_logs, self._unsaved_time = [], [], []
         return taken
 
     def depth_of(self, layer: str) -> int:

@@ -200,16 +200,24 @@ class RecordingSession:
         if self.timeline is None or not frames:
             return
         try:
-            from gradscope.diagnosis.summaries import take_rows
-
             chunk = rec.concat(frames) if len(frames) > 1 else frames[0].copy()
             del frames  # (the epoch's frames are not held twice)
             chunk["value"] = chunk["value"].to_numpy(dtype=np.float32).astype(np.float64)  # as stored: float32
             self.timeline.add(chunk)
+        except Exception as exc:  # our error: the run goes on, its readers summarise its records
+            self._stop_summaries(exc)
+            return
+        self._write_closed()
+
+    def _write_closed(self) -> None:
+        """Write the windows that closed since the last write beside the records."""
+        try:
+            from gradscope.diagnosis.summaries import take_rows
+
             rows = take_rows(self.timeline)
             if len(rows) and callable(getattr(self.writer, "append_summaries", None)):
                 self.writer.append_summaries(rows)
-        except Exception as exc:  # our error: the run goes on, its readers summarise its records
+        except Exception as exc:
             self._stop_summaries(exc)
 
     def _stop_summaries(self, exc) -> None:
@@ -357,7 +365,7 @@ class RecordingSession:
         self._summarise()
         if self.timeline is not None:
             self.timeline.finish()  # the last window, however short
-            self._summarise_closed()
+            self._write_closed()
         if not self.owns_writer or self.writer.finished:
             return
         timings = {"train_seconds": round(self.train_seconds, 3), **sections.pop("timings", {})}
@@ -378,17 +386,6 @@ class RecordingSession:
             return findings_of(Run(path=None, meta=meta, records=self.log.read()))  # (not kept in memory)
         except Exception:  # the run's records are on disk: readers diagnose them again
             return []
-
-    def _summarise_closed(self) -> None:
-        """Write the windows closed outside an epoch's end (the last one, at the end)."""
-        try:
-            from gradscope.diagnosis.summaries import take_rows
-
-            rows = take_rows(self.timeline)
-            if len(rows) and callable(getattr(self.writer, "append_summaries", None)):
-                self.writer.append_summaries(rows)
-        except Exception as exc:
-            self._stop_summaries(exc)
 
     def _finish_at_exit(self) -> None:
         """The interpreter exits and nobody finished the run: say how the program ended."""
