@@ -50,22 +50,29 @@ def part_name(index: int) -> str:
     return f"part-{index:06d}.parquet"
 
 
-def table_of(records: pd.DataFrame):
-    """The records as an Arrow table of the storage schema."""
+def arrow_table(frame: pd.DataFrame, schema, names=_NAMES):
+    """``frame`` as an Arrow table of ``schema``: the ``names`` columns dictionary-encoded, the others
+    converted to their field's type."""
     import pyarrow as pa
 
     columns = {}
-    for name, field in zip(rec.COLUMNS, _schema()):
-        values = records[name]
-        if name in _NAMES:
-            columns[name] = pa.array(values.astype(str), pa.string()).dictionary_encode()
+    for field in schema:
+        values = frame[field.name]
+        if field.name in names:
+            columns[field.name] = pa.array(values.astype(str), pa.string()).dictionary_encode()
         else:
-            columns[name] = pa.array(values.to_numpy(), field.type, from_pandas=False)
-    return pa.table(columns, schema=_schema())
+            columns[field.name] = pa.array(values.to_numpy(), field.type, from_pandas=False)
+    return pa.table(columns, schema=schema)
 
 
-def write_part(folder: Path, index: int, records: pd.DataFrame) -> Path:
-    """Write ``records`` as part ``index`` of ``folder``: whole, then renamed into place."""
+def table_of(records: pd.DataFrame):
+    """The records as an Arrow table of the storage schema."""
+    return arrow_table(records, _schema())
+
+
+def write_whole(folder: Path, index: int, table, **options) -> Path:
+    """Write ``table`` as part ``index`` of ``folder``: to a hidden temporary file, flushed to disk,
+    then renamed into place (``options``: ``pyarrow.parquet.write_table``'s)."""
     import pyarrow.parquet as pq
 
     folder = Path(folder)
@@ -73,12 +80,17 @@ def write_part(folder: Path, index: int, records: pd.DataFrame) -> Path:
     path = folder / part_name(index)
     tmp = folder / f".{path.name}.{os.getpid()}.tmp"
     with open(tmp, "wb") as f:
-        pq.write_table(table_of(records), f, compression="zstd", use_dictionary=True,
-                       write_statistics=["step", "metric", "layer"])
+        pq.write_table(table, f, compression="zstd", **options)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return path
+
+
+def write_part(folder: Path, index: int, records: pd.DataFrame) -> Path:
+    """Write ``records`` as part ``index`` of ``folder``: whole, then renamed into place."""
+    return write_whole(folder, index, table_of(records), use_dictionary=True,
+                       write_statistics=["step", "metric", "layer"])
 
 
 def parts(folder: Path) -> list[Path]:

@@ -174,14 +174,12 @@ class RunWriter:
         self.meta["heartbeat"] = now_iso()
         self._write_meta()
 
-    def append_summaries(self, rows: pd.DataFrame, records_parts: int | None = None) -> None:
-        """Write window summaries as the next part of ``summaries/``, covering the first ``records_parts``
-        record parts (default: every part written so far)."""
+    def append_summaries(self, rows: pd.DataFrame) -> None:
+        """Write window summaries as the next part of ``summaries/``, covering every record part written so far."""
         if not len(rows) or self.superseded:
             return
-        counts = self.meta.setdefault("summaries", {"folder": SUMMARIES_DIR, "parts": 0})
-        covered = self.meta["records"]["parts"] if records_parts is None else records_parts
-        summaries_parquet.write_part(self.path / SUMMARIES_DIR, counts["parts"], rows, covered)
+        counts = self.meta["summaries"]
+        summaries_parquet.write_part(self.path / SUMMARIES_DIR, counts["parts"], rows, self.meta["records"]["parts"])
         counts["parts"] += 1
 
     def read(self, columns=None, metrics=None) -> pd.DataFrame:

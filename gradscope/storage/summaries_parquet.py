@@ -12,23 +12,22 @@ Example:
     >>> from pathlib import Path
     >>> from gradscope.diagnosis.summaries import frame_of
     >>> folder = Path(tempfile.mkdtemp()) / "summaries"
-    >>> _ = write_part(folder, 0, frame_of([(-1, "covered_epoch", "", "", -1, 4, -1, -1, float("nan"), "")]), 7)
+    >>> _ = write_part(folder, 0, frame_of([(-1, "window_min_steps", "", "", -1, -1, -1, -1, 10.0, "")]), 7)
     >>> frame, covered = read(folder)
-    >>> frame["epoch"].tolist(), covered
-    ([4], 7)
+    >>> frame["value"].tolist(), covered
+    ([10.0], 7)
     >>> read(folder.parent / "nothing")
     (None, 0)
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 
 from gradscope.errors import GradscopeError
-from gradscope.storage.records_parquet import part_name, parts
+from gradscope.storage.records_parquet import arrow_table, parts, write_whole
 
 SUMMARIES_DIR = "summaries"
 _COVERED = b"gradscope.records_parts"
@@ -47,28 +46,9 @@ def _schema():
 def write_part(folder: Path, index: int, frame: pd.DataFrame, records_parts: int) -> Path:
     """Write summary rows as part ``index`` of ``folder`` (whole, then renamed into place), saying that
     they cover the run's first ``records_parts`` record parts."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    schema = _schema()
-    columns = {}
-    for field in schema:
-        values = frame[field.name]
-        if field.name in _NAMES:
-            columns[field.name] = pa.array(values.astype(str), pa.string()).dictionary_encode()
-        else:
-            columns[field.name] = pa.array(values.to_numpy(), field.type, from_pandas=False)
-    table = pa.table(columns, schema=schema).replace_schema_metadata({_COVERED: str(int(records_parts)).encode()})
-    path = folder / part_name(index)
-    tmp = folder / f".{path.name}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as f:
-        pq.write_table(table, f, compression="zstd")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return path
+    table = arrow_table(frame, _schema(), _NAMES)
+    table = table.replace_schema_metadata({_COVERED: str(int(records_parts)).encode()})
+    return write_whole(folder, index, table)
 
 
 def read(folder: Path):
