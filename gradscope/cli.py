@@ -51,35 +51,26 @@ def _import_tensorflow():
     import_tensorflow_quietly()
 
 
-def _complete_from(names_of):
-    """A click completion of option values from a list of names (read when completing, not at import)."""
+def _complete_from(names: str):
+    """A click completion of option values from a list of :mod:`gradscope.models.initializers` (read when
+    completing, not at import)."""
 
     def complete(ctx, param, incomplete):
-        return [name for name in names_of() if name.startswith(incomplete)]
+        from gradscope.models import initializers
+
+        return [name for name in getattr(initializers, names) if name.startswith(incomplete)]
 
     return complete
-
-
-def _activation_names():
-    from gradscope.models.initializers import KNOWN_ACTIVATIONS
-
-    return KNOWN_ACTIVATIONS
-
-
-def _init_names():
-    from gradscope.models.initializers import KNOWN_INITS
-
-    return KNOWN_INITS
 
 
 def training_options(fn):
     """The options shared by ``analyze`` and ``sweep`` (defaults: :class:`TrainConfig`'s)."""
     options = [
         click.option("--act", "acts", multiple=True, default=["sigmoid"], show_default=True,
-                     shell_complete=_complete_from(_activation_names),
+                     shell_complete=_complete_from("KNOWN_ACTIVATIONS"),
                      help="Hidden-layer activation (Keras name). Repeat for a grid."),
         click.option("--init", "inits", multiple=True, default=["normal"], show_default=True,
-                     shell_complete=_complete_from(_init_names),
+                     shell_complete=_complete_from("KNOWN_INITS"),
                      help="Weight init: normal (N(0,1)), normal_<std>, xavier, he, standard "
                           "(U[-1/sqrt(n), 1/sqrt(n)]), or a Keras initializer name. Repeat for a grid."),
         click.option("--optimizer", type=click.Choice(OPTIMIZERS), default=DEFAULTS.optimizer, show_default=True),

@@ -87,10 +87,8 @@ def _train_with_probes(name, act, init, hidden, train, dataset, out, echo, progr
     sizes = [dataset.x_train.shape[1], *hidden, N_CLASSES]
     echo(f"== {name}: {'-'.join(map(str, sizes))}, {dataset.info['n_train']} training images, "
          f"{train.epochs} epochs")
-    if progress is not None:
-        progress.start_run(name)
     trained = train_run(act, init, cfg, dataset, out / "runs" / name, verbose=0, model=model,
-                        callbacks=[progress.callback()] if progress is not None else ())
+                        callbacks=progress.callbacks_for(name) if progress is not None else ())
     return trained.run, {"at_init": at_init, "after_training": _probe(trained.model, dataset, act)}
 
 
@@ -115,12 +113,11 @@ def run_paper(paper, train, data="sample", out=None, echo=print, depths=None, wi
         width = width or 256
         depths = depths or list(HE2015_DEPTHS)
         plan = [(f"relu-{init}-d{d}", "relu", init, [width] * d) for d in depths for init in ("xavier", "he")]
-    if progress:
-        from gradscope.experiments.progress import PlanProgress
+    from gradscope.experiments.progress import plan_progress
 
-        progress = PlanProgress(len(plan), train.epochs)
+    progress = plan_progress(progress, len(plan), train.epochs)
     for name, act, init, hidden in plan:
-        run, probe = _train_with_probes(name, act, init, hidden, train, dataset, out, echo, progress or None)
+        run, probe = _train_with_probes(name, act, init, hidden, train, dataset, out, echo, progress)
         runs.append(run)
         probes[name] = {"act": act, "init": init, "depth": len(hidden), **probe}
     findings = glorot_findings(runs, probes) if paper == "glorot2010" else he_findings(runs, probes)

@@ -113,12 +113,9 @@ def _run_plan(plan, train, data, out, verbose, command, echo, resume=False, refe
         linear = linear_baseline(dataset, seed=train.seed)
         echo(f"== linear baseline: {linear['model']} on the same data and split: test accuracy "
              f"{linear['test_accuracy']:.4f} ({linear['seconds']} s)")
-    if progress is True:
-        from gradscope.experiments.progress import PlanProgress
+    from gradscope.experiments.progress import plan_progress
 
-        progress = PlanProgress(len(plan) - len(kept), train.epochs)
-    elif progress is False:
-        progress = None
+    progress = plan_progress(progress, len(plan) - len(kept), train.epochs)
     if progress is not None and progress.enabled:
         verbose = 0  # the plan's line says what Keras' own would, and the time left
     runs = []
@@ -133,10 +130,8 @@ def _run_plan(plan, train, data, out, verbose, command, echo, resume=False, refe
         role = ROLE_REFERENCE if name in references else None
         echo(f"== {name}{f' ({role})' if role else ''}: {'-'.join(map(str, sizes))}, "
              f"{dataset.info['n_train']} training images, {train.epochs} {'steps' if train.full_batch else 'epochs'}")
-        if progress is not None:
-            progress.start_run(name)
         runs.append(train_run(act, init, cfg, dataset, run_dir, verbose=verbose, command=command, role=role,
                               linear_baseline=linear,
-                              callbacks=[progress.callback()] if progress is not None else ()).run)
+                              callbacks=progress.callbacks_for(name) if progress is not None else ()).run)
     return out, runs
 

@@ -22,6 +22,14 @@ import sys
 import time
 
 
+def plan_progress(progress, runs: int, epochs: int) -> "PlanProgress | None":
+    """The progress of a plan: ``progress`` itself when it is one, a :class:`PlanProgress` of ``runs``
+    runs of ``epochs`` epochs for ``True``, None for ``False`` or None."""
+    if progress is True:
+        return PlanProgress(runs, epochs)
+    return progress or None
+
+
 def clock_text(seconds: float) -> str:
     """``m:ss`` (``h:mm:ss`` past an hour)."""
     seconds = int(round(max(seconds, 0)))
@@ -77,6 +85,11 @@ class PlanProgress:
         estimate = f"about {clock_text(left)} left" if left is not None else "estimating the time left"
         return (f"run {self._run}/{self.runs} {self._name}: epoch {self._epoch}/{self.epochs}"
                 + (", " + ", ".join(shown) if shown else "") + f"; {clock_text(elapsed)} elapsed, {estimate}")
+
+    def callbacks_for(self, name: str) -> list:
+        """Start the run ``name``; the Keras callbacks that report its epoch ends here."""
+        self.start_run(name)
+        return [self.callback()]
 
     def callback(self):
         """A Keras callback that reports each epoch end here."""
