@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-import warnings
 import zlib
 
 import matplotlib
@@ -30,6 +29,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import to_rgb  # noqa: E402
 
+from gradscope.report.step_tables import MAX_POINTS, LogSpread  # noqa: E402
 from gradscope.storage.run_dir import natural_key  # noqa: E402
 
 #: A colour-blind-safe palette (the hues of seaborn's "colorblind"), in the order colours are given.
@@ -40,7 +40,6 @@ FACTOR_COLORS = {"relu-he": "#0173b2", "sigmoid-normal": "#d55e00", "sigmoid-he"
                  "relu-normal": "#029e73", "tanh-xavier": "#cc78bc", "relu-xavier": "#56b4e9",
                  "sigmoid-xavier": "#ca9161", "tanh-normal": "#949494"}
 LAYER_MAP = "viridis"
-MAX_POINTS = 1500  # per line: longer series are drawn as buckets (records keep every step)
 SHADE_DEPTH = 3  #: the depth drawn in the factor's own hue (the seed MLP's hidden layers)
 OWN_RANGE_DECADES = 3.0  #: a run whose typical value is this many decades from the others' gets its own range
 SHARED_SPAN_DECADES = 6.0  #: a shared range reaches at most this many decades either side of the typical value
@@ -193,7 +192,8 @@ def grid(n, width=6.0, height=3.4, sharey=False, cols=None, extra_width=0.0):
 
 
 def log_ranges(tables) -> list:
-    """Log-axis limits for panels of ``tables`` (arrays or frames), one ``(low, high, own)`` per
+    """Log-axis limits for panels of ``tables`` (arrays, frames, or the
+    :class:`~gradscope.report.step_tables.LogSpread` of their values), one ``(low, high, own)`` per
     table (None when it holds no positive finite value).
 
     Panels share one range, except a table whose median lies more than
@@ -208,29 +208,26 @@ def log_ranges(tables) -> list:
         >>> [(f"{lo:.0e}", f"{hi:.0e}", own) for lo, hi, own in ranges]
         [('1e-02', '1e+01', False), ('1e-02', '1e+01', False), ('1e+19', '1e+23', True)]
     """
-    logs = []
-    for t in tables:
-        v = np.asarray(t, dtype=float).ravel()
-        v = v[np.isfinite(v) & (v > 0)]
-        logs.append(np.log10(v) if len(v) else None)
-    centers = np.array([np.median(v) for v in logs if v is not None])
+    logs = [t if isinstance(t, LogSpread) else LogSpread.of(t) for t in tables]
+    logs = [t if t.count else None for t in logs]
+    centers = np.array([v.median for v in logs if v is not None])
     if not len(centers):
         return [None] * len(logs)
     typical = float(np.median(centers))
-    own = [v is not None and abs(np.median(v) - typical) > OWN_RANGE_DECADES for v in logs]
+    own = [v is not None and abs(v.median - typical) > OWN_RANGE_DECADES for v in logs]
     if sum(own) * 2 >= len(centers):  # no majority to call "the others": two runs far apart get one each
         if centers.max() - centers.min() > OWN_RANGE_DECADES:
-            return [None if v is None else _decades(v.min(), v.max(), True) for v in logs]
+            return [None if v is None else _decades(v.low, v.high, True) for v in logs]
         own = [False] * len(logs)
     shared = [v for v, o in zip(logs, own) if v is not None and not o]
-    low = max(min(v.min() for v in shared), typical - SHARED_SPAN_DECADES)
-    high = min(max(v.max() for v in shared), typical + SHARED_SPAN_DECADES)
+    low = max(min(v.low for v in shared), typical - SHARED_SPAN_DECADES)
+    high = min(max(v.high for v in shared), typical + SHARED_SPAN_DECADES)
     # a far run whose typical value still lies inside the others' range shares it (cut where it must be)
-    own = [o and not (low <= np.median(v) <= high) for v, o in zip(logs, own)]
+    own = [o and not (low <= v.median <= high) for v, o in zip(logs, own)]
     joined = [v for v, o in zip(logs, own) if v is not None and not o]
-    low = max(min(v.min() for v in joined), typical - SHARED_SPAN_DECADES)
-    high = min(max(v.max() for v in joined), typical + SHARED_SPAN_DECADES)
-    return [None if v is None else _decades(v.min(), v.max(), True) if o else _decades(low, high, False)
+    low = max(min(v.low for v in joined), typical - SHARED_SPAN_DECADES)
+    high = min(max(v.high for v in joined), typical + SHARED_SPAN_DECADES)
+    return [None if v is None else _decades(v.low, v.high, True) if o else _decades(low, high, False)
             for v, o in zip(logs, own)]
 
 
@@ -264,15 +261,14 @@ def beyond(values, limits) -> str:
         >>> beyond([1.0, 3e23], (0.1, 10.0, False))
         'off the scale: up to 3e+23'
     """
-    v = np.asarray(values, dtype=float).ravel()
-    v = v[np.isfinite(v) & (v > 0)]
-    if limits is None or not len(v):
+    v = values if isinstance(values, LogSpread) else LogSpread.of(values)
+    if limits is None or not v.count:
         return ""
     words = []
-    if v.max() > limits[1]:
-        words.append(f"up to {v.max():.0e}")
-    if v.min() < limits[0]:
-        words.append(f"down to {v.min():.0e}")
+    if 10.0 ** v.high > limits[1]:
+        words.append(f"up to {10.0 ** v.high:.0e}")
+    if 10.0 ** v.low < limits[0]:
+        words.append(f"down to {10.0 ** v.low:.0e}")
     return ("off the scale: " + ", ".join(words)) if words else ""
 
 
@@ -282,31 +278,6 @@ def thin(series: pd.Series) -> pd.Series:
         return series
     step = int(np.ceil(len(series) / MAX_POINTS))
     return series.iloc[::step]
-
-
-def envelope(series: pd.Series, max_points: int = MAX_POINTS):
-    """A long series for the eye: ``(x, mean, low, high)`` of at most ``max_points`` buckets of
-    consecutive points (``low``/``high`` are None when the series is short enough to draw whole).
-
-    The bucket's min and max keep every spike visible; NaN points are left out of the bucket's
-    numbers (the figures mark non-finite steps from the full data).
-
-    Example:
-        >>> x, mean, low, high = envelope(pd.Series([1.0, 1.0, 9.0, 1.0, 1.0, 1.0]), max_points=3)
-        >>> x.tolist(), mean.tolist(), low.tolist(), high.tolist()
-        ([0, 2, 4], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0], [1.0, 9.0, 1.0])
-    """
-    n = len(series)
-    if n <= max_points:
-        return series.index.to_numpy(), series.to_numpy(dtype=float), None, None
-    k = int(np.ceil(n / max_points))
-    values = np.full(-(-n // k) * k, np.nan)
-    values[:n] = series.to_numpy(dtype=float)
-    buckets = values.reshape(-1, k)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN buckets stay NaN
-        mean, low, high = np.nanmean(buckets, 1), np.nanmin(buckets, 1), np.nanmax(buckets, 1)
-    return series.index.to_numpy()[::k], mean, low, high
 
 
 def positive(series: pd.Series) -> pd.Series:

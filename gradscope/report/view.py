@@ -2,8 +2,11 @@
 
 The report's stages are compute (this module: tables and numbers from a run's records, and
 its findings) -> structure (:mod:`gradscope.report.render` and :mod:`gradscope.report.text`
-lay them out) -> draw (:mod:`gradscope.report.figures`, which only draws). A view pivots a
-metric once and hands the same table to every figure that asks.
+lay them out) -> draw (:mod:`gradscope.report.figures`, which only draws). A view reads the
+records it needs once, a part at a time (:mod:`gradscope.report.step_tables`: per-layer step
+metrics reduced to what is drawn; the few epoch and probe records whole), and hands the same
+table to every figure that asks. It never holds a run's records: a report of 64M records costs
+what one of 64k does.
 
 The headline numbers are first-to-last layer ratios of the kernel ``grad_norm`` and of
 ``grad_over_weight`` (how fast a layer learns relative to its weights), at the first recorded
@@ -20,8 +23,14 @@ import pandas as pd
 
 from gradscope.diagnosis import findings_of, verdict
 from gradscope.diagnosis.time_reach import reach_table, time_profiles
-from gradscope.records import layer_metric
-from gradscope.vocabulary import fmt
+from gradscope.report.step_tables import StepTable, step_tables
+from gradscope.storage.records_parquet import frame_without
+from gradscope.vocabulary import STEP_METRICS as PER_STEP, TIME_METRIC, WINDOW_METRICS, fmt
+
+#: The per-layer step metrics a report draws (read together, in one pass over the records).
+STEP_METRICS = ("grad_norm", "grad_over_weight", "weight_norm", "update_ratio")
+_COLUMNS = ["step", "epoch", "layer", "depth", "variable", "metric", "value", "time"]
+_PER_STEP = PER_STEP + WINDOW_METRICS  # the records a report reduces as it reads them
 
 
 def _ratio_first_last(row: pd.Series) -> float:
@@ -98,16 +107,34 @@ class RunView:
     def metrics(self) -> dict:
         return self.run.metrics
 
-    @property
-    def records(self) -> pd.DataFrame:
-        return self.run.records
+    @cached_property
+    def _read(self) -> tuple[dict, pd.DataFrame]:
+        """One pass over the run's records: the step tables, and the records that are not per step
+        or per window (epoch logs, activation statistics, gradients through time, weight norms),
+        which are few and kept."""
+        sparse = []
 
-    def table(self, metric: str, variable: str = "kernel") -> pd.DataFrame:
-        """A metric of every layer's ``variable`` as a (step x layer) table, input layer first."""
-        key = (metric, variable)
-        if key not in self._tables:
-            self._tables[key] = layer_metric(self.run.records, metric, variable)
-        return self._tables[key]
+        def parts():
+            for part in self.run.record_parts(columns=_COLUMNS):
+                sparse.append(frame_without(part, _PER_STEP))
+                yield part
+
+        tables = step_tables(parts(), STEP_METRICS)
+        kept = [f for f in sparse if len(f)]
+        return tables, (pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=_COLUMNS))
+
+    @property
+    def _sparse_records(self) -> pd.DataFrame:
+        return self._read[1]
+
+    def _records_of(self, metric: str) -> pd.DataFrame:
+        records = self._sparse_records
+        return records[records["metric"] == metric]
+
+    def table(self, metric: str) -> StepTable:
+        """A metric of every layer's kernel over the recorded steps, input layer first
+        (one of :data:`STEP_METRICS`)."""
+        return self._read[0][metric]
 
     @cached_property
     def findings(self) -> list[dict]:
@@ -128,13 +155,6 @@ class RunView:
         return TrialResult(summary, self.findings) if summary else None
 
     @cached_property
-    def last_epoch_steps(self) -> pd.Series:
-        """The recorded steps of the last recorded epoch."""
-        records = self.run.records
-        steps = records.loc[records["metric"] == "grad_norm", ["step", "epoch"]].drop_duplicates()
-        return steps.loc[steps["epoch"] == steps["epoch"].max(), "step"]
-
-    @cached_property
     def ratios(self) -> dict:
         """First-to-last layer ratios of kernel ``grad_norm`` and ``grad_over_weight``.
 
@@ -145,28 +165,25 @@ class RunView:
         """
         grad, rel = self.table("grad_norm"), self.table("grad_over_weight")
         out = {k: math.nan for k in ("grad_start", "grad_end", "rel_start", "rel_end")}
-        out.update(grad_norm_start=[], rel_start_layers=[], layers=list(grad.columns),
+        out.update(grad_norm_start=[], rel_start_layers=[], layers=list(grad.layers),
                    words={k: "-" for k in ("grad_start", "grad_end", "rel_start", "rel_end")})
         if grad.empty:
             return out
-        last = self.last_epoch_steps
-        first = grad.index.min()
-        rows = {"grad_start": grad.loc[first], "rel_start": rel.loc[first],
-                "grad_end": grad.loc[grad.index.isin(last)].mean(), "rel_end": rel.loc[rel.index.isin(last)].mean()}
+        rows = {"grad_start": grad.first, "rel_start": rel.first.reindex(grad.layers),
+                "grad_end": grad.last_epoch_mean, "rel_end": rel.last_epoch_mean.reindex(grad.layers)}
         for key, row in rows.items():
             out[key] = _ratio_first_last(row)
             out["words"][key] = ratio_words(row)
         for when in ("start", "end"):  # no gradient at either end: grad/weight is 0/0 too
             if out["words"][f"grad_{when}"] == "0/0" and math.isnan(out[f"rel_{when}"]):
                 out["words"][f"rel_{when}"] = "0/0"
-        out["grad_norm_start"] = [float(v) for v in grad.loc[first]]
-        out["rel_start_layers"] = [float(v) for v in rel.loc[first]]
+        out["grad_norm_start"] = [float(v) for v in rows["grad_start"]]
+        out["rel_start_layers"] = [float(v) for v in rows["rel_start"]]
         return out
 
     def activation_table(self, metric: str) -> pd.DataFrame | None:
         """A layer x epoch table of an activation metric (``saturated_frac``, ``dead_frac``), or None."""
-        df = self.run.records
-        sel = df[df["metric"] == metric]
+        sel = self._records_of(metric)
         if not len(sel):
             return None
         table = sel.pivot_table(index=["depth", "layer"], columns="epoch", values="value", aggfunc="mean")
@@ -175,12 +192,12 @@ class RunView:
 
     def epoch_series(self, metric: str) -> pd.Series:
         """An epoch metric (``loss``, ``val_accuracy``, ...) by epoch."""
-        df = self.run.records
-        return df[(df["metric"] == metric) & (df["layer"] == "")].groupby("epoch")["value"].last()
+        df = self._records_of(metric)
+        return df[df["layer"] == ""].groupby("epoch")["value"].last()
 
     @cached_property
     def _time_profiles(self) -> pd.DataFrame:
-        return time_profiles(self.run.records)
+        return time_profiles(self._records_of(TIME_METRIC))
 
     def time_tables(self) -> dict:
         """Per recurrent layer, ``||dL/dh_t||`` as an (epoch probe x time step) table."""
@@ -192,7 +209,7 @@ class RunView:
     @cached_property
     def reach(self) -> pd.DataFrame:
         """Per recurrent layer and probe: the gradient's reach through time (:func:`gradscope.diagnosis.time_reach.reach_table`)."""
-        return reach_table(self.run.records, profiles=self._time_profiles)
+        return reach_table(pd.DataFrame(), profiles=self._time_profiles)
 
     @property
     def baseline_accuracy(self) -> float | None:

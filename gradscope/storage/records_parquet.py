@@ -116,30 +116,83 @@ def count(folder: Path) -> int:
     return total
 
 
-def read(folder: Path, columns=None, metrics=None, first_part: int = 0) -> pd.DataFrame:
+def read(folder: Path, columns=None, metrics=None, first_part: int = 0, without=None) -> pd.DataFrame:
     """The records of ``folder`` as a DataFrame with the schema's dtypes (only ``columns`` and the
-    rows of ``metrics``, when given; only the parts from the ``first_part``-th on).
+    rows of ``metrics``, when given, and none of ``without``; only the parts from the
+    ``first_part``-th on).
 
     Parts are read one at a time and their columns converted straight into the frame's arrays,
     so reading costs about the frame's own size. Names stay dictionary-encoded: with pandas 3
     as categorical columns (1-2 bytes a cell, compared by code), with earlier pandas expanded
     to strings.
     """
+    wanted = list(columns) if columns else list(rec.COLUMNS)
+    return frame_of(_tables(folder, wanted, metrics, first_part, without), wanted)
+
+
+def scan(folder: Path, columns=None):
+    """The records of ``folder`` one part at a time, as Arrow tables of the storage schema (names
+    dictionary-encoded, as stored), so that a reader holds one part, not the run.
+
+    Example:
+        >>> import tempfile
+        >>> from gradscope import records as rec
+        >>> folder = Path(tempfile.mkdtemp()) / "records"
+        >>> for i in range(3):
+        ...     _ = write_part(folder, i, rec.from_logs("r", i, i, {"loss": 2.0 - i, "accuracy": 0.5}))
+        >>> [t.num_rows for t in scan(folder, columns=["step", "metric", "value"])]
+        [2, 2, 2]
+        >>> frame_without(next(scan(folder)), ["accuracy"])[["metric", "value"]].values.tolist()
+        [['loss', 2.0]]
+    """
+    yield from _tables(folder, list(columns) if columns else list(rec.COLUMNS), None, 0)
+
+
+def frame_without(part, metrics) -> pd.DataFrame:
+    """The rows of ``part`` (an Arrow table of the storage schema, or a records DataFrame) whose
+    metric is none of ``metrics``, as a DataFrame."""
+    if isinstance(part, pd.DataFrame):
+        return part[~part["metric"].isin(list(metrics))]
+    return frame_of([part.filter(~_is_in(part.column("metric"), metrics))], part.column_names)
+
+
+def _is_in(column, values):
+    """Where a (dictionary-encoded) name column holds one of ``values``, as a NumPy mask: looked up
+    by code, not compared string by string."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = column.combine_chunks()
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    wanted = set(values)
+    lookup = np.array([name in wanted for name in column.dictionary.to_pylist()] + [False])  # last: no name
+    return lookup[pc.fill_null(column.indices, len(lookup) - 1).to_numpy()]
+
+
+def _tables(folder: Path, wanted, metrics, first_part: int, without=None):
+    """Each part's ``wanted`` columns as an Arrow table, only the rows of ``metrics`` and none of
+    ``without`` (read whole, then filtered: a third of the time of a filtered dataset read)."""
+    import numpy as np
     import pyarrow.parquet as pq
 
-    wanted = list(columns) if columns else list(rec.COLUMNS)
-    read_columns = wanted + (["metric"] if metrics is not None and "metric" not in wanted else [])
-    filters = [("metric", "in", list(metrics))] if metrics is not None else None
-
-    def tables():
-        for p in parts(folder)[first_part:]:
-            try:
-                present = set(pq.read_schema(p).names)
-                yield pq.read_table(p, columns=[c for c in read_columns if c in present], filters=filters)
-            except Exception as exc:
-                raise GradscopeError(f"cannot read {p}: {exc}") from None
-
-    return frame_of(tables(), wanted)
+    filtering = metrics is not None or without is not None
+    for p in parts(folder)[first_part:]:
+        try:
+            source = pq.ParquetFile(p)
+            present = set(source.schema_arrow.names)
+            columns = [c for c in wanted if c in present]
+            table = source.read(columns=columns + (["metric"] if filtering and "metric" not in columns else []))
+        except Exception as exc:
+            raise GradscopeError(f"cannot read {p}: {exc}") from None
+        if filtering:
+            metric = table.column("metric")
+            keep = _is_in(metric, metrics) if metrics is not None else np.ones(table.num_rows, bool)
+            if without is not None:
+                keep &= ~_is_in(metric, without)
+            table = table.filter(keep).select(columns)
+        yield table
 
 
 def _numeric_dtype(name: str) -> str:

@@ -281,6 +281,27 @@ class Run:
             return self.records
         return records_parquet.read(Path(self.path) / RECORDS_DIR, first_part=first)
 
+    def record_parts(self, columns=None):
+        """Its records (only ``columns``, when given), one part at a time, as Arrow tables of the
+        storage schema (:func:`~gradscope.storage.records_parquet.scan`): a reader that aggregates
+        holds one part, not the run. When they are in memory: the records DataFrame, whole."""
+        folder = Path(self.path) / RECORDS_DIR if self.path is not None else None
+        if self.records_read or folder is None or not folder.is_dir():
+            yield self.records[list(columns)] if columns else self.records
+            return
+        yield from records_parquet.scan(folder, columns)
+
+    def metric_records(self, metrics=None, without=None) -> pd.DataFrame:
+        """Its records of ``metrics`` only, or of every metric but ``without`` (read from its parts
+        without reading the rest)."""
+        folder = Path(self.path) / RECORDS_DIR if self.path is not None else None
+        if self.records_read or folder is None or not folder.is_dir():
+            records = self.records
+            keep = records["metric"].isin(list(metrics)) if metrics is not None else \
+                ~records["metric"].isin(list(without or []))
+            return records[keep]
+        return records_parquet.read(folder, metrics=metrics, without=without)
+
     @property
     def name(self) -> str:
         return self.label or self.meta.get("run") or (self.path.name if self.path else "run")

@@ -37,8 +37,8 @@ def depth_sweep(views):
             if grad.empty:
                 continue
             xs.append(view.depth)
-            grad0.append(grad.iloc[0, 0])
-            rel0.append(view.table("grad_over_weight").iloc[0, 0])
+            grad0.append(grad.first.iloc[0])
+            rel0.append(view.table("grad_over_weight").first.iloc[0])
             acc.append(view.metrics.get("test_accuracy") or np.nan)
         color = colors[f"{act}-{init}"]
         axes[0].plot(xs, positive(pd.Series(grad0)).to_numpy(), "o-", color=color, label=f"{act}/{init}")
@@ -73,7 +73,7 @@ def depth_profiles(views):
             rel = view.table("grad_over_weight")
             if rel.empty:
                 continue
-            row = positive(rel.iloc[0])
+            row = positive(rel.first)
             ax.plot(np.arange(len(row)), row.to_numpy(dtype=float), "o-", ms=3, color=color,
                     label=f"{view.depth} hidden")
         ax.set_yscale("log")

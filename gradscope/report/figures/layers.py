@@ -20,12 +20,9 @@ NAMED_TICKS_UP_TO = 8  #: layers whose names label the x-axis of a small panel; 
 
 def _first_last(table):
     """The first and last rows where every layer is finite (None, None without one)."""
-    if not len(table):
+    if table.first_finite is None:
         return None, None
-    finite = table[np.isfinite(table.to_numpy(dtype=float)).all(axis=1)]
-    if finite.empty:
-        return None, None
-    return finite.iloc[0], finite.iloc[-1]
+    return table.first_finite, table.last_finite
 
 
 def _ylabel(metric):
@@ -49,7 +46,7 @@ def layer_bars(views, colors, metric="grad_norm"):
 def grouped(views, tables=None, rows=None) -> bool:
     """Whether the runs are drawn as grouped bars: few runs, the same layers, one shared range."""
     tables = tables if tables is not None else [view.table("grad_norm") for view in views]
-    if len(views) > GROUPED_UP_TO or len({tuple(t.columns) for t in tables if t.shape[1]}) > 1:
+    if len(views) > GROUPED_UP_TO or len({tuple(t.layers) for t in tables if t.layers}) > 1:
         return False
     rows = rows if rows is not None else [_first_last(t) for t in tables]
     ranges = log_ranges([np.concatenate([r.to_numpy(dtype=float) for r in pair]) for pair in rows
@@ -65,7 +62,7 @@ def _grouped(views, tables, rows, colors, metric):
     drawn = np.concatenate([positive(r).to_numpy(dtype=float) for pair in rows for r in pair if r is not None]
                            or [np.array([])])
     has_positive = bool(np.any(np.isfinite(drawn) & (drawn > 0)))
-    names = next((list(t.columns) for t in tables if t.shape[1]), [])
+    names = next((list(t.layers) for t in tables if t.layers), [])
     for ax, which in zip(axes, (0, 1)):
         notes = []
         for i, (view, pair) in enumerate(zip(views, rows)):

@@ -9,34 +9,28 @@ colour scale from input to output side.
 
 from __future__ import annotations
 
-import numpy as np
 from matplotlib.lines import Line2D
 
-from gradscope.report.style import (LEGEND_FONT, NOTE_LINE_PT, beyond, envelope, grid, layer_colors, layout,
-                                    legend_outside, legend_width, log_ranges, note_count, note_lines, positive,
-                                    short)
+from gradscope.report.style import (LEGEND_FONT, NOTE_LINE_PT, beyond, grid, layer_colors, layout, legend_outside,
+                                    legend_width, log_ranges, note_count, note_lines, short)
 
 MIXED_LEGENDS_UP_TO = 4  #: runs with different layers each keep a legend of their own up to this many
 
 
 def _notes(table, limits) -> tuple[list[str], tuple | None]:
     """Words for a panel (non-finite steps, cut values, own range) and the step range to show."""
-    values = table.to_numpy(dtype=float)
-    steps = table.index.to_numpy()
-    finite_rows = np.isfinite(values).any(axis=1)
-    bad_rows = ~np.isfinite(values).all(axis=1)
     notes = []
     xlim = None
-    if len(steps):
-        if not finite_rows.any():
-            notes.append(f"every value NaN/inf (steps {steps[0]}-{steps[-1]})")
-            xlim = (steps[0], max(steps[-1], steps[0] + 1))
-        elif bad_rows.any():
-            first_bad = steps[bad_rows][0]
-            notes.append(f"NaN/inf from step {first_bad} (of {steps[-1]})")
-            last = max(steps[finite_rows][-1], first_bad)
-            xlim = (steps[0], last + max(1, 0.05 * (last - steps[0])))
-    cut = beyond(values, limits)
+    if table.n_steps:
+        first, last = table.first_step, table.last_step
+        if not table.any_finite:
+            notes.append(f"every value NaN/inf (steps {first}-{last})")
+            xlim = (first, max(last, first + 1))
+        elif table.first_bad_step is not None:
+            notes.append(f"NaN/inf from step {table.first_bad_step} (of {last})")
+            end = max(table.last_finite_step, table.first_bad_step)
+            xlim = (first, end + max(1, 0.05 * (end - first)))
+    cut = beyond(table.spread, limits)
     if cut:
         notes.append(cut)
     if limits is not None and limits[2]:
@@ -45,26 +39,26 @@ def _notes(table, limits) -> tuple[list[str], tuple | None]:
 
 
 def _same_layers(tables) -> bool:
-    return len({tuple(t.columns) for t in tables if t.shape[1]}) <= 1
+    return len({tuple(t.layers) for t in tables if t.layers}) <= 1
 
 
 def over_steps(views, metric, title, ylabel):
     """One panel per run: ``metric`` of every layer's kernel over the recorded steps."""
     tables = [view.table(metric) for view in views]
     same = _same_layers(tables)
-    names = next((list(t.columns) for t in tables if t.shape[1]), [])
+    names = next((list(t.layers) for t in tables if t.layers), [])
     own_legends = not same and len(views) <= MIXED_LEGENDS_UP_TO
     if own_legends:
-        key_width = legend_width([short(c) for t in tables for c in t.columns] + ["layer (input first)"])
+        key_width = legend_width([short(c) for t in tables for c in t.layers] + ["layer (input first)"])
         fig, axes = grid(len(views), width=7.5, height=3.0, cols=1, extra_width=key_width)
     else:
         key_width = legend_width([short(n) for n in names] + ["layer (input first)"]) if same else 1.3
         fig, axes = grid(len(views), extra_width=key_width)
-    ranges = log_ranges([t.to_numpy(dtype=float) if t.size else np.array([]) for t in tables])
+    ranges = log_ranges([t.spread for t in tables])
     small = len(views) > 6
     for ax, view, table, limits in zip(axes, views, tables, ranges):
-        for color, (layer, series) in zip(layer_colors(table.shape[1]), table.items()):
-            x, mean, low, high = envelope(positive(series))
+        for color, layer in zip(layer_colors(len(table.layers)), table.layers):
+            x, mean, low, high = table.column(layer)
             ax.plot(x, mean, color=color, lw=1.1, label=short(str(layer)))
             if high is not None:  # a long run: each point is a bucket of steps, its range shaded
                 ax.fill_between(x, low, high, color=color, alpha=0.25, lw=0)
@@ -76,13 +70,13 @@ def over_steps(views, metric, title, ylabel):
                 ax.tick_params(axis="y", colors="crimson")
         else:
             ax.set_yticks([])
-            if table.shape[1] and len(table) and np.isfinite(table.to_numpy(dtype=float)).any():
+            if table.layers and table.any_finite:
                 notes.append("every value is 0: nothing to draw on a log scale")
-        if xlim is None and limits is None and len(table) > 1:  # nothing drawn: still the steps recorded
-            xlim = (table.index[0], table.index[-1])
+        if xlim is None and limits is None and table.n_steps > 1:  # nothing drawn: still the steps recorded
+            xlim = (table.first_step, table.last_step)
         if xlim is not None:
             ax.set_xlim(*xlim)
-        if not table.shape[1]:
+        if not table.layers:
             notes.append("no steps recorded")
         name = short(view.name, 28 if small else 48) + ("" if view.status == "complete" else f" ({view.status})")
         note_lines(ax, notes)
@@ -92,7 +86,7 @@ def over_steps(views, metric, title, ylabel):
             ax.set_ylabel(ylabel, fontsize=8 if small else 10)
         ax.tick_params(labelsize=7 if small else 9)
         ax.grid(True, which="major", alpha=0.3)
-        if own_legends and table.shape[1]:
+        if own_legends and table.layers:
             ax.legend(title="layer (input first)", fontsize=LEGEND_FONT, title_fontsize=LEGEND_FONT,
                       loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0)
     fig.suptitle(title)
