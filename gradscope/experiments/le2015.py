@@ -17,8 +17,6 @@ import json
 import math
 from pathlib import Path
 
-import numpy as np
-
 from gradscope.experiments.adding_problem import BASELINE_MSE, adding_problem
 from gradscope.experiments.config import LE2015_LENGTHS
 

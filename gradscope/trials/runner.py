@@ -576,7 +576,7 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, max_steps
     result = TrialResult(summary, path=out)
     result.save(out)
     from gradscope.diagnosis import findings_of
-    from gradscope.storage import RunWriter, load_run
+    from gradscope.storage import load_run
 
     baseline_dir = out / "runs" / BASELINE_ARM
     attach(baseline_dir, summary)
