@@ -322,8 +322,14 @@ CASES = [
 ]
 
 
+#: Loaders of data names other families add (name -> loader returning ``data``'s tuple).
+EXTRA_DATA = {}
+
+
 def case_data(case):
     """The case's data as its user gives it to ``fit`` (the healthy diabetes case standardises its target)."""
+    if case.data in EXTRA_DATA:
+        return EXTRA_DATA[case.data]()
     if case.data == "diabetes_scaled":
         x_tr, y_tr, x_te, y_te = data("diabetes")
         mean, std = float(y_tr.mean()), float(y_tr.std())
@@ -395,7 +401,7 @@ def run_case(case, out: Path) -> dict:
 # --- table ----------------------------------------------------------------------------------------
 
 
-def verdict(result) -> dict:
+def verdict(result, advice=ADVICE) -> dict:
     """Whether the case counts, what its label is, and what trials and rules said of it."""
     task_floor = HEALTHY_SCORE if result["task"] == "classification" else 0.4
     if not result["calls_for"]:
@@ -404,19 +410,19 @@ def verdict(result) -> dict:
                 "rules_right": not result["findings"]}
     reported = result["reported_score"]
     gain = result["fixed_score"] - (reported if math.isfinite(reported) else -math.inf)  # NaN: the run blew up
-    advice = set().union(*(ADVICE.get(a, set()) for a in result["calls_for"]))
+    named = set().union(*(advice.get(a, set()) for a in result["calls_for"]))
     return {"counts": gain >= ESTABLISHED, "label": "fault", "gain": gain,
             "trials_right": result["best"] in result["calls_for"],
-            "rules_right": bool(advice & set(result["findings"]))}
+            "rules_right": bool(named & set(result["findings"]))}
 
 
-def table(results) -> str:
+def table(results, advice=ADVICE) -> str:
     lines = ["| case | source | authors' fix (test score reported -> fixed) | trials' best arm | right? | "
              "rules' findings | name the fix? |", "| --- | --- | --- | --- | :---: | --- | :---: |"]
     tally = {"fault": [0, 0, 0], "healthy": [0, 0, 0]}
     apart = []
     for r in results:
-        v = verdict(r)
+        v = verdict(r, advice)
         if r["calls_for"]:
             fix = f"{r['fix']} ({r['reported_score']:.2f} -> {r['fixed_score']:.2f})"
         else:
@@ -446,9 +452,9 @@ def table(results) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default=str(DEFAULT_OUT))
+def main(argv=None, cases=None, default_out=DEFAULT_OUT, description=__doc__, advice=ADVICE):
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", default=str(default_out))
     parser.add_argument("--cases", default="", help="comma-separated case names (default: all)")
     parser.add_argument("--score", action="store_true", help="the table from the stored results, train nothing")
     args = parser.parse_args(argv)
@@ -458,7 +464,7 @@ def main(argv=None):
     done = {}
     if path.exists():
         done = {r["case"]: r for r in map(json.loads, path.read_text().splitlines()) if r}
-    chosen = [c for c in CASES if not args.cases or c.name in args.cases.split(",")]
+    chosen = [c for c in (cases or CASES) if not args.cases or c.name in args.cases.split(",")]
     if not args.score:
         warnings.filterwarnings("ignore")
         for case in [c for c in chosen if c.name not in done]:
@@ -470,7 +476,7 @@ def main(argv=None):
                   f"best={result['best']} helped={result['helped']} findings={result['findings']} "
                   f"run {result['run_seconds']:.1f}s trials {result['trial_seconds']:.1f}s", flush=True)
     results = [done[c.name] for c in chosen if c.name in done]
-    text = table(results)
+    text = table(results, advice)
     (out / "table.md").write_text(text + "\n")
     print(text)
     return 0
