@@ -53,20 +53,21 @@ def write_part(folder: Path, index: int, frame: pd.DataFrame, records_parts: int
 
 def read(folder: Path):
     """``(rows, record parts covered)`` of a summaries folder, or ``(None, 0)`` when it has none."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     found = parts(folder) if Path(folder).is_dir() else []
     if not found:
         return None, 0
-    frames, covered = [], 0
+    tables, covered = [], 0
     for p in found:
         try:
-            table = pq.read_table(p)
+            table = pq.ParquetFile(p).read()
         except Exception as exc:
             raise GradscopeError(f"cannot read {p}: {exc}") from None
         covered = max(covered, int((table.schema.metadata or {}).get(_COVERED, b"0")))
-        frame = table.to_pandas()
-        for name in _NAMES:
-            frame[name] = frame[name].astype(object)
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True), covered
+        tables.append(table.replace_schema_metadata(None))
+    frame = pa.concat_tables(tables).to_pandas()  # converted once, not part by part
+    for name in _NAMES:
+        frame[name] = frame[name].astype(object)
+    return frame, covered
