@@ -60,19 +60,36 @@ class Finding:
         return format_finding(self.to_dict())
 
     def __repr__(self) -> str:
-        return f"Finding(kind={self.kind!r}, severity={self.severity!r}, layers={self.layers!r})"
+        layers = f"; {', '.join(map(str, self.layers))}" if self.layers else ""
+        return f"<Finding {self.kind} ({self.severity}{layers}): {self.summary}>"
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: the finding as the HTML report shows it."""
+        from gradscope.display import block, finding_html
+
+        return block(finding_html(self.to_dict()))
 
 
 class Findings(list):
-    """The findings of a run, most severe first; prints as a short block per finding.
+    """The findings of a run, most severe first; prints (and shows, in a terminal or a notebook
+    cell) as a short block per finding, and as the report's HTML in Jupyter.
 
     Example:
-        >>> print(Findings())
+        >>> Findings()
         no problem found
+        >>> Findings([Finding("stalled", "medium", [], [0, 9], "training has stalled")])
+        stalled (medium; steps 0-9): training has stalled
     """
 
     def __str__(self) -> str:
         return "\n".join(str(f) for f in self) if self else "no problem found"
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        from gradscope.display import block, findings_html
+
+        return block(findings_html(self.to_dict()))
 
     def to_dict(self) -> list[dict]:
         """Every finding as a plain dict, with its full evidence."""

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from gradscope import __version__
 from gradscope.diagnosis import nothing_found
+from gradscope.display import STYLE, finding_html
 from gradscope.report.describe import describe
-from gradscope.report.evidence import evidence_rows
 from gradscope.report.figures import FIGURES, PAPER_FIGURES
 from gradscope.report.seed_references import reference_for
 from gradscope.report.style import run_colors, to_data_uri
@@ -147,20 +147,23 @@ def _paper_figures(paper) -> list[dict]:
             for spec in PAPER_FIGURES]
 
 
-def render_report(runs, title="gradscope report", command=None, paper=None) -> str:
+def render_report(runs, title="gradscope report", command=None, paper=None, page: bool = True) -> str:
     """Return the report HTML for a list of :class:`gradscope.storage.Run` (or their views).
 
     Args:
         paper: the content of a paper reproduction's ``paper.json`` (adds its findings and
             histograms).
+        page: a whole HTML page (the report file); else the same content as one block that a
+            notebook shows inline (its stylesheet scoped to it, see :mod:`gradscope.display`).
     """
     import jinja2
+    import markupsafe
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("gradscope.report", "templates"),
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
-    env.filters["evidence_rows"] = evidence_rows
+    env.filters["finding_html"] = lambda f: markupsafe.Markup(finding_html(f))
     template = env.get_template("report.html.j2")
     views = [r if isinstance(r, RunView) else RunView(r) for r in runs]
     rows = [_row(view) for view in views]
@@ -185,6 +188,8 @@ def render_report(runs, title="gradscope report", command=None, paper=None) -> s
         any_reach=any(r["reach"] for r in rows),
         any_baseline=any(r["baseline"] for r in rows),
         nothing_found=nothing_found(),
+        page=page,
+        style=markupsafe.Markup(STYLE),
     )
 
 

@@ -250,7 +250,15 @@ class Run:
         self.label = label
 
     def __repr__(self) -> str:
-        return f"Run({self.name!r}, status={self.status!r}, path={str(self.path) if self.path else None!r})"
+        from gradscope.display import run_text
+
+        return run_text(self)
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: its status, what it trained, its metrics and what was found when it ended."""
+        from gradscope.display import run_html
+
+        return run_html(self)
 
     @property
     def records(self) -> pd.DataFrame:

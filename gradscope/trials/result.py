@@ -251,6 +251,30 @@ class TrialResult:
     def __repr__(self) -> str:
         return f"<TrialResult: {self.verdict()}>"
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the trial table as the report shows it, the verdict under it, and the
+        findings with what their trial says."""
+        from gradscope.display import block, escape, findings_html
+
+        metric = self.summary.get("metric", "score")
+        header = ["arm", "fix", "changed", "steps", f"{metric} before", "after", "vs baseline", "noise floor", "verdict"]
+        rows = []
+        for a in self.arms:
+            css = "best" if self.best is not None and a["arm"] == self.best["arm"] else "helps" if a.get("helps") else ""
+            cells = [a["arm"], a.get("what", ""), ", ".join(a.get("changed") or []), a.get("steps") or "-",
+                     fmt(a.get("before")), fmt(a.get("after")),
+                     "" if a["arm"] == BASELINE_ARM else _signed(a.get("improvement")), fmt(a.get("floor")),
+                     arm_verdict(a)]
+            rows.append(f'<tr class="{css}">' + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+        head = "".join(f"<th>{escape(h)}</th>" for h in header)
+        skipped = "".join(f'<p class="ref">not tried: {escape(k)} ({escape(v)})</p>'
+                          for k, v in (self.summary.get("skipped") or {}).items())
+        found = [f.to_dict() if hasattr(f, "to_dict") else f for f in self.findings]
+        findings = f"<h3>findings</h3>{findings_html(found)}" if found else ""
+        return block(f'<div class="head">trials of {escape(self.summary.get("model", "the model"))}</div>'
+                     f'<table class="trials"><tr>{head}</tr>{"".join(rows)}</table>{skipped}'
+                     f"<p><strong>{escape(self.verdict())}</strong></p>{findings}")
+
     def to_dict(self) -> dict:
         return dict(self.summary)
 
