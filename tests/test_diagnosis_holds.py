@@ -4,6 +4,8 @@ Constructed records check a rule's logic; small real trainings check that what g
 records of a real model leads to the right finding (and to no wrong one).
 """
 
+import contextlib
+import io
 import json
 import warnings
 
@@ -193,10 +195,11 @@ def test_a_healthy_run_gets_no_early_stall_warning_and_audit_spares_shallow_nets
     model.compile(optimizer=keras.optimizers.SGD(0.01), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     assert kinds(audit(model, ds.x_train, ds.y_train)) == set()
     mon = GradientMonitor(diagnose=True)
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, contextlib.redirect_stderr(io.StringIO()) as said:
         warnings.simplefilter("always")
         model.fit(ds.x_train[:1000], ds.y_train[:1000], batch_size=50, epochs=3, callbacks=[mon], verbose=0)
     assert not [w for w in caught if "gradscope" in str(w.message)], [str(w.message) for w in caught]
+    assert "gradscope" not in said.getvalue()
 
 
 # 2. the probe gathers rows from several small batches -----------------------------------------------

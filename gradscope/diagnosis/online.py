@@ -6,12 +6,11 @@ Rules that judge a whole run (a stall, an oscillating or slow loss) wait for the
 
 from __future__ import annotations
 
-import warnings
-
 from gradscope.diagnosis import KINDS, judge
 from gradscope.diagnosis.facts import RunFacts, facts_of
 from gradscope.diagnosis.settings import DEFAULT_SETTINGS
 from gradscope.diagnosis.timeline import Timeline
+from gradscope.display import say_finding
 
 
 class OnlineDiagnosis:
@@ -60,11 +59,7 @@ class OnlineDiagnosis:
                 continue
             self.findings.append(finding)
             self.warned.append({"epoch": epoch + 1, **finding.to_dict()})
-            warnings.warn(
-                f"gradscope, epoch {epoch + 1}: {finding.kind}: {finding.summary}. "
-                f"Fix: {finding.recommendation}",
-                stacklevel=3,
-            )
+            say_finding(finding.to_dict(), f"epoch {epoch + 1}")
             stop = stop or finding.kind in self.stop_on
         return stop
 

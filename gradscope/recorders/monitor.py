@@ -451,7 +451,7 @@ class GradientMonitor(keras.callbacks.Callback):
 
     @_guarded
     def on_train_end(self, logs=None):
-        self._session.warn_end_findings(stacklevel=3)
+        self._session.say_end_findings()
         self.close("complete")
 
     # --- internals ----------------------------------------------------------------------

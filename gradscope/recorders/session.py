@@ -41,6 +41,7 @@ import warnings
 import numpy as np
 
 from gradscope import records as rec
+from gradscope.display import say_finding
 from gradscope.recorders.exit_guard import ExitGuard
 from gradscope.recorders.record_log import RecordLog
 from gradscope.recorders.weight_readings import WeightReadings
@@ -336,16 +337,15 @@ class RecordingSession:
         """With ``diagnose=True``: the findings seen so far, one per kind, in the order they appeared."""
         return self._online.findings if self._online is not None else []
 
-    def warn_end_findings(self, stacklevel: int = 3) -> None:
-        """The online diagnosis' last look at the whole run: one warning per kind not warned yet."""
+    def say_end_findings(self) -> None:
+        """The online diagnosis' last look at the whole run: one message per kind not said yet."""
         if self._online is None or self.timeline is None:
             return
         self._summarise()
         seen = {f.kind for f in self._online.findings}
         for finding in self._online.finish():
             if finding.kind not in seen:
-                warnings.warn(f"gradscope, end of training: {finding.kind}: {finding.summary}. "
-                              f"Fix: {finding.recommendation}", stacklevel=stacklevel)
+                say_finding(finding.to_dict(), "end of training")
 
     # --- the end ----------------------------------------------------------------------
 
