@@ -13,7 +13,7 @@ it (``gradscope.GradientMonitor`` imports Keras on first use).
 __version__ = "0.1.0"
 
 __all__ = ["GradientMonitor", "SessionRecorder", "GradientNormHook", "GradscopeError", "audit", "diagnose",
-           "try_fixes", "TryFixes", "load_run", "find_runs", "__version__"]
+           "try_fixes", "TryFixes", "load_run", "find_runs", "show", "__version__"]
 
 from gradscope.errors import GradscopeError
 
@@ -27,6 +27,7 @@ _LAZY = {
     "diagnose": "gradscope.diagnosis",
     "load_run": "gradscope.storage",
     "find_runs": "gradscope.storage",
+    "show": "gradscope.report.notebook",
 }
 
 

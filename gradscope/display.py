@@ -255,3 +255,111 @@ def say_finding(finding: dict, when: str) -> None:
     """A finding seen during training (``when``: ``"epoch 3"``, ``"end of training"``), as one message."""
     text = f"gradscope, {when}: {finding['kind']}: {finding['summary']}. Fix: {finding.get('recommendation', '')}"
     say(text, f'<div class="ref">gradscope, {escape(when)}</div>{finding_html(finding)}')
+
+
+def _bar(value, low: float = -6.0, high: float = 0.0) -> str:
+    """A small bar for a positive value on a log axis from 10**low to 10**high."""
+    import math
+
+    if not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        return ""
+    width = max(0.0, min(1.0, (math.log10(value) - low) / (high - low))) * 100
+    return (f'<span style="display:inline-block;height:.6em;width:{width:.0f}px;background:#0969da;'
+            f'opacity:.55;margin-left:.4em"></span>')
+
+
+def layers_html(window, first=None) -> str:
+    """One window's per-layer numbers (a :class:`gradscope.diagnosis.timeline.Window`: an epoch, or
+    at least 10 steps), input layer first: learning speed (median update / weight norm, with a bar on
+    a log axis, and at the first window beside it), the gradient norm at the window's first step and
+    its largest, and the dead and saturated share of units where probed."""
+    header = ["layer", "learning speed (update/weight)"] + (["at the start"] if first is not None else []) + \
+        ["grad_norm (first step)", "grad_norm (max)", "dead", "saturated"]
+    rows = []
+    for i, layer in enumerate(window.speed.index):
+        speed = window.speed.get(layer)
+        key = f'<span style="color:{_colour(i, len(window.speed))}">&#9632;</span> '
+        cells = [f"<td>{key}{escape(layer)}</td>", f'<td class="num">{escape(fmt(speed))}{_bar(speed)}</td>']
+        if first is not None:
+            cells.append(f'<td class="num">{escape(fmt(first.speed.get(layer)))}</td>')
+        for series in (window.grad_first, window.grad_max):
+            cells.append(f'<td class="num">{escape(fmt(series.get(layer)))}</td>')
+        for series in (window.dead, window.saturated):
+            value = series.get(layer) if len(series) else None
+            cells.append(f'<td class="num">{"-" if value is None else escape(f"{100 * value:.0f}%")}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    return f'<table class="compact"><tr>{head}</tr>{"".join(rows)}</table>'
+
+
+def monitor_html(name: str, state: str, steps: int, path, window, findings, diagnosing: bool, first=None) -> str:
+    """A monitor in a notebook: its run, how far it got, the last window's per-layer table and its
+    findings so far (data passed in: the monitor's own numbers)."""
+    where = f" &rarr; <code>{escape(path)}</code>" if path else " (in memory)"
+    parts = [f'<div class="head">GradientMonitor: run {escape(name)}{where}</div>',
+             f'<div class="ref">{escape(state)}; {steps:,} optimizer steps recorded</div>']
+    if window is not None:
+        epochs = (f"epoch {window.last_epoch + 1}" if window.first_epoch == window.last_epoch else
+                  f"epochs {window.first_epoch + 1}-{window.last_epoch + 1}")
+        parts.append(f'<div class="ref">{epochs}, steps {window.first_step}-{window.last_step}</div>')
+        parts.append(layers_html(window, first))
+    if diagnosing:
+        parts.append(findings_html(findings, "no problem found so far"))
+    elif findings:
+        parts.append(findings_html(findings))
+    return block("".join(parts))
+
+
+_LINE_COLOURS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725", "#e66101", "#b2182b", "#2166ac")
+
+
+def _colour(i: int, n: int) -> str:
+    """The colour of layer ``i`` of ``n`` (input side darkest), in the live chart and its table."""
+    return _LINE_COLOURS[min(i * len(_LINE_COLOURS) // max(n, 1), len(_LINE_COLOURS) - 1)]
+
+
+def speed_svg(windows, width: int = 420, height: int = 120, max_points: int = 200) -> str:
+    """Each layer's learning speed (median update / weight norm) over the windows so far, as a small
+    SVG line chart on a log axis (input layer darkest; at most ``max_points`` windows a line)."""
+    import math
+
+    if not windows:
+        return ""
+    step = max(1, math.ceil(len(windows) / max_points))
+    shown = windows[::step] if windows[-1] is windows[::step][-1] else windows[::step] + [windows[-1]]
+    layers = list(windows[-1].speed.index)
+    logs = [[math.log10(v) if isinstance(v, numbers.Real) and v > 0 and math.isfinite(v) else None
+             for v in (w.speed.get(layer) for w in shown)] for layer in layers]
+    values = [v for line in logs for v in line if v is not None]
+    if not values:
+        return ""
+    low, high = math.floor(min(values)), math.ceil(max(values))
+    high = high if high > low else low + 1
+    x_of = (lambda i: 30 + i * (width - 40) / max(len(shown) - 1, 1))
+
+    def y_of(v):
+        return 8 + (high - v) * (height - 24) / (high - low)
+
+    lines = []
+    for i, line in enumerate(logs):
+        points = " ".join(f"{x_of(j):.1f},{y_of(v):.1f}" for j, v in enumerate(line) if v is not None)
+        colour = _colour(i, len(layers))
+        lines.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}">'
+                     f"<title>{escape(layers[i])}</title></polyline>")
+    axis = "".join(f'<text x="0" y="{y_of(d) + 3:.1f}" font-size="9" fill="#59636e">1e{d}</text>'
+                   for d in range(low, high + 1))
+    return (f'<svg width="{width}" height="{height}" role="img" aria-label="learning speed per layer over epochs">'
+            f"{axis}{''.join(lines)}<text x=\"30\" y=\"{height - 2}\" font-size=\"9\" fill=\"#59636e\">"
+            f"learning speed per layer, epoch 1 to {windows[-1].last_epoch + 1} (log)</text></svg>")
+
+
+def live_html(name: str, windows, findings) -> str:
+    """The monitor's live view: the run, the last window's per-layer table beside the first's, the
+    learning speed per layer over the windows so far, and the kinds found so far."""
+    last = windows[-1]
+    found = "".join(f'<div class="finding {escape(f["severity"])}"><span class="kind">'
+                    f'{escape(f["kind"].replace("_", " "))}</span> ({escape(f["severity"])}): '
+                    f'{escape(f["summary"])}</div>' for f in findings)
+    return (f'<div class="head">gradscope live: {escape(name)}, epoch {last.last_epoch + 1} '
+            f'(steps {last.first_step}-{last.last_step})</div>{speed_svg(windows)}'
+            f'{layers_html(last, windows[0] if len(windows) > 1 else None)}{found}')

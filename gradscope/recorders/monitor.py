@@ -16,6 +16,7 @@ from gradscope.recorders.activation_probe import rows_of
 from gradscope.recorders.data_description import data_key, describe_fit_data
 from gradscope.recorders.epoch_probes import EpochProbes
 from gradscope.recorders.layer_names import layer_table
+from gradscope.recorders.live_view import LiveView
 from gradscope.recorders.run_description import constant_learning_rate, describe_model, describe_optimizer, versions
 from gradscope.recorders.schedule import DEFAULT_EVERY_STEP, Plan
 from gradscope.recorders.session import RecordingSession, json_number
@@ -98,14 +99,18 @@ class GradientMonitor(keras.callbacks.Callback):
         buffer_steps: rows kept on the device between epoch ends (default: the epoch's steps,
             or 1024 when Keras does not know them; the buffer grows, with a warning, if an
             epoch has more).
-        diagnose: diagnose the records at each epoch end and warn, once per kind, as soon as a
-            finding appears (its summary and the recommended fix); the findings so far are in
-            ``monitor.findings``.
+        diagnose: diagnose the records at each epoch end and say, once per kind, as soon as a
+            finding appears, its summary and the recommended fix (one line on stderr; in a notebook,
+            one output as the report shows it); the findings so far are in ``monitor.findings``.
         stop_on: finding kinds that stop training (``model.stop_training = True``), e.g.
             ``("non_finite", "exploding_gradient")``; implies ``diagnose=True``.
         findings_copy: when the run ends, write its findings into ``run.json`` (a copy for readers
             without gradscope; gradscope's readers diagnose the records themselves). Trials turn
             it off for the arms whose findings nobody reads.
+        live: in a notebook, one output under the training cell, updated at each epoch end: each
+            layer's learning speed and gradient norm, the speed per layer over the epochs so far,
+            and the findings as they appear (:mod:`gradscope.recorders.live_view`). Nothing in a
+            terminal.
 
     Example:
         >>> import keras, numpy as np
@@ -133,6 +138,7 @@ class GradientMonitor(keras.callbacks.Callback):
         diagnose=False,
         stop_on=(),
         findings_copy=True,
+        live=False,
     ):
         super().__init__()
         self.plan = Plan.of(every_step=every_step, every_n_steps=every_n_steps, window_steps=window_steps)
@@ -149,6 +155,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._step_fn = None  # the traced train step of this fit (unguarded)
         self._kept = None     # (model, optimizer, recorder, step) of the last fit, to run again
         self._sigterm = SigtermGuard()
+        self.live = LiveView() if live else None  #: the live view in a notebook (``live=True``), or None
         self._in_fit = False
         self._broken: str | None = None
         self._start_run(run, run_dir, config, writer, probe)
@@ -209,7 +216,7 @@ class GradientMonitor(keras.callbacks.Callback):
     @property
     def steps_run(self) -> int:
         """Optimizer steps this run has recorded the gradients of, over all its fits."""
-        return self._next_step - (self._first_step or 0)
+        return 0 if self._first_step is None else self._next_step - self._first_step
 
     @property
     def recording(self) -> bool:
@@ -235,7 +242,31 @@ class GradientMonitor(keras.callbacks.Callback):
     @property
     def findings(self) -> list:
         """With ``diagnose=True``: the findings seen so far, one per kind, in the order they appeared."""
-        return self._session.findings
+        from gradscope.diagnosis.finding import Findings
+
+        return Findings(self._session.findings)
+
+    @property
+    def state(self) -> str:
+        """Where the monitor is: not started, recording a fit, or how its last fit ended."""
+        if self.recording:
+            return "recording (a fit is under way)"
+        return "not started: pass it to fit(callbacks=[...])" if self._ended is None else f"ended {self._ended}"
+
+    def __repr__(self) -> str:
+        where = f", {self.run_dir}" if self.run_dir else ""
+        return f"<GradientMonitor {self.run}: {self.state}, {self.steps_run:,} steps recorded{where}>"
+
+    def _repr_html_(self) -> str:
+        """In Jupyter: its run, how far it got, the last epoch's per-layer table and its findings so far
+        (with ``diagnose=True``; else what was found when the run ended, when it was written)."""
+        from gradscope.display import monitor_html
+
+        windows = self._session.windows
+        found = [f.to_dict() for f in self.findings] if self._diagnose else \
+            list((self.writer.meta.get("diagnosis") if self.writer is not None else None) or [])
+        return monitor_html(self.run, self.state, self.steps_run, self.run_dir, windows[-1] if windows else None,
+                            found, self._diagnose, windows[0] if len(windows) > 1 else None)
 
     def add_to_run(self, metrics: dict | None = None, tags: dict | None = None, **sections) -> None:
         """Add your own numbers and words to the run's ``run.json`` (during or after training).
@@ -448,6 +479,8 @@ class GradientMonitor(keras.callbacks.Callback):
         progress = {"epochs_done": self._epochs_done, "epochs": self._planned or None, "last_step": last_step}
         if self._session.end_epoch(last_step, epoch, logs, records=acts_frame, progress=progress, **sections):
             self.model.stop_training = True
+        if self.live is not None:
+            self.live.update(self.run, self._session.windows, [f.to_dict() for f in self._session.findings])
 
     @_guarded
     def on_train_end(self, logs=None):

@@ -333,6 +333,11 @@ class RecordingSession:
             self._online.describe({"config": self.config, **description})
 
     @property
+    def windows(self) -> list:
+        """The run's windows summarised so far (an epoch, or at least 10 steps, each), oldest first."""
+        return self.timeline.windows if self.timeline is not None else []
+
+    @property
     def findings(self) -> list:
         """With ``diagnose=True``: the findings seen so far, one per kind, in the order they appeared."""
         return self._online.findings if self._online is not None else []
