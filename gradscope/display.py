@@ -74,9 +74,11 @@ STYLE = """
 .gradscope code { background: #f6f8fa; padding: .05rem .3rem; border-radius: 3px; }
 .gradscope details pre { background: #f6f8fa; padding: .8rem; overflow-x: auto; }
 .gradscope .head { font-weight: 600; }
+.gradscope table#summary-table td.run { max-width: 16rem; }
+.gradscope table#summary-table td.setup { font-size: .82rem; }
+.gradscope table#summary-table td.run, .gradscope table#summary-table td.setup { overflow-wrap: break-word; }
 @media (max-width: 1000px) {
   .gradscope table#summary-table th, .gradscope table#summary-table td { padding: .3rem .35rem; font-size: .8rem; }
-  .gradscope table#summary-table td { overflow-wrap: anywhere; }
 }
 """
 

@@ -124,3 +124,18 @@ def test_hard_case_reports_open_in_chromium(case, browser, tmp_path):
         assert "{" not in text and "[" not in text, text
         for number in re.findall(r"\d+\.\d+", text):
             assert len(number.replace(".", "").lstrip("0")) <= 3, text
+
+
+@pytest.mark.parametrize("width", [900, 1400])
+def test_the_report_reads_without_sideways_scrolling_in_a_notebook_column(report, browser, width):
+    """A notebook column is ~900 px: the summary keeps every number and nothing scrolls sideways."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    try:
+        page.goto(report.as_uri(), wait_until="load")
+        page_wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth + 1")
+        table_wide = page.evaluate("Math.max(...[...document.querySelectorAll('.wide')].map(e => e.scrollWidth - e.clientWidth))")
+        cells = page.eval_on_selector_all("#summary-table tbody tr", "rs => rs.map(r => r.innerText)")
+    finally:
+        page.close()
+    assert not page_wide and table_wide <= 1, (page_wide, table_wide)
+    assert all(re.search(r"\d\.\d+ → \d", row) for row in cells), cells  # the ratios are all there
