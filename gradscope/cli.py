@@ -282,7 +282,8 @@ def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, seq
 
         with _user_errors(), _keep_on_interrupt(out, "gradscope paper seed (interrupted)"):
             out_dir, runs, payload = run_seed_table(chosen, data=dataset, out=out, echo=click.echo,
-                                                    command=command_line(), seed=seed, epochs=epochs)
+                                                    command=command_line(), seed=seed, epochs=epochs,
+                                                    progress=not quiet)
         _publish(out_dir, runs, "gradscope paper seed", paper=payload)
         click.echo(f"\n{'row':<15} {'seed':>7} {'measured':>9}")
         for t in payload["table"]:
@@ -299,7 +300,7 @@ def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, seq
         with _user_errors(), _keep_on_interrupt(out, "gradscope paper le2015 (interrupted)"):
             out_dir, runs, payload = run_le2015(out, lengths=length_list, units=width, n_train=sequences,
                                                 epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                                                echo=click.echo, command=command_line())
+                                                echo=click.echo, command=command_line(), progress=not quiet)
         _publish(out_dir, runs, "gradscope paper le2015", paper=payload)
         _echo_claims(payload)
         return

@@ -89,3 +89,23 @@ def test_a_plan_in_a_terminal_says_run_k_of_n_the_epoch_and_the_time_left(tmp_pa
     lines = seen.getvalue().splitlines()
     assert [line.split(":")[0] for line in lines] == ["run 1/2 sigmoid-normal"] * 2 + ["run 2/2 relu-he"] * 2
     assert "epoch 2/2, loss " in lines[1] and "elapsed, about " in lines[0] and lines[-1].endswith("about 0:00 left")
+
+
+def test_the_seed_table_says_where_it_stands_for_every_row_whatever_trains_it(tmp_path, tiny_csv):
+    import io
+
+    from gradscope.experiments.progress import PlanProgress
+    from gradscope.experiments.seed_table import parse_rows, run_seed_table
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    seen = Terminal()
+    rows = parse_rows("sklearn,tf1-softmax,keras-softmax")  # scikit-learn, a TF1 graph, Keras
+    progress = PlanProgress(runs=len(rows), epochs=[0, 2, 2], stream=seen)
+    run_seed_table(rows, data=str(tiny_csv), out=tmp_path / "seed", echo=lambda *a: None, epochs=2, progress=progress)
+    lines = seen.getvalue().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["run 1/3 sklearn"] + ["run 2/3 tf1-softmax"] * 2 + \
+        ["run 3/3 keras-softmax"] * 2, lines
+    assert "epoch 2/2, loss " in lines[2] and lines[-1].endswith("about 0:00 left")

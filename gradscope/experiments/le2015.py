@@ -49,8 +49,12 @@ def build_model(kind: str, length: int, units: int, lr: float, clipnorm: float, 
 
 
 def run_le2015(out, lengths=None, units=None, n_train=None, n_test=None, epochs=None, batch_size=None,
-               lr=None, clipnorm=None, seed=0, echo=print, command=None):
+               lr=None, clipnorm=None, seed=0, echo=print, command=None, progress=None):
     """Train :data:`MODELS` at each length; write their runs and ``paper.json`` under ``out``.
+
+    Args:
+        progress: True for a line on stderr at each epoch end with the time left (in a terminal), or
+            a :class:`~gradscope.experiments.progress.PlanProgress`.
 
     Returns:
         ``(out, runs, payload)`` as :func:`gradscope.experiments.papers.run_paper` does.
@@ -63,7 +67,10 @@ def run_le2015(out, lengths=None, units=None, n_train=None, n_test=None, epochs=
     p = {k: v for k, v in dict(lengths=lengths, units=units, n_train=n_train, n_test=n_test, epochs=epochs,
                                 batch_size=batch_size, lr=lr, clipnorm=clipnorm).items() if v is not None}
     p = {**DEFAULTS, **p}
+    from gradscope.experiments.progress import plan_progress
+
     out = Path(out)
+    progress = plan_progress(progress, len(p["lengths"]) * len(MODELS), p["epochs"])
     runs, results = [], {}
     for length in p["lengths"]:
         x, y = adding_problem(p["n_train"], length, seed=seed)
@@ -77,7 +84,8 @@ def run_le2015(out, lengths=None, units=None, n_train=None, n_test=None, epochs=
                                       config={"act": kind, "init": _init_words(kind), "sequence_length": length,
                                               "task": "adding problem", "command": command,
                                               "epochs": p["epochs"], "batch_size": p["batch_size"]})
-            model.fit(x, y, epochs=p["epochs"], batch_size=p["batch_size"], verbose=0, callbacks=[monitor],
+            model.fit(x, y, epochs=p["epochs"], batch_size=p["batch_size"], verbose=0,
+                      callbacks=[monitor, *(progress.callbacks_for(name) if progress is not None else ())],
                       validation_data=(x_test, y_test))
             mse = float(model.evaluate(x_test, y_test, verbose=0))
             monitor.add_to_run(metrics={"test_mse": mse},

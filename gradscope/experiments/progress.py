@@ -43,16 +43,28 @@ class PlanProgress:
 
     Args:
         runs: runs to train (runs a resumed sweep keeps are not counted).
-        epochs: epochs per run.
+        epochs: epochs per run, or a list of each run's epochs, in order (the seed's table: each row
+            its own protocol; 0 for a run that reports no epochs, which counts as one).
         stream: where the lines go (default: stderr).
         enabled: print at all (default: when ``stream`` is a terminal).
         clock: seconds, for tests.
+
+    Example:
+        >>> import io
+        >>> progress = PlanProgress(runs=2, epochs=[1, 3], stream=io.StringIO(), enabled=False,
+        ...                         clock=iter([0.0, 10.0]).__next__)
+        >>> progress.start_run("logreg"); progress.epoch_end({}); progress.start_run("mlp")
+        >>> progress.line()
+        'run 2/2 mlp: epoch 0/3; 0:10 elapsed, about 0:30 left'
     """
 
-    def __init__(self, runs: int, epochs: int, stream=None, enabled: bool | None = None, clock=time.monotonic):
+    def __init__(self, runs: int, epochs, stream=None, enabled: bool | None = None, clock=time.monotonic):
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)()) if enabled is None else enabled
-        self.runs, self.epochs = max(int(runs), 1), max(int(epochs), 1)
+        self.runs = max(int(runs), 1)
+        self._each = [max(int(e), 1) for e in epochs] if isinstance(epochs, (list, tuple)) else \
+            [max(int(epochs), 1)] * self.runs
+        self.epochs = self._each[0]
         self._clock = clock
         self._start = None
         self._run = 0
@@ -67,6 +79,7 @@ class PlanProgress:
             self._start = self._clock()
         self._run += 1
         self._name, self._epoch, self._logs = name, 0, {}
+        self.epochs = self._each[min(self._run, len(self._each)) - 1]
 
     def epoch_end(self, logs=None) -> None:
         """An epoch of the current run ended (``logs``: its loss and accuracy, as Keras gives them)."""
@@ -81,7 +94,7 @@ class PlanProgress:
         elapsed = self._clock() - (self._start if self._start is not None else self._clock())
         shown = [f"{k} {float(self._logs[k]):.4g}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")
                  if k in self._logs]
-        left = (self.runs * self.epochs - self._done) * elapsed / self._done if self._done else None
+        left = (sum(self._each) - self._done) * elapsed / self._done if self._done else None
         estimate = f"about {clock_text(left)} left" if left is not None else "estimating the time left"
         return (f"run {self._run}/{self.runs} {self._name}: epoch {self._epoch}/{self.epochs}"
                 + (", " + ", ".join(shown) if shown else "") + f"; {clock_text(elapsed)} elapsed, {estimate}")

@@ -109,12 +109,15 @@ def _sklearn_run(row: Row, dataset, run_dir: Path, command, seed: int):
     return load_run(run_dir)
 
 
-def run_seed_table(rows, data="sample", out=None, echo=print, command=None, seed: int = 0, epochs=None):
+def run_seed_table(rows, data="sample", out=None, echo=print, command=None, seed: int = 0, epochs=None,
+                   progress=None):
     """Train each row on one dataset; write the runs and ``paper.json`` (the table as claims).
 
     Args:
         epochs: instead of each row's own epochs (or full-batch steps), for a quick check; the
             table then is not the seed's protocol, and ``paper.json`` says so.
+        progress: True for a line on stderr at each epoch end with the time left (in a terminal), or
+            a :class:`~gradscope.experiments.progress.PlanProgress`.
 
     Returns:
         ``(out, runs, payload)`` as :func:`gradscope.experiments.papers.run_paper` does.
@@ -130,15 +133,23 @@ def run_seed_table(rows, data="sample", out=None, echo=print, command=None, seed
     dataset = data if isinstance(data, data_mod.Dataset) else data_mod.load(data)
     out = Path(out) if out else default_out_dir(prefix="paper-seed")
     check_names([(r.name, r.act, r.init, r.train.hidden) for r in rows if r.train], TrainConfig(framework="tf1"))
+    from gradscope.experiments.progress import plan_progress
+
+    progress = plan_progress(progress, len(rows), [(epochs or row.train.epochs) if row.train else 0 for row in rows])
     runs, table = [], []
     for row in rows:
         echo(f"== {row.name}: {row.words}, {dataset.info['n_train']} training images")
         run_dir = out / "runs" / row.name
+        if progress is not None:
+            progress.start_run(row.name)
         if row.train is None:
             run = _sklearn_run(row, dataset, run_dir, command, seed)
+            if progress is not None:
+                progress.epoch_end({})
         else:
             train = replace(row.train, seed=seed, **({"epochs": epochs} if epochs else {}))
-            run = train_run(row.act, row.init, train, dataset, run_dir, verbose=0, command=command).run
+            run = train_run(row.act, row.init, train, dataset, run_dir, verbose=0, command=command,
+                            epoch_end=progress.epoch_end if progress is not None else None).run
         runs.append(run)
         acc = float(run.metrics.get("test_accuracy", float("nan")))
         table.append({"row": row.name, "protocol": row.words, "seed": row.seed, "measured": acc,

@@ -11,7 +11,7 @@ from gradscope.data import N_CLASSES
 ACTIVATION_SNAPSHOTS = 30  # activation statistics at most this many times per run
 
 
-def train_tf1(act, init, cfg, dataset, writer, run, verbose=True, echo=print):
+def train_tf1(act, init, cfg, dataset, writer, run, verbose=True, echo=print, epoch_end=None):
     """Train the TF1 MLP with a SessionRecorder writing into ``writer``; returns test metrics.
 
     ``cfg`` is a :class:`gradscope.experiments.config.TrainConfig`; with ``cfg.full_batch``
@@ -63,6 +63,8 @@ def train_tf1(act, init, cfg, dataset, writer, run, verbose=True, echo=print):
                 step = recorder.step - 1
                 logs = {"loss": sum(losses) / n, "accuracy": sum(accs) / n}
                 recorder.add_records(rec.from_logs(run, step, epoch, logs))
+                if epoch_end is not None:  # where a plan of runs stands (experiments/progress.py)
+                    epoch_end(logs)
                 writer.update(progress={"epochs_done": epoch + 1, "epochs": cfg.epochs, "last_step": step},
                               metrics=logs)
                 snapshot = epoch % snapshot_every == 0 or epoch == cfg.epochs - 1

@@ -55,11 +55,13 @@ def build_keras_model(act, init, train: TrainConfig, dataset):
 
 
 def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", command=None,
-              callbacks=(), model=None, role=None, linear_baseline=None) -> TrainedRun:
+              callbacks=(), model=None, role=None, linear_baseline=None, epoch_end=None) -> TrainedRun:
     """Train one run while recording, and write its run directory.
 
     Args:
         callbacks: extra Keras callbacks to pass to ``fit`` besides the monitor (Keras only).
+        epoch_end: called with each epoch's logs (loss, accuracy), whichever framework trains:
+            where a plan of runs stands (:mod:`gradscope.experiments.progress`).
         model: a model from :func:`build_keras_model` to train (default: a new one).
         role: what the run is for in its report (``"reference"``: the textbook fix trained
             beside the run asked for); stored as ``config.role``.
@@ -103,11 +105,14 @@ def train_run(act, init, train: TrainConfig, dataset, run_dir, verbose="auto", c
             if callbacks:
                 raise GradscopeError("extra Keras callbacks cannot be used with --framework tf1")
             test_acc, test_loss, steps = train_tf1(act, init, train, dataset, writer, run_name(act, init),
-                                                   verbose=bool(verbose))
+                                                   verbose=bool(verbose), epoch_end=epoch_end)
         else:
+            import keras
+
             model = model if model is not None else build_keras_model(act, init, train, dataset)
+            ends = [keras.callbacks.LambdaCallback(on_epoch_end=lambda _, logs: epoch_end(logs))] if epoch_end else []
             test_acc, test_loss, steps = _fit_keras(model, train, dataset, writer, run_name(act, init), verbose,
-                                                    callbacks)
+                                                    [*callbacks, *ends])
         metrics = {"test_accuracy": _finite_or_none(test_acc), "test_loss": _finite_or_none(test_loss)}
         status = "complete"
     except BaseException as exc:
