@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from gradscope.cli import FINDINGS_EXIT_CODE, main
@@ -91,6 +92,7 @@ def test_a_plan_in_a_terminal_says_run_k_of_n_the_epoch_and_the_time_left(tmp_pa
     assert "epoch 2/2, loss " in lines[1] and "elapsed, about " in lines[0] and lines[-1].endswith("about 0:00 left")
 
 
+@pytest.mark.slow
 def test_the_seed_table_says_where_it_stands_for_every_row_whatever_trains_it(tmp_path, tiny_csv):
     import io
 
@@ -109,3 +111,39 @@ def test_the_seed_table_says_where_it_stands_for_every_row_whatever_trains_it(tm
     assert [line.split(":")[0] for line in lines] == ["run 1/3 sklearn"] + ["run 2/3 tf1-softmax"] * 2 + \
         ["run 3/3 keras-softmax"] * 2, lines
     assert "epoch 2/2, loss " in lines[2] and lines[-1].endswith("about 0:00 left")
+
+
+def _in_a_terminal(args, cwd):
+    """Run ``gradscope ARGS`` with its stderr on a real pseudo-terminal; returns what it wrote there."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    main_fd, terminal = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "gradscope.cli", *args], cwd=cwd, stdout=subprocess.DEVNULL,
+                            stderr=terminal, stdin=subprocess.DEVNULL)
+    os.close(terminal)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 4096)
+        except OSError:  # the terminal closed: the process is done with it
+            break
+        if not chunk:
+            break
+        seen += chunk
+    assert proc.wait(timeout=600) == 0, seen.decode(errors="replace")[-2000:]
+    os.close(main_fd)
+    return seen.decode(errors="replace").replace("\r\n", "\n")
+
+
+@pytest.mark.slow
+def test_progress_lines_on_a_real_terminal_and_none_with_quiet(tmp_path, tiny_npz):
+    args = ["analyze", "--act", "sigmoid", "--init", "normal", "--hidden", "8", "--epochs", "2", "--batch-size", "50",
+            "--no-reference", "--data", str(tiny_npz)]
+    said = _in_a_terminal([*args, "--out", str(tmp_path / "loud")], tmp_path)
+    lines = [line for line in said.splitlines() if line.startswith("run 1/1 sigmoid-normal: epoch")]
+    assert len(lines) == 2 and "epoch 2/2" in lines[1] and "left" in lines[1], said[-2000:]
+    quiet = _in_a_terminal([*args, "-q", "--out", str(tmp_path / "quiet")], tmp_path)
+    assert "run 1/1" not in quiet, quiet[-2000:]

@@ -220,8 +220,9 @@ def test_findings_and_audit_print_as_readable_text():
         flat = " ".join(" ".join(lines).split())
         assert f.summary in flat and f"why: {f.why}" in flat and flat.endswith(f"fix: {f.recommendation}")
     assert max(len(line) for line in text.splitlines()) <= 100  # a terminal's width
-    assert repr(findings) == "[" + ", ".join(
-        f"Finding(kind={f.kind!r}, severity={f.severity!r}, layers={f.layers!r})" for f in findings) + "]"
+    assert repr(findings) == text  # a bare cell (a notebook's, a REPL's) shows the readable block
+    assert [repr(f) for f in findings] == [f"<Finding {f.kind} ({f.severity}; {', '.join(f.layers)}): {f.summary}>"
+                                           for f in findings]
     full = findings.to_dict()
     assert full[0]["evidence"]["grad_norm_at_worst_window_start"]["dense_0"] > 0 and len(json.dumps(full)) > 1000
 
