@@ -111,6 +111,10 @@ class GradientMonitor(keras.callbacks.Callback):
             layer's learning speed and gradient norm, the speed per layer over the epochs so far,
             and the findings as they appear (:mod:`gradscope.recorders.live_view`). Nothing in a
             terminal.
+        sinks: objects that also get every batch of records as it is made (``append(records)``,
+            and when they have them ``start(info)``, ``flush()`` at each epoch end and ``close(status,
+            findings, run_dir)``): a store of one's own, or
+            :class:`gradscope.integrations.mlflow.MLflowSink`. See :mod:`gradscope.recorders.sinks`.
 
     Example:
         >>> import keras, numpy as np
@@ -139,6 +143,7 @@ class GradientMonitor(keras.callbacks.Callback):
         stop_on=(),
         findings_copy=True,
         live=False,
+        sinks=(),
     ):
         super().__init__()
         self.plan = Plan.of(every_step=every_step, every_n_steps=every_n_steps, window_steps=window_steps)
@@ -156,6 +161,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._kept = None     # (model, optimizer, recorder, step) of the last fit, to run again
         self._sigterm = SigtermGuard()
         self.live = LiveView() if live else None  #: the live view in a notebook (``live=True``), or None
+        self._sinks = tuple(sinks)
         self._in_fit = False
         self._broken: str | None = None
         self._start_run(run, run_dir, config, writer, probe)
@@ -168,7 +174,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._probes = EpochProbes(probe)
         self._session = RecordingSession(run, run_dir, config, writer, outputs=[self._tensorboard],
                                          diagnose=self._diagnose, stop_on=self._stop_on,
-                                         findings_copy=self._findings_copy)
+                                         findings_copy=self._findings_copy, sinks=self._sinks)
         self._session.on_exit = self.close  # the interpreter exits during a fit: bring in what the device holds
         self._epoch = 0
         self._epochs_done = 0  # finished epochs of the run (its progress)
@@ -462,6 +468,8 @@ class GradientMonitor(keras.callbacks.Callback):
             description.pop("optimizer")  # the run's optimizer is what it started with (its end: learning_rate_end)
         self._session.update(**description)
         self._session.describe_for_diagnosis(description)
+        self._session.start_sinks({"run": self.run, "epochs": self._planned, "config": dict(self.config),
+                                   **description})
 
     @_guarded
     def on_epoch_begin(self, epoch, logs=None):

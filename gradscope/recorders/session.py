@@ -44,6 +44,7 @@ from gradscope import records as rec
 from gradscope.display import say_finding
 from gradscope.recorders.exit_guard import ExitGuard
 from gradscope.recorders.record_log import RecordLog
+from gradscope.recorders.sinks import GuardedSink, check_sinks, check_writer
 from gradscope.recorders.weight_readings import WeightReadings
 
 #: At most this many records are built and written at once (a part of the run directory each).
@@ -114,7 +115,9 @@ class RecordingSession:
     """
 
     def __init__(self, run="run", run_dir=None, config=None, writer=None, outputs=(), variables=(),
-                 diagnose=False, stop_on=(), findings_copy=True, exit_status="interrupted", name=None):
+                 diagnose=False, stop_on=(), findings_copy=True, exit_status="interrupted", name=None, sinks=()):
+        check_writer(writer)
+        self.sinks = [GuardedSink(sink) for sink in check_sinks(sinks)]  # (gradscope.recorders.sinks)
         self.run = run
         self.run_dir = run_dir
         self.config = dict(config or {})
@@ -124,7 +127,7 @@ class RecordingSession:
         self.exit_status = exit_status
         self.name = name
         self.variables = list(variables)
-        self.log = RecordLog([writer, *outputs])
+        self.log = RecordLog([writer, *outputs, *self.sinks])
         self._weights = WeightReadings()
         from gradscope.diagnosis.timeline import Timeline
 
@@ -320,6 +323,8 @@ class RecordingSession:
             self._log_keys = set(metrics)
             self.writer.update(**({"progress": progress} if progress is not None else {}), metrics=metrics, **sections)
         self._summarise()
+        for sink in self.sinks:
+            sink.flush()
         if self._online is None or self.timeline is None:
             return False
         stop = self._online.check(None, epoch)
@@ -372,10 +377,26 @@ class RecordingSession:
             self.timeline.finish()  # the last window, however short
             self._write_closed()
         if not self.owns_writer or self.writer.finished:
+            self._close_sinks(status, None, error)
             return
         timings = {"train_seconds": round(self.train_seconds, 3), **sections.pop("timings", {})}
         findings = self.final_findings(status, error) if self.findings_copy else []
         self.writer.finish(status, error=error, diagnosis=findings, timings=timings, **sections)
+        self._close_sinks(status, findings if self.findings_copy else None, error)
+
+    def start_sinks(self, info: dict) -> None:
+        """A fit begins: each sink's ``start(info)`` (run, planned epochs, config, model, optimizer)."""
+        for sink in self.sinks:
+            sink.start(info)
+
+    def _close_sinks(self, status: str, findings, error) -> None:
+        """The run ended (for now: a later fit continues it): each sink's ``close``, with the findings."""
+        if not self.sinks:
+            return
+        findings = self.final_findings(status, error) if findings is None else findings
+        path = getattr(self.writer, "path", None)
+        for sink in self.sinks:
+            sink.close(status, findings, path)
 
     def final_findings(self, status: str, error=None) -> list:
         """What readers will find (the one path, ``findings_of``), for ``run.json``'s copy."""
