@@ -454,6 +454,32 @@ def test_tensorboard_scalars(tmp_path):
     np.testing.assert_allclose(got, recorded_series(mon, "h", "kernel"), rtol=1e-6)
 
 
+def test_tensorboard_gets_the_learning_speed_activation_statistics_and_the_findings(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    x, y = _xy()
+    mon = GradientMonitor(tensorboard_dir=tmp_path / "tb", diagnose=True)
+    _mlp().fit(x, y, batch_size=10, epochs=2, callbacks=[mon], verbose=0)
+    acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"tensors": 0})
+    acc.Reload()
+    r = mon.records
+
+    def series(tag):
+        return [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in acc.Tensors(tag)]
+
+    ratio = r[(r.metric == "update_ratio") & (r.layer == "h") & (r.variable == "kernel")].sort_values("step")
+    got = series("gradscope/update_ratio/h/kernel")
+    assert [s for s, _ in got] == ratio.step.tolist()
+    np.testing.assert_allclose([v for _, v in got], ratio.value, rtol=1e-6)
+    for metric in ("act_mean", "act_std", "dead_frac"):  # (a ReLU layer has no saturated_frac)
+        stats = r[(r.metric == metric) & (r.layer == "h")].sort_values("step")
+        assert len(stats) == 2  # one a probe, at each epoch end
+        np.testing.assert_allclose([v for _, v in series(f"gradscope/{metric}/h")], stats.value, rtol=1e-6)
+    text = tf.make_ndarray(acc.Tensors("gradscope/findings")[-1].tensor_proto).item().decode()
+    assert text.startswith("run complete") and all(f"**{f.kind}**" in text for f in mon.findings)
+
+
 def recorded_series(mon, layer, variable):
     r = mon.records
     return r[(r.layer == layer) & (r.variable == variable) & (r.metric == "grad_norm")].sort_values("step").value.to_numpy()

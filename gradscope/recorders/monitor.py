@@ -95,7 +95,9 @@ class GradientMonitor(keras.callbacks.Callback):
             probe's targets (from an ``(x, y)`` probe, or the ``y`` that ``fit`` was given as
             arrays) also give ``time_grad_norm``: ``||dL/dh_t||`` per time step of each
             recurrent layer at each epoch end (:mod:`gradscope.recorders.time_gradients`).
-        tensorboard_dir: also write each variable's ``grad_norm`` as TensorBoard scalars there.
+        tensorboard_dir: also write to TensorBoard there: each variable's ``grad_norm`` and
+            ``update_ratio`` every step, each layer's activation statistics every epoch, and the
+            findings as text when the run ends (:mod:`gradscope.recorders.tensorboard_export`).
         buffer_steps: rows kept on the device between epoch ends (default: the epoch's steps,
             or 1024 when Keras does not know them; the buffer grows, with a warning, if an
             epoch has more).
@@ -172,9 +174,9 @@ class GradientMonitor(keras.callbacks.Callback):
         self.run_dir = run_dir
         self.probe = probe
         self._probes = EpochProbes(probe)
-        self._session = RecordingSession(run, run_dir, config, writer, outputs=[self._tensorboard],
-                                         diagnose=self._diagnose, stop_on=self._stop_on,
-                                         findings_copy=self._findings_copy, sinks=self._sinks)
+        sinks = [*self._sinks, *([self._tensorboard] if self._tensorboard is not None else [])]
+        self._session = RecordingSession(run, run_dir, config, writer, diagnose=self._diagnose, stop_on=self._stop_on,
+                                         findings_copy=self._findings_copy, sinks=sinks)
         self._session.on_exit = self.close  # the interpreter exits during a fit: bring in what the device holds
         self._epoch = 0
         self._epochs_done = 0  # finished epochs of the run (its progress)

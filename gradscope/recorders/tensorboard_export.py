@@ -1,15 +1,51 @@
-"""Each variable's ``grad_norm`` as TensorBoard scalars, written as records arrive.
+"""gradscope's records in TensorBoard: per-variable scalars as records arrive, the findings as text.
 
-Tags are ``gradscope/grad_norm/<layer>/<variable>``, one scalar per recorded step.
+A sink (:mod:`gradscope.recorders.sinks`) that ``GradientMonitor(tensorboard_dir=...)`` adds:
+
+* every step: ``gradscope/grad_norm/<layer>/<variable>`` and ``gradscope/update_ratio/<layer>/<variable>``
+  (the learning speed);
+* every epoch end: each layer's activation statistics on the probe batch,
+  ``gradscope/<act_mean|act_std|saturated_frac|dead_frac>/<layer>``;
+* when the run ends: the findings as one text summary, ``gradscope/findings`` (markdown: kind,
+  severity, layers, summary and fix, one paragraph each).
+
+Read back with TensorBoard's own reader (``EventAccumulator``): scalars are tensors of the
+``scalars`` plugin, the findings a string tensor of the ``text`` plugin.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+#: Metrics written as scalars: per step (per variable) and per epoch end (per layer).
+STEP_SCALARS = ("grad_norm", "update_ratio")
+EPOCH_SCALARS = ("act_mean", "act_std", "saturated_frac", "dead_frac")
+
+
+def findings_markdown(findings) -> str:
+    """Findings (dicts) as markdown for TensorBoard's text plugin.
+
+    Example:
+        >>> print(findings_markdown([{"kind": "stalled", "severity": "medium", "layers": [], "summary": "no progress",
+        ...                           "recommendation": "Raise the learning rate."}]))
+        **stalled** (medium): no progress
+        <BLANKLINE>
+        *fix*: Raise the learning rate.
+    """
+    if not findings:
+        return "no problem found"
+    blocks = []
+    for f in findings:
+        where = f["severity"] + (f"; {', '.join(map(str, f['layers']))}" if f.get("layers") else "")
+        block = f"**{f['kind']}** ({where}): {f['summary']}"
+        if f.get("recommendation"):
+            block += f"\n\n*fix*: {f['recommendation']}"
+        blocks.append(block)
+    return "\n\n---\n\n".join(blocks)
+
 
 class TensorBoardExport:
-    """An output of a :class:`~gradscope.recorders.record_log.RecordLog` that writes ``grad_norm`` scalars.
+    """Writes records to a TensorBoard log directory as they arrive (a sink: ``append``, ``flush``, ``close``).
 
     Args:
         log_dir: the TensorBoard log directory.
@@ -17,8 +53,6 @@ class TensorBoardExport:
     Raises:
         ImportError: when the tensorboard package is not installed, saying how to install it.
     """
-
-    metric = "grad_norm"
 
     def __init__(self, log_dir):
         try:
@@ -31,20 +65,36 @@ class TensorBoardExport:
         self.log_dir = log_dir
         self._writer = None
 
-    def append(self, records: pd.DataFrame) -> None:
+    def _summaries(self):
         import tensorflow as tf
 
-        sel = records[records["metric"] == self.metric]
-        if not len(sel):
-            return
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(str(self.log_dir))
-        with self._writer.as_default():
-            for (layer, variable), rows in sel.groupby(["layer", "variable"], sort=False):
-                name = f"gradscope/{self.metric}/{layer}/{variable}"
+        return tf, self._writer
+
+    def append(self, records: pd.DataFrame) -> None:
+        per_step = records[records["metric"].isin(STEP_SCALARS)]
+        per_epoch = records[records["metric"].isin(EPOCH_SCALARS) & (records["layer"] != "")]
+        if not len(per_step) and not len(per_epoch):
+            return
+        tf, writer = self._summaries()
+        with writer.as_default():
+            for (metric, layer, variable), rows in per_step.groupby(["metric", "layer", "variable"], sort=False,
+                                                                    observed=True):
+                name = f"gradscope/{metric}/{layer}/{variable}"
                 for step, value in zip(rows["step"], rows["value"]):
                     tf.summary.scalar(name, float(value), step=int(step))
+            for (metric, layer), rows in per_epoch.groupby(["metric", "layer"], sort=False, observed=True):
+                for step, value in zip(rows["step"], rows["value"]):
+                    tf.summary.scalar(f"gradscope/{metric}/{layer}", float(value), step=int(step))
 
     def flush(self) -> None:
         if self._writer is not None:
             self._writer.flush()
+
+    def close(self, status: str, findings, run_dir=None) -> None:
+        """The run ended: its findings as one text summary (at the last step written)."""
+        tf, writer = self._summaries()
+        with writer.as_default():
+            tf.summary.text("gradscope/findings", f"run {status}\n\n" + findings_markdown(findings), step=0)
+        writer.flush()
