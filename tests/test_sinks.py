@@ -142,3 +142,46 @@ def test_mlflow_without_an_active_run_starts_one_and_ends_it(tmp_path, mlflow_st
     run = mlflow.MlflowClient().get_run(sink.run_id)
     assert run.info.run_name == "alone" and run.info.status == "FINISHED" and mlflow.active_run() is None
     assert [a.path for a in mlflow.MlflowClient().list_artifacts(sink.run_id, "gradscope")] == ["gradscope/findings.json"]
+
+
+def _offline_records(wandb_dir):
+    """Every record of the one offline W&B run under ``wandb_dir``, read by W&B's own reader
+    (``wandb leet inspect --json``: one JSON record a line)."""
+    import json
+    import subprocess
+    import sys
+
+    files = list(wandb_dir.glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(files) == 1, files
+    out = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(files[0])],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.slow
+def test_wandb_offline_gets_sampled_per_layer_metrics_the_findings_and_the_report(tmp_path, monkeypatch):
+    pytest.importorskip("wandb")
+    from gradscope.integrations.wandb_sink import WandbSink
+
+    for key, value in {"WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), "WANDB_SILENT": "true",
+                       "WANDB_CONSOLE": "off"}.items():
+        monkeypatch.setenv(key, value)
+    x, y = _data()
+    sink = WandbSink(max_points=2)
+    _model().fit(x, y, batch_size=32, epochs=5, callbacks=[GradientMonitor(run="mine", run_dir=tmp_path / "mine",
+                                                                             sinks=[sink])], verbose=0)
+    records = _offline_records(tmp_path)
+    history = [r["history"]["item"] for r in records if r["type"] == "history"]
+    stored = load_run(tmp_path / "mine").records
+    for metric in ("grad_norm", "update_ratio"):
+        for layer in ("h", "head"):
+            sel = stored[(stored.metric == metric) & (stored.layer == layer) & (stored.variable == "kernel")]
+            means = sel.groupby("epoch")["value"].mean()  # independently: the epoch means of the stored records
+            points = [(h["gradscope/step"], h[f"gradscope/{metric}/{layer}"]) for h in history
+                      if f"gradscope/{metric}/{layer}" in h]
+            assert [s for s, _ in points] == [sel[sel.epoch == e]["step"].max() for e in (0, 3)]  # at most 2 points
+            np.testing.assert_allclose([v for _, v in points], [means[0], means[3]], rtol=1e-5)
+    artifacts = [r["artifact"] for r in records if r["type"] == "artifact"]
+    assert [(a["name"], a["type"]) for a in artifacts] == [("gradscope-mine", "gradscope")]
+    assert sorted(e["path"] for e in artifacts[0]["manifest"]["contents"]) == ["findings.json", "report.html"]
+    assert any(r["summary"]["update"].get("gradscope/status") == "complete" for r in records if r["type"] == "summary")
