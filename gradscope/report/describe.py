@@ -27,10 +27,34 @@ from gradscope.vocabulary import fmt
 NOT_DESCRIBED = "not recorded (the run has no model description)"
 
 
+#: Layers that only apply an activation: a linear layer followed by one of them has its activation.
+ACTIVATION_LAYERS = {"Activation": None, "ReLU": "relu", "Softmax": "softmax", "LeakyReLU": "leaky_relu",
+                     "ELU": "elu", "PReLU": "prelu"}
+
+
+def _with_activation_layers(layers: list) -> list:
+    """The layers, each linear one followed (in the model's layer order) by an activation layer
+    (``Dense(n)`` then ``Activation("tanh")``) given that activation.
+
+    Example:
+        >>> [l.get("activation") for l in _with_activation_layers([
+        ...     {"class": "Dense", "activation": "linear", "params": 10}, {"class": "Activation", "activation": "tanh"},
+        ...     {"class": "Dense", "activation": "linear", "params": 3}, {"class": "Softmax"}])]
+        ['tanh', 'tanh', 'softmax', None]
+    """
+    out = [dict(layer) for layer in layers]
+    for i, layer in enumerate(out[:-1]):
+        after = out[i + 1]
+        if layer.get("params") and layer.get("activation") in (None, "linear") and after.get("class") in ACTIVATION_LAYERS:
+            layer["activation"] = after.get("activation") or ACTIVATION_LAYERS[after["class"]] or layer.get("activation")
+    return out
+
+
 def _hidden_and_heads(model: dict):
     """The layers with weights before the output layers, and the output layers (the last such layer
-    unless the model names several outputs)."""
-    layers = [layer for layer in model.get("layers", []) if layer.get("params")]
+    unless the model names several outputs); a linear layer followed by an activation layer has
+    that activation."""
+    layers = [layer for layer in _with_activation_layers(model.get("layers", [])) if layer.get("params")]
     outputs = model.get("outputs") or []
     heads = [layer for layer in layers if layer["name"] in outputs]
     if len(heads) > 1:
