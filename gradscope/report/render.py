@@ -20,8 +20,7 @@ from gradscope.report.figures import FIGURES, PAPER_FIGURES
 from gradscope.report.seed_references import reference_for
 from gradscope.report.style import run_colors, to_data_uri
 from gradscope.report.view import RunView, views_of
-from gradscope.trials.result import arm_verdict
-from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM, fmt
+from gradscope.vocabulary import BASELINE_ARM, fmt
 
 
 def _steps_run(meta: dict) -> int | None:
@@ -81,17 +80,7 @@ def _trials(view: RunView) -> dict | None:
     if result is None:
         return None
     s = result.summary
-    rows = []
-    for a in result.arms:
-        ran = bool(a.get("steps"))
-        rows.append({"arm": a["arm"], "fix": a.get("what") or a["arm"], "changed": ", ".join(a.get("changed") or []),
-                     "steps": a.get("steps") if ran else "-", "before": fmt(a.get("before")) if ran else "-",
-                     "after": fmt(a.get("after")) if ran else "-",
-                     "improvement": "" if a["arm"] in (BASELINE_ARM, NOISE_ARM) or not ran else
-                     f"{a['improvement']:+.3f}" if a.get("improvement") is not None else "-",
-                     "floor": fmt(a.get("floor")) if ran and a["arm"] != BASELINE_ARM else "",
-                     "verdict": arm_verdict(a), "helps": bool(a.get("helps")), "best": a["arm"] == s.get("best")})
-    return {"label": view.label, "metric": s.get("metric", "score"), "rows": rows, "skipped": s.get("skipped") or {},
+    return {"label": view.label, "metric": s.get("metric", "score"), "rows": result.rows(), "skipped": s.get("skipped") or {},
             "verdict": result.verdict(),
             "note": (f"Each fix trained from the run's starting weights on the same batches and was scored by "
                      f"{s.get('metric', 'score')} on {(s.get('rows') or {}).get('held_out', '?')} held-out rows; "

@@ -251,6 +251,23 @@ class TrialResult:
     def __repr__(self) -> str:
         return f"<TrialResult: {self.verdict()}>"
 
+    def rows(self) -> list[dict]:
+        """The trial table as the report lays it out: per arm, its cells as text (``arm``, ``fix``,
+        ``changed``, ``steps``, ``before``, ``after``, ``improvement``, ``floor``, ``verdict``) and
+        whether it ``helps`` and is the ``best``."""
+        best = self.summary.get("best")
+        rows = []
+        for a in self.arms:
+            ran = bool(a.get("steps"))
+            rows.append({"arm": a["arm"], "fix": a.get("what") or a["arm"], "changed": ", ".join(a.get("changed") or []),
+                         "steps": a.get("steps") if ran else "-", "before": fmt(a.get("before")) if ran else "-",
+                         "after": fmt(a.get("after")) if ran else "-",
+                         "improvement": "" if a["arm"] in (BASELINE_ARM, NOISE_ARM) or not ran else
+                         _signed(a.get("improvement")),
+                         "floor": fmt(a.get("floor")) if ran and a["arm"] != BASELINE_ARM else "",
+                         "verdict": arm_verdict(a), "helps": bool(a.get("helps")), "best": a["arm"] == best})
+        return rows
+
     def _repr_html_(self) -> str:
         """In Jupyter: the trial table as the report shows it, the verdict under it, and the
         findings with what their trial says."""
@@ -258,14 +275,9 @@ class TrialResult:
 
         metric = self.summary.get("metric", "score")
         header = ["arm", "fix", "changed", "steps", f"{metric} before", "after", "vs baseline", "noise floor", "verdict"]
-        rows = []
-        for a in self.arms:
-            css = "best" if self.best is not None and a["arm"] == self.best["arm"] else "helps" if a.get("helps") else ""
-            cells = [a["arm"], a.get("what", ""), ", ".join(a.get("changed") or []), a.get("steps") or "-",
-                     fmt(a.get("before")), fmt(a.get("after")),
-                     "" if a["arm"] == BASELINE_ARM else _signed(a.get("improvement")), fmt(a.get("floor")),
-                     arm_verdict(a)]
-            rows.append(f'<tr class="{css}">' + "".join(f"<td>{escape(c)}</td>" for c in cells) + "</tr>")
+        cells = ("arm", "fix", "changed", "steps", "before", "after", "improvement", "floor", "verdict")
+        rows = [f'<tr class="{"best" if r["best"] else "helps" if r["helps"] else ""}">'
+                + "".join(f"<td>{escape(r[c])}</td>" for c in cells) + "</tr>" for r in self.rows()]
         head = "".join(f"<th>{escape(h)}</th>" for h in header)
         skipped = "".join(f'<p class="ref">not tried: {escape(k)} ({escape(v)})</p>'
                           for k, v in (self.summary.get("skipped") or {}).items())
