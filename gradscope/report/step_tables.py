@@ -318,14 +318,10 @@ class _Part:
                 self.names[name] = (codes, [str(u) for u in uniques])
             self.numbers = {c: frame[c].to_numpy() for c in ("step", "epoch", "depth", "value")}
             return
-        import pyarrow as pa
-        import pyarrow.compute as pc
+        from gradscope.storage.records_parquet import name_codes
 
         for name in ("layer", "variable", "metric"):
-            column = frame.column(name).combine_chunks()
-            if not pa.types.is_dictionary(column.type):
-                column = pc.dictionary_encode(column)
-            self.names[name] = (column.indices.to_numpy(zero_copy_only=False), column.dictionary.to_pylist())
+            self.names[name] = name_codes(frame.column(name))
         self.numbers = {c: frame.column(c).to_numpy() for c in ("step", "epoch", "depth", "value")}
 
     def slots(self, name: str, values) -> np.ndarray:
@@ -440,8 +436,7 @@ class _Ratio:
                 values = sums / np.maximum(counts, 1)
             below = np.full((len(steps), width), np.nan)
             if den is not None:
-                d_steps, _, d_sums, d_counts = den
-                d_sums, d_counts = _pad(d_sums, width), _pad(d_counts, width)
+                d_steps, _, d_sums, d_counts = den  # (as wide as every column: spread over them last)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     d_values = d_sums / np.maximum(d_counts, 1)
                 recorded = d_counts > 0
@@ -459,7 +454,6 @@ class _Ratio:
             b.feed(steps, epochs, np.where(counts > 0, ratio, 0.0), (counts > 0).astype(np.int64))
         if den is not None:
             d_steps, _, d_sums, d_counts = den
-            d_sums, d_counts = _pad(d_sums, len(b.columns)), _pad(d_counts, len(b.columns))
             for i, name in enumerate(b.columns):
                 rows = np.flatnonzero(d_counts[:, i] > 0)
                 if len(rows):

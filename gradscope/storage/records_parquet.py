@@ -116,10 +116,9 @@ def count(folder: Path) -> int:
     return total
 
 
-def read(folder: Path, columns=None, metrics=None, first_part: int = 0, without=None) -> pd.DataFrame:
+def read(folder: Path, columns=None, metrics=None, first_part: int = 0) -> pd.DataFrame:
     """The records of ``folder`` as a DataFrame with the schema's dtypes (only ``columns`` and the
-    rows of ``metrics``, when given, and none of ``without``; only the parts from the
-    ``first_part``-th on).
+    rows of ``metrics``, when given; only the parts from the ``first_part``-th on).
 
     Parts are read one at a time and their columns converted straight into the frame's arrays,
     so reading costs about the frame's own size. Names stay dictionary-encoded: with pandas 3
@@ -127,7 +126,7 @@ def read(folder: Path, columns=None, metrics=None, first_part: int = 0, without=
     to strings.
     """
     wanted = list(columns) if columns else list(rec.COLUMNS)
-    return frame_of(_tables(folder, wanted, metrics, first_part, without), wanted)
+    return frame_of(_tables(folder, wanted, metrics, first_part), wanted)
 
 
 def scan(folder: Path, columns=None):
@@ -156,31 +155,44 @@ def frame_without(part, metrics) -> pd.DataFrame:
     return frame_of([part.filter(~_is_in(part.column("metric"), metrics))], part.column_names)
 
 
-def _is_in(column, values):
-    """Where a (dictionary-encoded) name column holds one of ``values``, as a NumPy mask: looked up
-    by code, not compared string by string."""
-    import numpy as np
+def name_codes(column) -> tuple:
+    """A name column of an Arrow table (dictionary-encoded as stored, or plain strings) as
+    ``(codes, names)``: a NumPy array of codes into the list of names (a missing name: ``len(names)``).
+
+    Example:
+        >>> import pyarrow as pa
+        >>> codes, names = name_codes(pa.chunked_array([pa.array(["a", "b", "a", None]).dictionary_encode()]))
+        >>> codes.tolist(), names
+        ([0, 1, 0, 2], ['a', 'b'])
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     column = column.combine_chunks()
     if not pa.types.is_dictionary(column.type):
         column = pc.dictionary_encode(column)
-    wanted = set(values)
-    lookup = np.array([name in wanted for name in column.dictionary.to_pylist()] + [False])  # last: no name
-    return lookup[pc.fill_null(column.indices, len(lookup) - 1).to_numpy()]
+    names = column.dictionary.to_pylist()
+    return pc.fill_null(column.indices, len(names)).to_numpy(), names
 
 
-def _tables(folder: Path, wanted, metrics, first_part: int, without=None):
-    """Each part's ``wanted`` columns as an Arrow table, only the rows of ``metrics`` and none of
-    ``without`` (read whole, then filtered: a third of the time of a filtered dataset read). The
-    next part is read in a thread while the caller works on this one (pyarrow decodes without
-    the GIL): at most two parts are held."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def _is_in(column, values):
+    """Where a name column holds one of ``values``, as a NumPy mask: looked up by code, not compared
+    string by string."""
     import numpy as np
 
-    filtering = metrics is not None or without is not None
+    codes, names = name_codes(column)
+    wanted = set(values)
+    return np.array([name in wanted for name in names] + [False])[codes]  # last: no name
+
+
+def _tables(folder: Path, wanted, metrics, first_part: int):
+    """Each part's ``wanted`` columns as an Arrow table, only the rows of ``metrics`` when given (read
+    whole, then filtered: a third of the time of a filtered dataset read). The next part is read in
+    a thread while the caller works on this one (pyarrow decodes without the GIL): at most two
+    parts are held."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    filtering = metrics is not None
     files = parts(folder)[first_part:]
     if not files:
         return
@@ -191,11 +203,7 @@ def _tables(folder: Path, wanted, metrics, first_part: int, without=None):
             if i + 1 < len(files):
                 coming = pool.submit(_read_part, files[i + 1], wanted, filtering)
             if filtering:
-                metric = table.column("metric")
-                keep = _is_in(metric, metrics) if metrics is not None else np.ones(table.num_rows, bool)
-                if without is not None:
-                    keep &= ~_is_in(metric, without)
-                table = table.filter(keep).select(columns)
+                table = table.filter(_is_in(table.column("metric"), metrics)).select(columns)
             yield table
 
 

@@ -277,6 +277,11 @@ class Run:
         """Whether its records are in memory (read, or given)."""
         return self._records is not None
 
+    def _parts_folder(self) -> Path | None:
+        """Its records' Parquet folder, when its records are read from there (not in memory)."""
+        folder = Path(self.path) / RECORDS_DIR if self.path is not None else None
+        return folder if folder is not None and not self.records_read and folder.is_dir() else None
+
     def summaries(self):
         """``(window summary rows, record parts they cover)`` of its run directory, or ``(None, 0)``."""
         if self.path is None or self.records_read:
@@ -285,30 +290,18 @@ class Run:
 
     def records_from_part(self, first: int) -> pd.DataFrame:
         """Its records in the record parts from ``first`` on (all records when they are in memory)."""
-        if self.path is None or self.records_read or not (Path(self.path) / RECORDS_DIR).is_dir():
-            return self.records
-        return records_parquet.read(Path(self.path) / RECORDS_DIR, first_part=first)
+        folder = self._parts_folder()
+        return self.records if folder is None else records_parquet.read(folder, first_part=first)
 
     def record_parts(self, columns=None):
         """Its records (only ``columns``, when given), one part at a time, as Arrow tables of the
         storage schema (:func:`~gradscope.storage.records_parquet.scan`): a reader that aggregates
         holds one part, not the run. When they are in memory: the records DataFrame, whole."""
-        folder = Path(self.path) / RECORDS_DIR if self.path is not None else None
-        if self.records_read or folder is None or not folder.is_dir():
+        folder = self._parts_folder()
+        if folder is None:
             yield self.records[list(columns)] if columns else self.records
             return
         yield from records_parquet.scan(folder, columns)
-
-    def metric_records(self, metrics=None, without=None) -> pd.DataFrame:
-        """Its records of ``metrics`` only, or of every metric but ``without`` (read from its parts
-        without reading the rest)."""
-        folder = Path(self.path) / RECORDS_DIR if self.path is not None else None
-        if self.records_read or folder is None or not folder.is_dir():
-            records = self.records
-            keep = records["metric"].isin(list(metrics)) if metrics is not None else \
-                ~records["metric"].isin(list(without or []))
-            return records[keep]
-        return records_parquet.read(folder, metrics=metrics, without=without)
 
     @property
     def name(self) -> str:
