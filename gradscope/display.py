@@ -163,13 +163,6 @@ def findings_html(findings, nothing: str = "no problem found") -> str:
     return "".join(finding_html(f) for f in findings) if findings else f"<p>{escape(nothing)}</p>"
 
 
-def table_html(header, rows, css: str = "compact") -> str:
-    """A small table of already formatted cells (escaped here)."""
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{escape(css)}"><tr>{head}</tr>{body}</table>'
-
-
 def model_line(meta: dict) -> str:
     """What a run trained, in one line, from its ``run.json`` (the monitor's ``model`` and
     ``optimizer`` sections, or ``gradscope analyze``'s config).

@@ -116,7 +116,7 @@ class GradientMonitor(keras.callbacks.Callback):
         sinks: objects that also get every batch of records as it is made (``append(records)``,
             and when they have them ``start(info)``, ``flush()`` at each epoch end and ``close(status,
             findings, run_dir)``): a store of one's own, or
-            :class:`gradscope.integrations.mlflow.MLflowSink`. See :mod:`gradscope.recorders.sinks`.
+            :class:`gradscope.integrations.mlflow_sink.MLflowSink`. See :mod:`gradscope.recorders.sinks`.
 
     Example:
         >>> import keras, numpy as np
@@ -149,7 +149,6 @@ class GradientMonitor(keras.callbacks.Callback):
     ):
         super().__init__()
         self.plan = Plan.of(every_step=every_step, every_n_steps=every_n_steps, window_steps=window_steps)
-        self._tensorboard = TensorBoardExport(tensorboard_dir) if tensorboard_dir is not None else None
         self.buffer_steps = buffer_steps
         self._stop_on = tuple(stop_on)
         self._diagnose = bool(diagnose or stop_on)
@@ -163,7 +162,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self._kept = None     # (model, optimizer, recorder, step) of the last fit, to run again
         self._sigterm = SigtermGuard()
         self.live = LiveView() if live else None  #: the live view in a notebook (``live=True``), or None
-        self._sinks = tuple(sinks)
+        self._sinks = (*sinks, *([TensorBoardExport(tensorboard_dir)] if tensorboard_dir is not None else []))
         self._in_fit = False
         self._broken: str | None = None
         self._start_run(run, run_dir, config, writer, probe)
@@ -174,9 +173,8 @@ class GradientMonitor(keras.callbacks.Callback):
         self.run_dir = run_dir
         self.probe = probe
         self._probes = EpochProbes(probe)
-        sinks = [*self._sinks, *([self._tensorboard] if self._tensorboard is not None else [])]
         self._session = RecordingSession(run, run_dir, config, writer, diagnose=self._diagnose, stop_on=self._stop_on,
-                                         findings_copy=self._findings_copy, sinks=sinks)
+                                         findings_copy=self._findings_copy, sinks=self._sinks)
         self._session.on_exit = self.close  # the interpreter exits during a fit: bring in what the device holds
         self._epoch = 0
         self._epochs_done = 0  # finished epochs of the run (its progress)
@@ -384,8 +382,6 @@ class GradientMonitor(keras.callbacks.Callback):
         if self.model is not None:
             steps.append(lambda: compat.forget_train_step(self.model))  # the next fit traces a clean step
             steps.append(lambda: compat.unguard_validation_step(self.model))
-        if self._tensorboard is not None:
-            steps.append(self._tensorboard.flush)
         for step in steps:
             try:
                 step()

@@ -1,7 +1,7 @@
 """What a recorder has recorded: handed, batch by batch, to its outputs, and read back on demand.
 
 An output is anything with ``append(records)``: a :class:`gradscope.storage.RunWriter` (the
-run directory), a :class:`gradscope.recorders.tensorboard_export.TensorBoardExport`. The log
+run directory), a sink (:mod:`gradscope.recorders.sinks`: TensorBoard, MLflow, one's own). The log
 itself keeps nothing that a run directory keeps: with one, :attr:`RecordLog.records` reads the
 run back; without, each batch is kept encoded as a compressed Parquet buffer (a few bytes a
 record), so memory does not grow by a DataFrame per epoch.

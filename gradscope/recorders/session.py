@@ -103,7 +103,6 @@ class RecordingSession:
         config: your configuration, stored in ``run.json``.
         writer: an existing :class:`gradscope.storage.RunWriter` instead of ``run_dir``: whoever
             made it finishes it (the session never does).
-        outputs: more outputs for every record batch (a TensorBoard export).
         variables: ``(layer, depth, variable)`` of each recorded variable (or :meth:`set_variables`).
         diagnose: judge each epoch as it ends (:meth:`end_epoch`); ``stop_on``: kinds that stop training.
         findings_copy: at the end, copy the run's findings into ``run.json``.
@@ -112,9 +111,11 @@ class RecordingSession:
             end to see (a ``sess.run`` loop). After an uncaught exception it is ``"failed"``, after
             Ctrl-C ``"interrupted"``.
         name: the run's name in ``run.json`` (default: the directory's).
+        sinks: more places for every record batch (:mod:`gradscope.recorders.sinks`: TensorBoard, MLflow,
+            a store of one's own): started, flushed at each epoch end and closed with the findings.
     """
 
-    def __init__(self, run="run", run_dir=None, config=None, writer=None, outputs=(), variables=(),
+    def __init__(self, run="run", run_dir=None, config=None, writer=None, variables=(),
                  diagnose=False, stop_on=(), findings_copy=True, exit_status="interrupted", name=None, sinks=()):
         check_writer(writer)
         self.sinks = [GuardedSink(sink) for sink in check_sinks(sinks)]  # (gradscope.recorders.sinks)
@@ -127,7 +128,7 @@ class RecordingSession:
         self.exit_status = exit_status
         self.name = name
         self.variables = list(variables)
-        self.log = RecordLog([writer, *outputs, *self.sinks])
+        self.log = RecordLog([writer, *self.sinks])
         self._weights = WeightReadings()
         from gradscope.diagnosis.timeline import Timeline
 

@@ -79,7 +79,6 @@ class RunView:
 
     def __init__(self, run):
         self.run = run
-        self._tables: dict = {}
 
     @property
     def name(self) -> str:
@@ -123,12 +122,9 @@ class RunView:
         kept = [f for f in sparse if len(f)]
         return tables, (pd.concat(kept, ignore_index=True) if kept else pd.DataFrame(columns=_COLUMNS))
 
-    @property
-    def _sparse_records(self) -> pd.DataFrame:
-        return self._read[1]
-
     def _records_of(self, metric: str) -> pd.DataFrame:
-        records = self._sparse_records
+        """The run's records of ``metric``, one of those :attr:`_read` keeps (not a per-step one)."""
+        records = self._read[1]
         return records[records["metric"] == metric]
 
     def table(self, metric: str) -> StepTable:
