@@ -550,3 +550,33 @@ def test_a_second_fit_on_the_same_arrays_is_not_described_again_and_new_arrays_a
     assert len(calls) == 2 and mon.writer.meta["data"]["inputs"]["max"] == 1000.0
     model.fit(x * 100, y, batch_size=32, epochs=1, verbose=0, callbacks=[mon])  # new arrays
     assert len(calls) == 3
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "uint8"])
+def test_the_input_description_matches_nan_aware_numpy_on_its_sample(dtype):
+    from gradscope.recorders.data_description import describe_inputs
+
+    rng = np.random.default_rng(3)
+    x = (rng.normal(size=(900, 6)) * [1, 10, 100, 0.01, 2000, 1] + [0, 5, 2000, 0, 0, 1e6]).astype(dtype)
+    for data in (x, np.where(np.arange(x.size).reshape(x.shape) == 7, np.nan, x.astype("float64"))):
+        d = describe_inputs(data)
+        flat = np.asarray(data, dtype=np.float64)  # 900 rows: the whole array is the sample
+        mean, std = np.nanmean(flat, axis=0), np.nanstd(flat, axis=0)
+        assert d["max_abs_mean"] == pytest.approx(np.abs(mean).max(), rel=1e-9)
+        assert d["max_std"] == pytest.approx(std.max(), rel=1e-9)
+        assert d["min_std"] == pytest.approx(std[std > 0].min(), rel=1e-6)
+        assert d["rms"] == pytest.approx(np.sqrt(np.nanmean(flat ** 2)), rel=1e-9)
+        assert (d["min"], d["max"]) == (np.nanmin(flat), np.nanmax(flat))
+        assert d["non_finite"] == int(np.isnan(flat).sum())
+
+
+def test_a_loop_of_fresh_models_does_not_show_tf_retracing_warnings(caplog):
+    x, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 3, 32)
+    with caplog.at_level("WARNING", logger="tensorflow"):
+        for _ in range(6):  # TF warns when 5 of its last 10 calls traced: each fresh model's probe traces once
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"),
+                                      keras.layers.Dense(3, activation="softmax")])
+            model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+            model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[GradientMonitor()])
+    ours = [r for r in caplog.records if "retracing" in r.getMessage() and "Probe" in r.getMessage()]
+    assert not ours  # (Keras' own train function may still warn: it is traced once per model too)

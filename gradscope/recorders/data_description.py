@@ -25,6 +25,9 @@ import numpy as np
 
 #: At most this many rows are read to describe the data (a sample spread over the rows).
 DESCRIBE_ROWS = 10_000
+#: ... and at most about this many values (wide inputs: fewer rows, never fewer than ``MIN_DESCRIBE_ROWS``).
+DESCRIBE_VALUES = 2_000_000
+MIN_DESCRIBE_ROWS = 1_000
 #: A target with at most this many distinct whole values lists them (``classes``).
 MAX_LISTED_CLASSES = 100
 
@@ -61,13 +64,22 @@ def describe_inputs(x) -> dict | None:
     a = _numeric(x)
     if a is None:
         return None
-    a = _sample(a).astype(np.float64)
-    flat = a.reshape(-1, a.shape[-1]) if a.ndim > 1 else a.reshape(-1, 1)
+    features = int(a.shape[-1]) if a.ndim > 1 else 1
+    a = _sample(a, max(MIN_DESCRIBE_ROWS, min(DESCRIBE_ROWS, DESCRIBE_VALUES // max(1, math.prod(a.shape[1:])))))
+    flat = a.reshape(-1, features)
+    if flat.dtype.kind != "f":
+        flat = flat.astype(np.float64)
     finite = np.isfinite(flat)
-    bad = int((~finite).sum())
-    flat = np.where(finite, flat, np.nan)
+    bad = int(flat.size - np.count_nonzero(finite))
     with np.errstate(all="ignore"):
-        mean, std = np.nanmean(flat, axis=0), np.nanstd(flat, axis=0)
+        if bad:  # the slow path: NaN-aware reductions over a copy with the non-finite values masked
+            flat = np.where(finite, flat.astype(np.float64), np.nan)
+            mean, std = np.nanmean(flat, axis=0), np.nanstd(flat, axis=0)
+            rms, low, high = np.sqrt(np.nanmean(flat ** 2)), np.nanmin(flat), np.nanmax(flat)
+        else:
+            mean = flat.mean(axis=0, dtype=np.float64)
+            std = np.sqrt(np.square(flat - mean).mean(axis=0))
+            rms, low, high = np.sqrt(np.mean(np.square(mean)) + np.mean(np.square(std))), flat.min(), flat.max()
     varying = std[np.isfinite(std) & (std > 0)]
     return {
         "shape": [None, *map(int, np.shape(x)[1:])],
@@ -76,9 +88,9 @@ def describe_inputs(x) -> dict | None:
         "max_abs_mean": _finite(np.nanmax(np.abs(mean))) if np.isfinite(mean).any() else None,
         "max_std": _finite(np.nanmax(std)) if np.isfinite(std).any() else None,
         "min_std": _finite(varying.min()) if len(varying) else None,
-        "rms": _finite(np.sqrt(np.nanmean(flat ** 2))),
-        "min": _finite(np.nanmin(flat)),
-        "max": _finite(np.nanmax(flat)),
+        "rms": _finite(rms),
+        "min": _finite(low),
+        "max": _finite(high),
         "non_finite": bad,
     }
 

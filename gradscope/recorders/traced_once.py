@@ -13,6 +13,28 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
+
+class _NoRetracingWarning(logging.Filter):
+    """Drops TF's "triggered tf.function retracing" warning: a probe is traced once per model, so a
+    loop of fresh models (trials, sweeps) traces it once each, as expected, and TF counts them as one."""
+
+    def filter(self, record) -> bool:
+        return "tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_retracing():
+    logger = logging.getLogger("tensorflow")
+    quiet = _NoRetracingWarning()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
 
 class TracedOnce:
     """Call ``fn`` traced (retracing as little as possible); fall back to ``fn`` itself if tracing fails."""
@@ -29,7 +51,8 @@ class TracedOnce:
         if self._call is self.fn:
             return self.fn(*args)
         try:
-            return self._call(*args)
+            with _quiet_retracing():
+                return self._call(*args)
         except Exception:  # does not trace outside fit: eagerly, from now on
             self._call = self.fn
             return self.fn(*args)
