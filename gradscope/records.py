@@ -24,16 +24,23 @@ import numpy as np
 import pandas as pd
 
 from gradscope.errors import GradscopeError
-from gradscope.vocabulary import ACTIVATION_METRICS, EPOCH_METRICS, METRICS, STEP_METRICS, WINDOW_METRICS
+from gradscope.vocabulary import (ACTIVATION_METRICS, EPOCH_METRICS, HISTOGRAM_METRICS, METRICS, STEP_METRICS,
+                                  WINDOW_METRICS)
 
 __all__ = ["COLUMNS", "STEP_METRICS", "WINDOW_METRICS", "ACTIVATION_METRICS", "EPOCH_METRICS", "empty", "coerce",
            "concat", "from_step_arrays", "from_logs", "from_rows", "validate", "metric_rows", "layer_metric"]
 
-COLUMNS = ["run", "step", "epoch", "layer", "depth", "variable", "metric", "value", "time"]
+COLUMNS = ["run", "step", "epoch", "layer", "depth", "variable", "metric", "value", "time", "bin"]
 #: ``time``: the time step of a per-time-step record (``time_grad_norm`` of a recurrent layer, 0 =
-#: the first step the layer reads); -1 for every other record. Last, so that rows of the first
-#: eight columns (and files written before it existed) still read.
+#: the first step the layer reads); -1 for every other record. After the first eight columns, so
+#: that rows of those (and files written before it existed) still read.
 NO_TIME = -1
+#: ``bin``: the bin of a histogram record (``grad_hist``, ``weight_hist``, ``act_hist``: ``value`` is
+#: the count of that bin, :mod:`gradscope.histograms`); -1 for every other record. Last, for the
+#: same reason as ``time``.
+NO_BIN = -1
+#: The ``step`` (and ``epoch``) of the histograms measured before a run's first step (only they have it).
+NO_STEP = -1
 
 DTYPES = {
     "run": str,
@@ -45,6 +52,7 @@ DTYPES = {
     "metric": str,
     "value": "float64",
     "time": "int32",
+    "bin": "int16",
 }
 
 #: Stored metrics derived from measured ones when a recorder hands them over.
@@ -74,6 +82,8 @@ def coerce(df: pd.DataFrame) -> pd.DataFrame:
     """
     if "time" not in df.columns:
         df = df.assign(time=NO_TIME)
+    if "bin" not in df.columns:
+        df = df.assign(bin=NO_BIN)
     missing = [c for c in COLUMNS if c not in df.columns]
     if missing:
         raise GradscopeError(
@@ -174,7 +184,7 @@ def from_logs(run: str, step: int, epoch: int, logs: dict) -> pd.DataFrame:
 
 
 def from_rows(rows) -> pd.DataFrame:
-    """Build records from tuples in :data:`COLUMNS` order (8-tuples without ``time`` get -1)."""
+    """Build records from tuples in :data:`COLUMNS` order (8- and 9-tuples without ``time`` or ``bin`` get -1)."""
     rows = list(rows)
     width = len(rows[0]) if rows else len(COLUMNS)
     return coerce(pd.DataFrame(rows, columns=COLUMNS[:width]))
@@ -196,8 +206,10 @@ def validate(df: pd.DataFrame) -> None:
                 raise GradscopeError(f"records column {col!r} must hold strings")
         elif str(df[col].dtype) != dtype:
             raise GradscopeError(f"records column {col!r} has dtype {df[col].dtype}; expected {dtype}")
-    if len(df) and (df["step"] < 0).any():
-        raise GradscopeError("records column 'step' has negative values")
+    if len(df) and (df["step"] < NO_STEP).any():
+        raise GradscopeError("records column 'step' has values below -1")
+    if len(df) and ((df["step"] == NO_STEP) & ~df["metric"].isin(HISTOGRAM_METRICS)).any():
+        raise GradscopeError("records column 'step' is -1 (before the first step) in a record that is not a histogram")
 
 
 def metric_rows(df: pd.DataFrame, metric: str, variable: str = "kernel") -> pd.DataFrame:

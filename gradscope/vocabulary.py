@@ -28,7 +28,8 @@ class Metric:
     Attributes:
         name: the value of the ``metric`` column.
         level: ``variable`` (one value per trainable variable), ``layer`` (per layer with an
-            activation), ``time`` (per recurrent layer and time step: the record's ``time``) or
+            activation), ``time`` (per recurrent layer and time step: the record's ``time``), ``bin``
+            (one count per bin of a histogram: the record's ``bin``; per kernel, or per layer) or
             ``epoch`` (per run, from the Keras logs; ``layer`` is ``""``).
         when: when it is recorded.
         definition: one sentence, as docs and report captions say it.
@@ -83,6 +84,14 @@ _METRICS = [
            "L2 norm over the probe batch and units of dL/d(variable)_t at time step t (the record's time): "
            "variable h is the hidden state (total derivative through the recurrence), c the cell state "
            "(the gradient reaching it from later steps), input the layer's input"),
+    Metric("grad_hist", "bin", "before the first step and at each epoch end (with the probe's targets)",
+           "how many entries of a kernel's gradient on the probe batch have a magnitude in the record's bin "
+           "(gradscope.histograms)"),
+    Metric("weight_hist", "bin", "before the first step and at each epoch end",
+           "how many entries of a kernel have a magnitude in the record's bin (gradscope.histograms)"),
+    Metric("act_hist", "bin", "before the first step and at each epoch end",
+           "how many (sample, unit) outputs of a layer on the probe batch fall in the record's bin "
+           "(gradscope.histograms)"),
     Metric("loss", "epoch", "each epoch end", "the training loss Keras logged"),
     Metric("accuracy", "epoch", "each epoch end", "the training accuracy Keras logged"),
     Metric("val_loss", "epoch", "each epoch end", "the validation loss Keras logged"),
@@ -100,6 +109,9 @@ MEASURED_METRICS = [m.name for m in _METRICS if m.source]
 WINDOW_METRICS = [m.window_max for m in _METRICS if m.window_max]
 #: Per-layer activation metrics on a probe batch, at each epoch end.
 ACTIVATION_METRICS = ["act_mean", "act_std", "saturated_frac", "dead_frac"]
+
+#: Histograms (one record per non-empty bin): gradients and weights of kernels, activations of layers.
+HISTOGRAM_METRICS = ["grad_hist", "weight_hist", "act_hist"]
 
 TIME_METRIC = "time_grad_norm"  #: per time step of a recurrent layer (see :mod:`gradscope.recorders.time_gradients`)
 #: The *reach* of a recurrent layer: steps back from the last before ``||dL/dh_t||`` falls below

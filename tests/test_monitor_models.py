@@ -478,6 +478,17 @@ def test_tensorboard_gets_the_learning_speed_activation_statistics_and_the_findi
         np.testing.assert_allclose([v for _, v in series(f"gradscope/{metric}/h")], stats.value, rtol=1e-6)
     text = tf.make_ndarray(acc.Tensors("gradscope/findings")[-1].tensor_proto).item().decode()
     assert text.startswith("run complete") and all(f"**{f.kind}**" in text for f in mon.findings)
+    for metric, tag in (("grad_hist", "gradscope/grad_hist/h/kernel"), ("act_hist", "gradscope/act_hist/h")):
+        events = acc.Tensors(tag)  # before the first step (written at 0) and at each epoch end
+        assert acc.summary_metadata[tag].plugin_data.plugin_name == "histograms"
+        stored = r[(r.metric == metric) & (r.layer == "h")]
+        assert [e.step for e in events] == [max(s, 0) for s in sorted(stored.step.unique())]
+        for event, (_, rows) in zip(events, stored.groupby("step")):
+            table = tf.make_ndarray(event.tensor_proto)  # (left, right, count) of every finite bin
+            assert table.shape[1] == 3 and np.all(table[:, 0] < table[:, 1])
+            counts = np.zeros(len(table))
+            counts[rows.bin.to_numpy()] = rows.value.to_numpy()
+            np.testing.assert_array_equal(table[:, 2], counts)
 
 
 def recorded_series(mon, layer, variable):
@@ -580,3 +591,58 @@ def test_a_loop_of_fresh_models_does_not_show_tf_retracing_warnings(caplog):
             model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[GradientMonitor()])
     ours = [r for r in caplog.records if "retracing" in r.getMessage() and "Probe" in r.getMessage()]
     assert not ours  # (Keras' own train function may still warn: it is traced once per model too)
+
+
+def test_histograms_hold_every_value_of_the_probe_batch_and_match_gradient_tape():
+    from gradscope.histograms import bin_counts, n_bins
+
+    x, y = _xy()
+    model = _mlp()
+    start = [v.numpy().copy() for v in model.trainable_variables]
+    mon = GradientMonitor(probe=(x[:16], y[:16]))
+    model.fit(x, y, batch_size=10, epochs=2, shuffle=False, callbacks=[mon], verbose=0)
+    r = mon.records
+    hist = r[r.metric.str.endswith("_hist")]
+    assert sorted(hist.step.unique()) == [-1, 3, 7]  # before the first step, then each epoch's last
+    assert set(hist.epoch.unique()) == {-1, 0, 1} and (r[r.bin >= 0].metric.str.endswith("_hist")).all()
+    sizes = {("weight_hist", "h"): 10 * 8, ("grad_hist", "h"): 10 * 8, ("weight_hist", "o"): 8 * 3,
+             ("grad_hist", "o"): 8 * 3, ("act_hist", "h"): 16 * 8}  # every entry; 16 probe rows x 8 units
+    totals = hist.groupby(["metric", "layer", "step"]).value.sum()
+    for (metric, layer, step), total in totals.items():
+        assert total == sizes[(metric, layer)], (metric, layer, step)
+    # before the first step: the starting weights, and the gradient GradientTape gives at them, bin for bin
+    fresh = _mlp()
+    fresh.set_weights(start)
+    with tf.GradientTape() as tape:
+        loss = fresh.compute_loss(x=x[:16], y=y[:16], y_pred=fresh(x[:16], training=False))
+    grads = tape.gradient(loss, fresh.trainable_variables)
+    first = hist[hist.step == -1]
+    for metric, values in (("weight_hist", start[0]), ("grad_hist", grads[0].numpy())):
+        got = np.zeros(n_bins(metric))
+        rows = first[(first.metric == metric) & (first.layer == "h")]
+        got[rows.bin.to_numpy()] = rows.value.to_numpy()
+        np.testing.assert_array_equal(got, bin_counts(values, metric))
+
+
+def test_histogram_bins_give_known_counts():
+    from gradscope.histograms import EDGES, bin_counts
+
+    magnitude, signed = EDGES["magnitude"], EDGES["signed"]
+    assert np.allclose(np.log10(magnitude[1:]) - np.log10(magnitude[:-1]), 0.25) and magnitude[0] == 1e-10
+    values = np.array([0.0, 1e-12, 1.2e-3, 1.3e-3, -2e-3, 0.99, 5e7, np.inf, np.nan])
+    counts = bin_counts(values, "grad_hist")
+    assert counts[0] == 2 and counts[-1] == 2 and counts[-2] == 1  # below 1e-10; non-finite; >= 1e6
+    assert counts[np.searchsorted(magnitude, 1.2e-3)] == 2  # [1e-3, 1.78e-3): 1.2e-3 and 1.3e-3
+    assert counts[np.searchsorted(magnitude, 2e-3)] == 1 and counts.sum() == len(values)
+    act = bin_counts(np.array([-0.999, -0.96, 0.01, 0.049, 0.06, 0.999, 2.0, -5000.0]), "act_hist")
+    assert act[0] == 1 and act.sum() == 8  # below -1e3
+    assert act[np.searchsorted(signed, -0.99)] == 2 and act[np.searchsorted(signed, 0.01)] == 2  # [-1, -0.95), [0, 0.05)
+    assert act[np.searchsorted(signed, 0.06)] == 1 and act[np.searchsorted(signed, 0.999)] == 1
+    assert act[np.searchsorted(signed, 2.0)] == 1  # [1.78, 3.16)
+
+
+def test_histograms_off():
+    x, y = _xy()
+    mon = GradientMonitor(histograms=False)
+    _mlp().fit(x, y, batch_size=10, epochs=1, callbacks=[mon], verbose=0)
+    assert not mon.records.metric.str.endswith("_hist").any() and (mon.records.step >= 0).all()

@@ -73,8 +73,9 @@ def _parts(d):
     # runs written by earlier versions, as one CSV file
     (lambda d: (_as_csv(d) / "records.csv").write_text("\n".join((d / "records.csv").read_text().splitlines()[:40]) + "\n"),
      "{d}/records.csv holds 39 records but run.json says"),
-    (lambda d: (_as_csv(d) / "records.csv").write_text((d / "records.csv").read_text().replace(",grad_norm,", ",grad_norm,x", 1)),
-     "{d}/records.csv, line 8: column 'value' holds 'x"),  # after the header and 6 weight_norm_initial rows
+    (lambda d: (_as_csv(d) / "records.csv").write_text(
+        (d / "records.csv").read_text().replace(",weight_norm_initial,", ",weight_norm_initial,x", 2)),
+     "{d}/records.csv, line 2: column 'value' holds 'x"),  # the first record, after the header
     (lambda d: (_as_csv(d) / "records.csv").write_text((d / "records.csv").read_text().replace("sigmoid-normal,0,0,", "sigmoid-normal,zero,0,", 1)),
      "{d}/records.csv, line 2: column 'step' holds 'zero', not a whole number"),
 ])

@@ -52,7 +52,7 @@ def test_a_store_of_ones_own_gets_every_record_and_the_runs_events(tmp_path):
     got = pd.concat(store.frames, ignore_index=True)
     kept = load_run(tmp_path / "mine").records
     assert len(got) == len(kept)  # every record the run directory has, no more
-    key = ["step", "layer", "variable", "metric"]
+    key = ["step", "layer", "variable", "metric", "bin"]
     both = got.astype({c: str for c in ("layer", "variable", "metric")}).merge(
         kept.astype({c: str for c in ("layer", "variable", "metric")}), on=key, suffixes=("_sink", "_run"))
     assert len(both) == len(kept)

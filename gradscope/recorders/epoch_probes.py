@@ -4,8 +4,9 @@ On a probe batch (given, read on the host from the arrays ``fit`` was given, or 
 :class:`~gradscope.recorders.activation_probe.ProbeCapture` from the first batches the train step
 sees) it measures the outputs of every layer with a non-linear activation
 (:mod:`gradscope.recorders.activation_stats`) and, for recurrent layers of Keras 3 on TensorFlow,
-the gradient per time step (:mod:`gradscope.recorders.time_gradients`). The batch is kept for the
-whole run, so every epoch is measured on the same rows.
+the gradient per time step (:mod:`gradscope.recorders.time_gradients`), and the histograms of
+kernels, their gradients and those outputs (:mod:`gradscope.recorders.histogram_probe`; also before
+the run's first step). The batch is kept for the whole run, so every epoch is measured on the same rows.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from gradscope import records as rec
 from gradscope.recorders.activation_probe import (ActivationProbe, ProbeCapture, cut_rows, probe_inputs, probe_targets,
                                                   rows_in, rows_of, watched_layers)
 from gradscope.recorders.activation_stats import activation_records
+from gradscope.recorders.histogram_probe import HistogramProbe
 from gradscope.recorders.time_gradients import TimeGradientProbe, recurrent_layers, time_records
 
 
@@ -25,10 +27,13 @@ class EpochProbes:
     Args:
         probe: the monitor's ``probe`` argument: inputs, an ``(x, y)`` tuple, a ``tf.data.Dataset``,
             None (taken from what ``fit`` is given) or False (no probes).
+        histograms: also measure the histograms (``weight_hist`` even without a probe batch).
     """
 
-    def __init__(self, probe=None):
+    def __init__(self, probe=None, histograms: bool = True):
         self.probe = probe
+        self.histograms = histograms
+        self._histograms: HistogramProbe | None = None
         self._x = None
         self._y = None  # targets of the probe batch, for gradients through time
         self._activations: ActivationProbe | None = None
@@ -39,12 +44,14 @@ class EpochProbes:
         """Prepare the probes of a ``fit`` of ``model`` (``table``: its layer table; ``fit``: what
         ``fit`` was given). ``through_time``: gradients through time can be measured on this stack;
         ``can_capture``: the train step can keep a probe batch (on TensorFlow, not XLA-compiled)."""
-        self._activations = self._time = None
+        self._activations = self._time = self._histograms = None
+        gradients = through_time and self.probe is not False
+        self._histograms = HistogramProbe(model, table, gradients) if self.histograms else None
         if self.probe is False:
             return
         recurrent = recurrent_layers(model, table) if through_time else []
         self._time = TimeGradientProbe(model, recurrent) if recurrent else None
-        if recurrent and self._y is None:  # time gradients need the probe's targets
+        if (recurrent or gradients and self._histograms is not None) and self._y is None:  # gradients need targets
             self._y = probe_targets(self.probe) if self.probe is not None else \
                 (rows_of(fit["y"]) if fit is not None and fit.get("y") is not None else None)
         layers = watched_layers(model, table)
@@ -94,15 +101,30 @@ class EpochProbes:
             self._x = self._capture.value()
         return self._x
 
-    def records(self, run: str, step: int, epoch: int):
-        """The probes' records at the end of an epoch (``step``: its last step)."""
+    def records(self, run: str, step: int, epoch: int, statistics: bool = True):
+        """The probes' records at the end of an epoch (``step``: its last step); ``statistics=False``:
+        the histograms only (before the first step)."""
         frames = []
-        if self._activations is not None and self._batch() is not None:
-            frames.append(activation_records(run, step, epoch, self._activations(self._x)))
+        outputs = self._activations(self._x) if self._activations is not None and self._batch() is not None else []
+        if outputs and statistics:
+            frames.append(activation_records(run, step, epoch, outputs))
+        if self._histograms is not None:
+            frames.append(self._histogram_records(run, step, epoch, outputs))
+        if not statistics:
+            return rec.concat(frames) if frames else rec.empty()
         if self._time is not None and self._y is not None and self._batch() is not None:
             n = min(rows_in(self._x), rows_in(self._y))
             frames.append(time_records(run, step, epoch, self._time(cut_rows(self._x, n), cut_rows(self._y, n))))
         return rec.concat(frames) if frames else rec.empty()
+
+    def _histogram_records(self, run: str, step: int, epoch: int, outputs):
+        from gradscope.histograms import histogram_records
+
+        x, y = self._batch(), self._y
+        if x is not None and y is not None:
+            n = min(rows_in(x), rows_in(y))
+            x, y = cut_rows(x, n), cut_rows(y, n)
+        return histogram_records(run, step, epoch, self._histograms.items(x, y, outputs))
 
     def release(self) -> None:
         """Give the train step back (the capture); the batch itself is kept for the run's next fit."""

@@ -113,6 +113,10 @@ class GradientMonitor(keras.callbacks.Callback):
             layer's learning speed and gradient norm, the speed per layer over the epochs so far,
             and the findings as they appear (:mod:`gradscope.recorders.live_view`). Nothing in a
             terminal.
+        histograms: record histograms (:mod:`gradscope.histograms`) before the first step and at each
+            epoch end: of every kernel (``weight_hist``), of its gradient on the probe batch
+            (``grad_hist``, Keras 3 on TensorFlow, when the probe's targets are known) and of the outputs
+            of every layer with a non-linear activation (``act_hist``). ``False``: none.
         sinks: objects that also get every batch of records as it is made (``append(records)``,
             and when they have them ``start(info)``, ``flush()`` at each epoch end and ``close(status,
             findings, run_dir)``): a store of one's own, or
@@ -146,8 +150,10 @@ class GradientMonitor(keras.callbacks.Callback):
         findings_copy=True,
         live=False,
         sinks=(),
+        histograms=True,
     ):
         super().__init__()
+        self._histograms = bool(histograms)
         self.plan = Plan.of(every_step=every_step, every_n_steps=every_n_steps, window_steps=window_steps)
         self.buffer_steps = buffer_steps
         self._stop_on = tuple(stop_on)
@@ -172,7 +178,7 @@ class GradientMonitor(keras.callbacks.Callback):
         self.run = run
         self.run_dir = run_dir
         self.probe = probe
-        self._probes = EpochProbes(probe)
+        self._probes = EpochProbes(probe, histograms=self._histograms)
         self._session = RecordingSession(run, run_dir, config, writer, diagnose=self._diagnose, stop_on=self._stop_on,
                                          findings_copy=self._findings_copy, sinks=self._sinks)
         self._session.on_exit = self.close  # the interpreter exits during a fit: bring in what the device holds
@@ -445,6 +451,9 @@ class GradientMonitor(keras.callbacks.Callback):
         self._probes.setup(model, table, self._fit, through_time=keras3_on_tf,
                            can_capture=(step_sources.backend_of(model) == "tensorflow"
                                         and getattr(model, "jit_compile", False) is not True))
+        if self._first_step is None:  # the run's start: its histograms before the first step (step and epoch -1)
+            self._session.add(self._probes.records(self.run, self._next_step - 1, self._next_epoch - 1,
+                                                   statistics=False))
         key = data_key(self._fit)
         if key is None or key != self._data_key:  # a second fit on the same arrays is not described again
             self._data, self._data_key = describe_fit_data(self._fit), key

@@ -28,7 +28,7 @@ import pandas as pd
 from gradscope import records as rec
 from gradscope.errors import GradscopeError
 
-_INTEGER_COLUMNS = ("step", "epoch", "depth", "time")
+_INTEGER_COLUMNS = ("step", "epoch", "depth", "time", "bin")
 _NON_FINITE = {"nan", "NaN", "inf", "-inf", "Infinity", "-Infinity"}
 
 
@@ -70,7 +70,7 @@ def read(path: Path) -> tuple[pd.DataFrame, list[str]]:
         df = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as exc:
         raise GradscopeError(f"{path}: {str(exc).strip().splitlines()[-1]}") from None
-    if list(df.columns) not in (rec.COLUMNS, rec.COLUMNS[:-1]):  # files written before ``time`` existed lack it
+    if list(df.columns) not in (rec.COLUMNS, rec.COLUMNS[:-1], rec.COLUMNS[:-2]):  # written before ``bin``, ``time``
         raise GradscopeError(f"{path}, line 1: the header is {','.join(df.columns)}; expected {','.join(rec.COLUMNS)}")
     out = {c: df[c] for c in ("run", "layer", "variable", "metric")}
     for column in (*_INTEGER_COLUMNS, "value"):

@@ -6,7 +6,7 @@ temporary file, flushed to disk and renamed (``os.replace``), so that a run kill
 writing never leaves a torn part: readers see whole parts, and ignore leftover temporary files.
 
 Columns are typed and compact: names dictionary-encoded (``run``, ``layer``, ``variable``,
-``metric``), ``step`` int64, ``epoch``, ``depth`` and ``time`` int32, ``value`` float32 (what the
+``metric``), ``step`` int64, ``epoch``, ``depth`` and ``time`` int32, ``bin`` int16, ``value`` float32 (what the
 recorders measure in the step is float32 already), zstd-compressed: ~3-6 bytes a record.
 pandas, DuckDB, polars and Spark read the folder directly.
 
@@ -43,7 +43,7 @@ def _schema():
     names = pa.dictionary(pa.int32(), pa.string())
     return pa.schema([("run", names), ("step", pa.int64()), ("epoch", pa.int32()), ("layer", names),
                       ("depth", pa.int32()), ("variable", names), ("metric", names), ("value", pa.float32()),
-                      ("time", pa.int32())])
+                      ("time", pa.int32()), ("bin", pa.int16())])
 
 
 def part_name(index: int) -> str:
@@ -236,8 +236,8 @@ def frame_of(tables, columns=None) -> pd.DataFrame:
     categories: dict[str, dict] = {name: {} for name in wanted if name in _NAMES}
     for table in tables:
         for name in wanted:
-            if name not in table.column_names:  # parts written before the column existed: time = -1
-                pieces[name].append(np.full(table.num_rows, rec.NO_TIME, dtype=_numeric_dtype(name)))
+            if name not in table.column_names:  # parts written before the column existed: time = bin = -1
+                pieces[name].append(np.full(table.num_rows, -1, dtype=_numeric_dtype(name)))
                 continue
             column = table.column(name).combine_chunks()
             if pa.types.is_dictionary(column.type):  # this table's codes -> codes of every table's names

@@ -1,0 +1,154 @@
+"""Histograms in the record schema: fixed bins shared by every run, one record per non-empty bin.
+
+A histogram record has the metric ``grad_hist``, ``weight_hist`` or ``act_hist``, the bin's index
+in the ``bin`` column and the number of values in that bin as its ``value``. The bins are fixed
+(the same for every layer, epoch and run), so histograms compare without rebinning:
+
+* ``magnitude`` (gradients and weights): ``|x|`` in quarter-decade bins from 1e-10 to 1e6;
+  bin 0 holds ``|x| < 1e-10`` (exact zeros among them), the last finite bin ``|x| >= 1e6``.
+  A vanishing gradient moves left, decade by decade, and an initialisation's scale shows as
+  where the weights sit.
+* ``signed`` (activations): twentieths from -1 to 1 (where sigmoid and tanh live, their
+  saturation at the edges), then quarter decades out to +-1e3 (ReLU and unbounded outputs);
+  bin 0 holds ``x < -1e3``, the last finite bin ``x >= 1e3``.
+
+Each scale has one more bin, the last: non-finite values. So the counts of one histogram sum to
+the number of values measured (for ``act_hist``, the probe batch's rows times the layer's units).
+
+Example:
+    >>> import numpy as np
+    >>> counts = bin_counts(np.array([0.0, 1e-3, -1e-3, 0.5, np.nan]), "grad_hist")
+    >>> int(counts.sum()), int(counts[0]), int(counts[-1])
+    (5, 1, 1)
+    >>> position(np.array([1e-3]), "grad_hist").tolist()  # drawn at log10 |x|
+    [-3.0]
+    >>> frame = histogram_records("r", 9, 0, [("dense", 0, "kernel", "weight_hist", np.array([0.1, 0.1, 2.0]))])
+    >>> frame[["metric", "bin", "value"]].values.tolist()
+    [['weight_hist', 37, 2.0], ['weight_hist', 42, 1.0]]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradscope.vocabulary import HISTOGRAM_METRICS
+
+#: Histogram metric -> its scale.
+HISTOGRAM_SCALES = dict(zip(HISTOGRAM_METRICS, ("magnitude", "magnitude", "signed")))
+
+_OUTER = 10.0 ** np.arange(0.25, 3.0001, 0.25)
+_MAGNITUDE_LOW, _PER_DECADE = -10.0, 4
+#: The inner edges of each scale (``|x|`` for ``magnitude``); below the first and at or above the last
+#: edge are one bin each, and one more bin holds the non-finite values.
+EDGES = {
+    "magnitude": 10.0 ** np.arange(-10.0, 6.0001, 0.25),
+    "signed": np.concatenate([-_OUTER[::-1], np.linspace(-1.0, 1.0, 41), _OUTER]),
+}
+
+
+def scale_of(metric: str) -> str:
+    return HISTOGRAM_SCALES[metric]
+
+
+def n_bins(metric: str) -> int:
+    """How many bins a histogram of ``metric`` has (the non-finite one included)."""
+    return len(EDGES[scale_of(metric)]) + 2
+
+
+def bin_counts(values, metric: str) -> np.ndarray:
+    """The counts of ``values`` (any shape) in the bins of ``metric``'s scale (see the module docstring)."""
+    scale = scale_of(metric)
+    x = np.asarray(values).reshape(-1)
+    if x.dtype.kind != "f":
+        x = x.astype(np.float64)
+    finite = np.isfinite(x)
+    if scale == "magnitude":  # quarter decades: the bin is arithmetic on log10 |x| (no search; 4x faster)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            position = (np.log10(np.abs(x), dtype=np.float64) - _MAGNITUDE_LOW) * _PER_DECADE
+        index = np.clip(np.floor(np.where(finite, position, -1.0)), -1, len(EDGES[scale]) - 1).astype(np.int64) + 1
+    else:
+        index = np.searchsorted(EDGES[scale], x, side="right")
+    index[~finite] = n_bins(metric) - 1
+    return np.bincount(index, minlength=n_bins(metric))
+
+
+def _transform(x, scale: str):
+    """Where a value is drawn: ``log10 |x|`` (magnitude), or ``x`` inside [-1, 1] and
+    ``sign(x) (1 + log10 |x|)`` beyond (signed): every bin of a scale is one width there but the inner
+    ones of the signed scale (0.05, against 0.25)."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if scale == "magnitude":
+            return np.log10(np.abs(x))
+        return np.where(np.abs(x) <= 1, x, np.sign(x) * (1 + np.log10(np.abs(x))))
+
+
+def position(values, metric: str) -> np.ndarray:
+    """Where ``values`` sit on the axis histograms of ``metric`` are drawn on."""
+    return _transform(values, scale_of(metric))
+
+
+def bin_bounds(metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(left, right)`` of every finite bin on the drawing axis (:func:`position`): the outer bins
+    are drawn one step wide beyond the edges (the non-finite bin has no place on it)."""
+    scale = scale_of(metric)
+    edges = _transform(EDGES[scale], scale)
+    step = 0.25
+    left = np.concatenate([[edges[0] - step], edges])
+    right = np.concatenate([edges, [edges[-1] + step]])
+    return left, right
+
+
+def histogram_records(run: str, step: int, epoch: int, items) -> "pd.DataFrame":  # noqa: F821
+    """Records of the non-empty bins of ``(layer, depth, variable, metric, values)`` items."""
+    import pandas as pd
+
+    from gradscope import records as rec
+
+    columns = {c: [] for c in ("layer", "depth", "variable", "metric", "value", "bin")}
+    for layer, depth, variable, metric, values in items:
+        counts = bin_counts(values, metric)
+        where = np.flatnonzero(counts)
+        columns["layer"] += [layer] * len(where)
+        columns["depth"] += [depth] * len(where)
+        columns["variable"] += [variable] * len(where)
+        columns["metric"] += [metric] * len(where)
+        columns["value"].append(counts[where].astype(np.float64))
+        columns["bin"].append(where)
+    if not columns["layer"]:
+        return rec.empty()
+    frame = pd.DataFrame({"run": run, "step": step, "epoch": epoch, "layer": columns["layer"],
+                          "depth": columns["depth"], "variable": columns["variable"], "metric": columns["metric"],
+                          "value": np.concatenate(columns["value"]), "time": rec.NO_TIME,
+                          "bin": np.concatenate(columns["bin"])})
+    return rec.coerce(frame)
+
+
+def densities(records, metric: str) -> "pd.DataFrame":  # noqa: F821
+    """The ``metric`` histograms among ``records`` as one row per (histogram, finite bin): the
+    coordinates, ``bin``, ``left``, ``right``, ``count`` and ``density`` (the fraction of the
+    histogram's values in the bin over the bin's width on the drawing axis, so that every histogram has
+    area 1 less its non-finite share), empty bins included, and ``non_finite`` (the histogram's count of
+    non-finite values)."""
+    import pandas as pd
+
+    sel = records[records["metric"] == metric]
+    keys = ["run", "step", "epoch", "layer", "depth", "variable"]
+    keys = [k for k in keys if k in sel.columns]
+    if not len(sel):
+        return pd.DataFrame(columns=[*keys, "bin", "left", "right", "count", "density", "non_finite"])
+    left, right = bin_bounds(metric)
+    finite_bins = len(left)
+    frames = []
+    for key, group in sel.groupby(keys, sort=True, observed=True):
+        counts = np.zeros(n_bins(metric))
+        np.add.at(counts, group["bin"].to_numpy(dtype=np.int64), group["value"].to_numpy(dtype=np.float64))
+        total = counts.sum()
+        frame = pd.DataFrame({"bin": np.arange(finite_bins), "left": left, "right": right,
+                              "count": counts[:finite_bins]})
+        frame["density"] = frame["count"] / (total if total else 1.0) / (right - left)
+        frame["non_finite"] = counts[-1]
+        for name, value in zip(keys, key):
+            frame[name] = value
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)[[*keys, "bin", "left", "right", "count", "density", "non_finite"]]
