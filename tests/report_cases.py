@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradscope import records as rec
+from gradscope.histograms import histogram_records
 from gradscope.storage import Run
 
 EPOCHS = 5
@@ -47,6 +48,7 @@ def synthetic_run(name, layers, grad, *, weight=None, loss=None, accuracy=None, 
             metric = "dead_frac" if act == "relu" else "saturated_frac"
             frames.append(rec.from_rows([(name, last, epoch, layer, depth, "", metric, min(1.0, 0.1 * (depth + epoch)))
                                          for depth, layer in enumerate(layers[:-1])]))
+    frames.append(_histograms(name, layers, grad, act, epochs, steps_per_epoch))
     hidden = [64] * (len(layers) - 1)
     meta = {"run": name, "status": status,
             "config": {"act": act, "init": "he", "hidden": hidden, "epochs": planned_epochs or epochs,
@@ -54,6 +56,26 @@ def synthetic_run(name, layers, grad, *, weight=None, loss=None, accuracy=None, 
             "metrics": {"test_accuracy": test_accuracy} if status == "complete" else {},
             "progress": {"epochs_done": epochs, "epochs": planned_epochs or epochs}}
     return Run(path=None, meta=meta, records=rec.concat(frames))
+
+
+def _histograms(name, layers, grad, act, epochs, steps_per_epoch):
+    """Histogram records before training and at each epoch end: gradients log-normal around the layer's
+    norm over 64 entries, activations spread over the activation's range."""
+    rng = np.random.default_rng(len(name))
+    frames = []
+    for epoch in range(-1, epochs):
+        step = (epoch + 1) * steps_per_epoch - 1
+        items = []
+        for depth, layer in enumerate(layers):
+            with np.errstate(all="ignore"):
+                g = float(grad(max(step, 0), depth))
+            scale = g / 8 if np.isfinite(g) and g > 0 else (0.0 if g == 0 else np.nan)
+            items.append((layer, depth, "kernel", "grad_hist", scale * np.exp(rng.normal(0, 1, 64))))
+            if depth < len(layers) - 1:
+                values = rng.normal(0, 1 + epoch, 256)
+                items.append((layer, depth, "", "act_hist", np.tanh(values) if act != "relu" else np.maximum(values, 0)))
+        frames.append(histogram_records(name, step, epoch, items))
+    return rec.concat(frames)
 
 
 def _mlp(n_hidden):

@@ -74,3 +74,22 @@ def test_paper_he2015_on_a_tiny_net(tmp_path, tiny_npz):
     paper = json.loads((out / "paper.json").read_text())
     assert sorted(paper["probes"]) == ["relu-he-d2", "relu-he-d4", "relu-xavier-d2", "relu-xavier-d4"]
     assert paper["findings"][-1]["claim"].startswith("depth needed")
+
+
+def test_glorot2010_claim_standard_init_shrinks_back_propagated_gradients_far_more_than_normalised():
+    """Glorot & Bengio 2010, Fig. 7 (tanh, 5 hidden layers, at initialisation): the spread of dL/dz at the
+    input-side layer, as a share of the output side's, is far smaller under U[-1/sqrt(n), 1/sqrt(n)] than
+    under the normalised (Xavier) init, which keeps the layers comparable."""
+    import numpy as np
+
+    from gradscope.experiments.papers import _layer_signals
+    from gradscope.models import build_mlp
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(0, 1, (500, 784)).astype("float32"), rng.integers(0, 10, 500)  # MNIST-shaped pixels
+    ratio = {}
+    for init in ("standard", "xavier"):
+        _, grads = _layer_signals(build_mlp([256] * 5, act="tanh", init=init, seed=0), x, y)
+        spread = [float(np.std(g)) for g in grads]
+        ratio[init] = spread[0] / spread[-1]
+    assert ratio["standard"] < 0.3 * ratio["xavier"] and ratio["standard"] < 0.2 and 0.3 < ratio["xavier"] < 2, ratio

@@ -6,11 +6,17 @@ A sink (:mod:`gradscope.recorders.sinks`) that ``GradientMonitor(tensorboard_dir
   (the learning speed);
 * every epoch end: each layer's activation statistics on the probe batch,
   ``gradscope/<act_mean|act_std|saturated_frac|dead_frac>/<layer>``;
+* before the first step and every epoch end: the histograms (:mod:`gradscope.histograms`) of every
+  kernel's gradient on the probe batch and of its weights, ``gradscope/<grad_hist|weight_hist>/<layer>/<variable>``
+  (on a log10 |x| axis), and of each layer's outputs, ``gradscope/act_hist/<layer>`` (linear within
+  [-1, 1], ``sign(x) (1 + log10 |x|)`` beyond): gradscope's fixed bins, written as they are, so that
+  TensorBoard's histogram and distribution views compare epochs and runs bin for bin;
 * when the run ends: the findings as one text summary, ``gradscope/findings`` (markdown: kind,
   severity, layers, summary and fix, one paragraph each).
 
 Read back with TensorBoard's own reader (``EventAccumulator``): scalars are tensors of the
-``scalars`` plugin, the findings a string tensor of the ``text`` plugin.
+``scalars`` plugin, histograms ``(k, 3)`` tensors (left edge, right edge, count) of the
+``histograms`` plugin, the findings a string tensor of the ``text`` plugin.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import pandas as pd
 #: Metrics written as scalars: per step (per variable) and per epoch end (per layer).
 STEP_SCALARS = ("grad_norm", "update_ratio")
 EPOCH_SCALARS = ("act_mean", "act_std", "saturated_frac", "dead_frac")
+HISTOGRAMS = ("grad_hist", "weight_hist", "act_hist")
 
 
 def findings_markdown(findings) -> str:
@@ -75,6 +82,9 @@ class TensorBoardExport:
     def append(self, records: pd.DataFrame) -> None:
         per_step = records[records["metric"].isin(STEP_SCALARS)]
         per_epoch = records[records["metric"].isin(EPOCH_SCALARS) & (records["layer"] != "")]
+        histograms = records[records["metric"].isin(HISTOGRAMS)]
+        if len(histograms):
+            self._histograms(histograms)
         if not len(per_step) and not len(per_epoch):
             return
         tf, writer = self._summaries()
@@ -87,6 +97,25 @@ class TensorBoardExport:
             for (metric, layer), rows in per_epoch.groupby(["metric", "layer"], sort=False, observed=True):
                 for step, value in zip(rows["step"], rows["value"]):
                     tf.summary.scalar(f"gradscope/{metric}/{layer}", float(value), step=int(step))
+
+    def _histograms(self, records: pd.DataFrame) -> None:
+        """Each histogram as the histogram plugin's ``(k, 3)`` tensor of its finite bins (the step before
+        the first, -1, is written at 0)."""
+        import numpy as np
+        from tensorboard.plugins.histogram import metadata
+
+        from gradscope.histograms import bin_bounds, n_bins
+
+        tf, writer = self._summaries()
+        with writer.as_default():
+            for (metric, layer, variable, step), rows in records.groupby(["metric", "layer", "variable", "step"],
+                                                                         sort=False, observed=True):
+                left, right = bin_bounds(metric)
+                counts = np.zeros(n_bins(metric))
+                np.add.at(counts, rows["bin"].to_numpy(dtype=np.int64), rows["value"].to_numpy(dtype=np.float64))
+                name = "/".join(p for p in ("gradscope", metric, layer, variable) if p)
+                tf.summary.write(name, tf.constant(np.stack([left, right, counts[:len(left)]], axis=1)),
+                                 step=max(int(step), 0), metadata=metadata.create_summary_metadata(name, ""))
 
     def flush(self) -> None:
         if self._writer is not None:

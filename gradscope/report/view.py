@@ -29,7 +29,7 @@ from gradscope.vocabulary import STEP_METRICS as PER_STEP, TIME_METRIC, WINDOW_M
 
 #: The per-layer step metrics a report draws (read together, in one pass over the records).
 STEP_METRICS = ("grad_norm", "grad_over_weight", "weight_norm", "update_ratio")
-_COLUMNS = ["step", "epoch", "layer", "depth", "variable", "metric", "value", "time"]
+_COLUMNS = ["step", "epoch", "layer", "depth", "variable", "metric", "value", "time", "bin"]
 _PER_STEP = PER_STEP + WINDOW_METRICS  # the records a report reduces as it reads them
 
 
@@ -185,6 +185,19 @@ class RunView:
         table = sel.pivot_table(index=["depth", "layer"], columns="epoch", values="value", aggfunc="mean")
         table.index = [layer for _, layer in table.index]
         return table
+
+    def histograms(self, metric: str) -> pd.DataFrame:
+        """The run's histograms of ``metric`` (``grad_hist``, ``weight_hist``, ``act_hist``), one row per
+        (histogram, bin) with its density on the drawing axis (:func:`gradscope.histograms.densities`)."""
+        from gradscope.histograms import densities
+
+        if metric not in self._densities:
+            self._densities[metric] = densities(self._records_of(metric), metric)
+        return self._densities[metric]
+
+    @cached_property
+    def _densities(self) -> dict:
+        return {}
 
     def epoch_series(self, metric: str) -> pd.Series:
         """An epoch metric (``loss``, ``val_accuracy``, ...) by epoch."""

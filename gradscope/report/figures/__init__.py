@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from gradscope.report.figures import activations, curves, depth, layers, paper, steps, time
+from gradscope.report.figures import activations, curves, depth, histograms, layers, paper, steps, time
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,21 @@ FIGURES = (
                "Layer by epoch heatmaps of the fraction of saturated outputs (sigmoid/tanh) or dead units "
                "(ReLU) on the probe batch.",
                lambda views, colors: activations.activation_heatmaps(views)),
+    FigureSpec("grad-histograms", "Gradient distribution per layer",
+               "Histogram of the magnitudes of each kernel's gradient on the probe batch, before the first step "
+               "and at the last epoch end, one column per run, input-side layer on top, on one shared log axis "
+               "(Glorot & Bengio 2010, Fig. 7, for any model): a gradient vanishing toward the input moves the "
+               "top rows decades to the left.",
+               lambda views, colors: histograms.layer_histograms(views, "grad_hist")),
+    FigureSpec("grad-ridges", "Gradient distribution over epochs",
+               "The input-side layer's gradient histogram before training and at each epoch end, stacked upward "
+               "(each scaled to its own peak), one panel per run.",
+               lambda views, colors: histograms.epoch_ridges(views, "grad_hist")),
+    FigureSpec("act-histograms", "Activation distribution per layer",
+               "Histogram of each layer's outputs on the probe batch, before the first step and at the last epoch "
+               "end (linear within [-1, 1], in decades beyond; Glorot & Bengio 2010, Fig. 6): saturated sigmoid/tanh "
+               "units pile up at the ends, dead ReLU units at 0.",
+               lambda views, colors: histograms.layer_histograms(views, "act_hist")),
     FigureSpec("time", "Gradient through time",
                "For each recurrent layer: the gradient of the loss with respect to the hidden state at each time "
                "step, ||dL/dh_t||, on the probe batch at every epoch end, as a share of the last step's (log10; "
