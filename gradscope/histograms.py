@@ -20,8 +20,9 @@ Example:
     >>> counts = bin_counts(np.array([0.0, 1e-3, -1e-3, 0.5, np.nan]), "grad_hist")
     >>> int(counts.sum()), int(counts[0]), int(counts[-1])
     (5, 1, 1)
-    >>> position(np.array([1e-3]), "grad_hist").tolist()  # drawn at log10 |x|
-    [-3.0]
+    >>> left, right = bin_bounds("grad_hist")  # drawn on log10 |x|: [1e-3, 1.78e-3) is [-3, -2.75)
+    >>> float(left[29]), float(right[29])
+    (-3.0, -2.75)
     >>> frame = histogram_records("r", 9, 0, [("dense", 0, "kernel", "weight_hist", np.array([0.1, 0.1, 2.0]))])
     >>> frame[["metric", "bin", "value"]].values.tolist()
     [['weight_hist', 37, 2.0], ['weight_hist', 42, 1.0]]
@@ -83,13 +84,8 @@ def _transform(x, scale: str):
         return np.where(np.abs(x) <= 1, x, np.sign(x) * (1 + np.log10(np.abs(x))))
 
 
-def position(values, metric: str) -> np.ndarray:
-    """Where ``values`` sit on the axis histograms of ``metric`` are drawn on."""
-    return _transform(values, scale_of(metric))
-
-
 def bin_bounds(metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(left, right)`` of every finite bin on the drawing axis (:func:`position`): the outer bins
+    """``(left, right)`` of every finite bin on the drawing axis (:func:`_transform`): the outer bins
     are drawn one step wide beyond the edges (the non-finite bin has no place on it)."""
     scale = scale_of(metric)
     edges = _transform(EDGES[scale], scale)
@@ -97,6 +93,14 @@ def bin_bounds(metric: str) -> tuple[np.ndarray, np.ndarray]:
     left = np.concatenate([[edges[0] - step], edges])
     right = np.concatenate([edges, [edges[-1] + step]])
     return left, right
+
+
+def dense_counts(bins, counts, metric: str) -> np.ndarray:
+    """One histogram's counts in every bin of ``metric``'s scale (the non-finite one last), from its
+    records' ``bin`` and ``value`` (the non-empty bins)."""
+    out = np.zeros(n_bins(metric))
+    np.add.at(out, np.asarray(bins, dtype=np.int64), np.asarray(counts, dtype=np.float64))
+    return out
 
 
 def histogram_records(run: str, step: int, epoch: int, items) -> "pd.DataFrame":  # noqa: F821
@@ -141,8 +145,7 @@ def densities(records, metric: str) -> "pd.DataFrame":  # noqa: F821
     finite_bins = len(left)
     frames = []
     for key, group in sel.groupby(keys, sort=True, observed=True):
-        counts = np.zeros(n_bins(metric))
-        np.add.at(counts, group["bin"].to_numpy(dtype=np.int64), group["value"].to_numpy(dtype=np.float64))
+        counts = dense_counts(group["bin"], group["value"], metric)
         total = counts.sum()
         frame = pd.DataFrame({"bin": np.arange(finite_bins), "left": left, "right": right,
                               "count": counts[:finite_bins]})

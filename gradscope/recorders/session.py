@@ -46,7 +46,6 @@ from gradscope.recorders.exit_guard import ExitGuard
 from gradscope.recorders.record_log import RecordLog
 from gradscope.recorders.sinks import GuardedSink, check_sinks, check_writer
 from gradscope.recorders.weight_readings import WeightReadings
-from gradscope.vocabulary import HISTOGRAM_METRICS
 
 #: At most this many records are built and written at once (a part of the run directory each).
 RECORDS_PER_BATCH = 1_000_000
@@ -195,8 +194,8 @@ class RecordingSession:
         self.log.add(frame)  # (after the summaries of the parts before it: they cover those parts)
         if self.timeline is None:
             return
-        histograms = frame["metric"].isin(HISTOGRAM_METRICS).to_numpy()
-        if histograms.any():  # (no rule reads histograms: the summaries leave them out)
+        histograms = frame["bin"].to_numpy() != rec.NO_BIN  # (no rule reads histograms: the summaries leave them out)
+        if histograms.any():
             frame = frame[~histograms]
             if not len(frame):
                 return

@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import pandas as pd
 
+from gradscope.vocabulary import HISTOGRAM_METRICS
+
 #: Metrics written as scalars: per step (per variable) and per epoch end (per layer).
 STEP_SCALARS = ("grad_norm", "update_ratio")
 EPOCH_SCALARS = ("act_mean", "act_std", "saturated_frac", "dead_frac")
-HISTOGRAMS = ("grad_hist", "weight_hist", "act_hist")
 
 
 def findings_markdown(findings) -> str:
@@ -82,7 +83,7 @@ class TensorBoardExport:
     def append(self, records: pd.DataFrame) -> None:
         per_step = records[records["metric"].isin(STEP_SCALARS)]
         per_epoch = records[records["metric"].isin(EPOCH_SCALARS) & (records["layer"] != "")]
-        histograms = records[records["metric"].isin(HISTOGRAMS)]
+        histograms = records[records["metric"].isin(HISTOGRAM_METRICS)]
         if len(histograms):
             self._histograms(histograms)
         if not len(per_step) and not len(per_epoch):
@@ -104,15 +105,14 @@ class TensorBoardExport:
         import numpy as np
         from tensorboard.plugins.histogram import metadata
 
-        from gradscope.histograms import bin_bounds, n_bins
+        from gradscope.histograms import bin_bounds, dense_counts
 
         tf, writer = self._summaries()
         with writer.as_default():
             for (metric, layer, variable, step), rows in records.groupby(["metric", "layer", "variable", "step"],
                                                                          sort=False, observed=True):
                 left, right = bin_bounds(metric)
-                counts = np.zeros(n_bins(metric))
-                np.add.at(counts, rows["bin"].to_numpy(dtype=np.int64), rows["value"].to_numpy(dtype=np.float64))
+                counts = dense_counts(rows["bin"], rows["value"], metric)
                 name = "/".join(p for p in ("gradscope", metric, layer, variable) if p)
                 tf.summary.write(name, tf.constant(np.stack([left, right, counts[:len(left)]], axis=1)),
                                  step=max(int(step), 0), metadata=metadata.create_summary_metadata(name, ""))

@@ -116,7 +116,6 @@ def layer_histograms(views, metric: str = "grad_hist"):
                 _draw(ax, hist, color, when, sns)
                 if len(hist) and hist["non_finite"].iloc[0] > 0:
                     bad.append(f"{when}: {hist['non_finite'].iloc[0] / (hist['count'].sum() + hist['non_finite'].iloc[0]):.0%} non-finite")
-            ax.set_ylabel("")
             ax.set_xlabel(_AXIS[metric] if row == min(rows, len(shown)) - 1 else "", fontsize=8)
             if bad:
                 ax.text(0.98, 0.92, "\n".join(bad), transform=ax.transAxes, fontsize=6, va="top", ha="right",
