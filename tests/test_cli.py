@@ -47,8 +47,12 @@ def test_analyze_writes_run_dir_and_report(tmp_path, tiny_npz):
     records = load_run(run_dir).records
     kernels = records[(records.metric == "grad_norm") & (records.variable == "kernel")]
     assert kernels.groupby("step").size().tolist() == [3] * 8  # 3 Dense layers, 4 steps x 2 epochs
+    grads = records[records.metric == "grad_hist"]  # the probe carries its targets: gradient histograms too
+    entries = 784 * 16 + 16 * 8 + 8 * 10  # every kernel entry, before the first step and at both epoch ends
+    assert grads.groupby("step").value.sum().to_dict() == {-1: entries, 3: entries, 7: entries}
     html = (out / "report.html").read_text()
     assert "sigmoid-normal" in html and "data:image/png;base64," in html
+    assert 'id="grad-histograms"' in html
     assert "test acc" in r.output and "sigmoid-normal" in r.output
 
 

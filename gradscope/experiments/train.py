@@ -133,7 +133,8 @@ def _fit_keras(model, train, dataset, writer, name, verbose, callbacks):
     from gradscope.recorders.monitor import GradientMonitor
 
     tf.config.experimental.enable_op_determinism()
-    monitor = GradientMonitor(run=name, writer=writer, probe=rows_of(dataset.x_train))
+    monitor = GradientMonitor(run=name, writer=writer,  # with its targets: gradient histograms on the probe too
+                              probe=(rows_of(dataset.x_train), rows_of(dataset.y_train)))
     try:
         model.fit(
             dataset.x_train,
