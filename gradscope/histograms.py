@@ -95,14 +95,6 @@ def bin_bounds(metric: str) -> tuple[np.ndarray, np.ndarray]:
     return left, right
 
 
-def dense_counts(bins, counts, metric: str) -> np.ndarray:
-    """One histogram's counts in every bin of ``metric``'s scale (the non-finite one last), from its
-    records' ``bin`` and ``value`` (the non-empty bins)."""
-    out = np.zeros(n_bins(metric))
-    np.add.at(out, np.asarray(bins, dtype=np.int64), np.asarray(counts, dtype=np.float64))
-    return out
-
-
 def histogram_records(run: str, step: int, epoch: int, items) -> "pd.DataFrame":  # noqa: F821
     """Records of the non-empty bins of ``(layer, depth, variable, metric, values)`` items."""
     import pandas as pd
@@ -142,16 +134,17 @@ def densities(records, metric: str) -> "pd.DataFrame":  # noqa: F821
     if not len(sel):
         return pd.DataFrame(columns=[*keys, "bin", "left", "right", "count", "density", "non_finite"])
     left, right = bin_bounds(metric)
-    finite_bins = len(left)
-    frames = []
-    for key, group in sel.groupby(keys, sort=True, observed=True):
-        counts = dense_counts(group["bin"], group["value"], metric)
-        total = counts.sum()
-        frame = pd.DataFrame({"bin": np.arange(finite_bins), "left": left, "right": right,
-                              "count": counts[:finite_bins]})
-        frame["density"] = frame["count"] / (total if total else 1.0) / (right - left)
-        frame["non_finite"] = counts[-1]
-        for name, value in zip(keys, key):
-            frame[name] = value
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True)[[*keys, "bin", "left", "right", "count", "density", "non_finite"]]
+    finite_bins, bins = len(left), n_bins(metric)
+    groups = sel.groupby(keys, sort=True, observed=True)
+    index = groups.ngroup().to_numpy()
+    counts = np.zeros((groups.ngroups, bins))  # every histogram's counts, one row each, in one accumulation
+    np.add.at(counts, (index, sel["bin"].to_numpy(dtype=np.int64)), sel["value"].to_numpy(dtype=np.float64))
+    totals = counts.sum(axis=1, keepdims=True)
+    density = counts[:, :finite_bins] / np.where(totals > 0, totals, 1.0) / (right - left)
+    coordinates = sel.iloc[np.unique(index, return_index=True)[1]]  # each histogram's first row, in group order
+    out = pd.DataFrame({k: np.repeat(coordinates[k].to_numpy(), finite_bins) for k in keys})
+    out["bin"] = np.tile(np.arange(finite_bins), groups.ngroups)
+    out["left"], out["right"] = np.tile(left, groups.ngroups), np.tile(right, groups.ngroups)
+    out["count"], out["density"] = counts[:, :finite_bins].reshape(-1), density.reshape(-1)
+    out["non_finite"] = np.repeat(counts[:, -1], finite_bins)
+    return out

@@ -581,6 +581,7 @@ def test_the_input_description_matches_nan_aware_numpy_on_its_sample(dtype):
         assert d["non_finite"] == int(np.isnan(flat).sum())
 
 
+@pytest.mark.slow  # six fits, 7 s
 def test_a_loop_of_fresh_models_does_not_show_tf_retracing_warnings(caplog):
     x, y = rng.normal(size=(32, 4)).astype("float32"), rng.integers(0, 3, 32)
     with caplog.at_level("WARNING", logger="tensorflow"):

@@ -102,20 +102,19 @@ class TensorBoardExport:
     def _histograms(self, records: pd.DataFrame) -> None:
         """Each histogram as the histogram plugin's ``(k, 3)`` tensor of its finite bins (the step before
         the first, -1, is written at 0)."""
-        import numpy as np
         from tensorboard.plugins.histogram import metadata
 
-        from gradscope.histograms import bin_bounds, dense_counts
+        from gradscope.histograms import densities
 
         tf, writer = self._summaries()
         with writer.as_default():
-            for (metric, layer, variable, step), rows in records.groupby(["metric", "layer", "variable", "step"],
-                                                                         sort=False, observed=True):
-                left, right = bin_bounds(metric)
-                counts = dense_counts(rows["bin"], rows["value"], metric)
-                name = "/".join(p for p in ("gradscope", metric, layer, variable) if p)
-                tf.summary.write(name, tf.constant(np.stack([left, right, counts[:len(left)]], axis=1)),
-                                 step=max(int(step), 0), metadata=metadata.create_summary_metadata(name, ""))
+            for metric in HISTOGRAM_METRICS:
+                bins = densities(records, metric)
+                for (layer, variable, step), rows in bins.groupby(["layer", "variable", "step"], sort=False,
+                                                                  observed=True):
+                    name = "/".join(p for p in ("gradscope", metric, layer, variable) if p)
+                    tf.summary.write(name, tf.constant(rows[["left", "right", "count"]].to_numpy(dtype="float64")),
+                                     step=max(int(step), 0), metadata=metadata.create_summary_metadata(name, ""))
 
     def flush(self) -> None:
         if self._writer is not None:
