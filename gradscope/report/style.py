@@ -240,6 +240,38 @@ def _decades(log_low: float, log_high: float, own: bool) -> tuple:
 NOTE_LINE_PT = 9  #: points per line of notes above a panel
 
 
+def decade_label(exponent: int) -> str:
+    """The label of the power of ten ``10**exponent`` on a log axis, as plain text.
+
+    Example:
+        >>> [decade_label(e) for e in (-3, 0, 1, 6)]
+        ['1e-3', '1', '10', '1e6']
+    """
+    return {0: "1", 1: "10"}.get(int(exponent), f"1e{int(exponent)}")
+
+
+def log_scale(ax, axis: str = "y") -> None:
+    """Put ``ax``'s ``axis`` on a log scale whose powers of ten are labelled as plain text (``1e-3``:
+    matplotlib's ``$10^{-3}$`` is typeset by its mathtext parser, a fifth of a report's drawing time),
+    with minor ticks at 2 and 5 times each power of ten instead of eight per decade (each tick is an
+    object drawn on its own: the default minor ticks were a third of the time a report spent writing
+    its step and layer figures).
+
+    Example:
+        >>> fig, ax = plt.subplots()
+        >>> log_scale(ax)
+        >>> ax.get_yscale(), ax.yaxis.get_minor_locator()._subs.tolist(), ax.yaxis.get_major_formatter()(1e-3)
+        ('log', [2.0, 5.0], '1e-3')
+        >>> plt.close(fig)
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
+    which = ax.yaxis if axis == "y" else ax.xaxis
+    which.set_minor_locator(LogLocator(base=10.0, subs=(2.0, 5.0)))
+    which.set_major_formatter(FuncFormatter(lambda v, _: decade_label(round(np.log10(v))) if v > 0 else ""))
+
+
 def note_lines(ax, notes) -> None:
     """Write ``notes`` (cut values, NaN steps, own range) just above ``ax``, under its title,
     never on the data; the title's ``pad`` must leave :data:`NOTE_LINE_PT` points per line."""

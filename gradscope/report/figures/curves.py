@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from gradscope.report.style import beyond, layout, legend_outside, legend_width, log_ranges, short, thin
+from gradscope.report.style import beyond, layout, legend_outside, legend_width, log_ranges, log_scale, short, thin
 
 
 def has_validation(views) -> bool:
@@ -52,7 +52,7 @@ def training_curves(views, colors):
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
     if shared is not None:
-        axes[0].set_yscale("log")
+        log_scale(axes[0])
         axes[0].set_ylim(shared[0], shared[1])
     axes[0].set_title("training loss" + (" (dashed: validation)" if val else ""), fontsize=10)
     axes[1].set_title("training accuracy" + (" (dashed: validation)" if val else ""), fontsize=10)

@@ -6,7 +6,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from gradscope.report.style import grid, layer_colors, layout, legend_outside, legend_width, positive, run_colors
+from gradscope.report.style import (grid, layer_colors, layout, legend_outside, legend_width, log_scale, positive,
+                                    run_colors)
 
 
 def sweep_groups(views):
@@ -45,7 +46,7 @@ def depth_sweep(views):
         axes[1].plot(xs, positive(pd.Series(rel0)).to_numpy(), "o-", color=color, label=f"{act}/{init}")
         axes[2].plot(xs, acc, "o-", color=color, label=f"{act}/{init}")
     for ax, ylabel in zip(axes[:2], ("input-layer grad_norm, step 0", "input-layer grad/weight, step 0")):
-        ax.set_yscale("log")
+        log_scale(ax)
         ax.set_ylabel(ylabel)
     axes[2].set_ylabel("test accuracy")
     axes[2].set_ylim(0, 1)
@@ -76,7 +77,7 @@ def depth_profiles(views):
             row = positive(rel.first)
             ax.plot(np.arange(len(row)), row.to_numpy(dtype=float), "o-", ms=3, color=color,
                     label=f"{view.depth} hidden")
-        ax.set_yscale("log")
+        log_scale(ax)
         ax.set_title(f"{act}/{init}")
         ax.set_xlabel("layer index (0 = input side; last = output)")
         ax.set_ylabel("grad_norm / weight_norm, first step")

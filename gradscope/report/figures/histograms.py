@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from gradscope.histograms import scale_of
-from gradscope.report.style import layout, short
+from gradscope.report.style import decade_label, layout, short
 
 MAX_RUNS = 6
 MAX_LAYERS = 6
@@ -56,7 +56,7 @@ def _x_ticks(ax, metric, x_range):
         ticks = np.arange(np.ceil(low), np.floor(high) + 1)
         step = max(1, int(np.ceil(len(ticks) / 6)))
         ticks = ticks[::step]
-        ax.set_xticks(ticks, [f"1e{int(t)}" if t else "1" for t in ticks], fontsize=7)
+        ax.set_xticks(ticks, [decade_label(t) for t in ticks], fontsize=7)
     else:
         ticks = [t for t in (-3, -2, -1, 0, 1, 2, 3) if low <= t <= high]
         ax.set_xticks(ticks, [_signed_label(t) for t in ticks], fontsize=7)
@@ -69,15 +69,29 @@ def _signed_label(t: float) -> str:
     return f"{'-' if t < 0 else ''}1e{int(abs(t)) - 1}" if abs(t) > 2 else f"{'-' if t < 0 else ''}10"
 
 
-def _draw(ax, table, color, label, sns):
-    """One histogram (rows of one histogram's densities) as a seaborn step histogram."""
-    edges = np.concatenate([table["left"].to_numpy(), table["right"].to_numpy()[-1:]])
-    centers = (table["left"].to_numpy() + table["right"].to_numpy()) / 2
-    weights = table["count"].to_numpy(dtype=float)
-    if weights.sum() <= 0:
-        return
-    sns.histplot(pd.DataFrame({"x": centers, "count": weights}), x="x", weights="count", bins=edges.tolist(), stat="density",
-                 element="step", fill=True, alpha=0.25, color=color, label=label, ax=ax, linewidth=1.1)
+def _draw(ax, hists, palette, sns) -> list[str]:
+    """A panel's histograms (``[(when, rows of one histogram's densities)]``, the same bins) as one
+    seaborn step histogram, a hue per histogram, each of area 1 (one call per panel: seaborn's cost is
+    per call); returns the ``when`` of those drawn (an all-non-finite histogram has nothing to draw)."""
+    drawn = [(when, t) for when, t in hists if len(t) and t["count"].sum() > 0]
+    if not drawn:
+        return []
+    first = drawn[0][1]
+    edges = np.concatenate([first["left"].to_numpy(), first["right"].to_numpy()[-1:]])
+    centers = (first["left"].to_numpy() + first["right"].to_numpy()) / 2
+    data = pd.DataFrame({"x": np.tile(centers, len(drawn)),
+                         "count": np.concatenate([t["count"].to_numpy(dtype=float) for _, t in drawn]),
+                         "when": np.repeat([when for when, _ in drawn], len(centers))})
+    sns.histplot(data, x="x", weights="count", hue="when", bins=edges.tolist(), stat="density", common_norm=False,
+                 element="step", fill=True, alpha=0.25, palette=palette, hue_order=[w for w, _ in drawn],
+                 legend=False, ax=ax, linewidth=1.1)
+    return [when for when, _ in drawn]
+
+
+def _share(hist) -> float:
+    """A histogram's share of non-finite values."""
+    bad = hist["non_finite"].iloc[0]
+    return bad / (hist["count"].sum() + bad)
 
 
 def layer_histograms(views, metric: str = "grad_hist"):
@@ -85,6 +99,7 @@ def layer_histograms(views, metric: str = "grad_hist"):
     and at the last epoch end; None when no run recorded ``metric``."""
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from matplotlib.patches import Patch
 
     panels, found = _panels(views, metric)
     if not panels:
@@ -95,7 +110,8 @@ def layer_histograms(views, metric: str = "grad_hist"):
         layer_lists.append(list(zip(layers["layer"], layers["variable"])))
     rows = max(min(len(layers), MAX_LAYERS) for layers in layer_lists)
     x_range = _x_range([t for _, t in panels], metric)
-    colors = sns.color_palette("colorblind", 2)
+    palette = dict(zip(_WHEN, sns.color_palette("colorblind", 2)))
+    shown_whens = set()
     fig, axes = plt.subplots(rows, len(panels), figsize=(1.2 + 2.6 * len(panels), 0.9 + 1.05 * rows),
                              sharex=True, squeeze=False)
     for col, ((view, table), layers) in enumerate(zip(panels, layer_lists)):
@@ -110,12 +126,11 @@ def layer_histograms(views, metric: str = "grad_hist"):
                 continue
             layer, variable = shown[row]
             one = table[(table["layer"] == layer) & (table["variable"] == variable)]
-            bad = []
-            for when, step, color in zip(_WHEN, (steps[0], steps[-1]) if len(steps) > 1 else (steps[0],), colors):
-                hist = one[one["step"] == step]
-                _draw(ax, hist, color, when, sns)
-                if len(hist) and hist["non_finite"].iloc[0] > 0:
-                    bad.append(f"{when}: {hist['non_finite'].iloc[0] / (hist['count'].sum() + hist['non_finite'].iloc[0]):.0%} non-finite")
+            hists = [(when, one[one["step"] == step])
+                     for when, step in zip(_WHEN, (steps[0], steps[-1]) if len(steps) > 1 else (steps[0],))]
+            shown_whens.update(_draw(ax, hists, palette, sns))
+            bad = [f"{when}: {_share(hist):.0%} non-finite" for when, hist in hists
+                   if len(hist) and hist["non_finite"].iloc[0] > 0]
             ax.set_xlabel(_AXIS[metric] if row == min(rows, len(shown)) - 1 else "", fontsize=8)
             if bad:
                 ax.text(0.98, 0.92, "\n".join(bad), transform=ax.transAxes, fontsize=6, va="top", ha="right",
@@ -131,9 +146,9 @@ def layer_histograms(views, metric: str = "grad_hist"):
             "act_hist": "output of each layer on the probe batch"}[metric]
     more = f" ({len(panels)} of {found} runs)" if found > len(panels) else ""
     fig.suptitle(f"Distribution of the {what}, input side on top{more}", fontsize=10)
-    handles, labels = axes[0][0].get_legend_handles_labels()
+    handles = [Patch(facecolor=palette[w], edgecolor=palette[w], alpha=0.5, label=w) for w in _WHEN if w in shown_whens]
     if handles:
-        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+        fig.legend(handles=handles, loc="lower center", ncol=2, fontsize=8, frameon=False)
     layout(fig, left=0.3, right=0.2, bottom=0.75, top=0.55, gap_w=0.25, gap_h=0.15)
     return fig
 

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from gradscope.report.style import (NOTE_LINE_PT, beyond, grid, layout, legend_outside, legend_width, log_ranges,
-                                    note_count, note_lines, positive, short)
+                                    log_scale, note_count, note_lines, positive, short)
 
 GROUPED_UP_TO = 4  #: runs drawn as grouped bars; more become one panel per run
 NAMED_TICKS_UP_TO = 8  #: layers whose names label the x-axis of a small panel; more are numbered
@@ -74,7 +74,7 @@ def _grouped(views, tables, rows, colors, metric):
             heights = positive(row).to_numpy(dtype=float)
             ax.bar(x, np.nan_to_num(heights, nan=0.0), width=width, color=colors[view.name], label=labels[i])
         if has_positive:
-            ax.set_yscale("log")
+            log_scale(ax)
             ax.set_ylim(*log_ranges([drawn])[0][:2])
         else:
             notes.append("every value is 0 (or not finite): nothing to draw on a log scale")
@@ -112,7 +112,7 @@ def _small_multiples(views, rows, colors, metric):
                 ax.set_xticks(x, [str(i) for i in x], fontsize=6)
             ax.set_xlim(-0.5, len(x) - 0.5)
         if limits is not None:
-            ax.set_yscale("log")
+            log_scale(ax)
             ax.set_ylim(limits[0], limits[1])
             cut = beyond(np.concatenate([first.to_numpy(dtype=float), last.to_numpy(dtype=float)]), limits)
             if cut:

@@ -6,7 +6,7 @@ import numpy as np
 
 import matplotlib.pyplot as plt
 
-from gradscope.report.style import layer_colors, layout, run_colors, save_png
+from gradscope.report.style import layer_colors, layout, log_scale, run_colors, save_png
 
 MAX_LAYERS_DRAWN = 6
 
@@ -20,7 +20,7 @@ def gradient_std_by_layer(paper: dict):
         for name, p in probes.items():
             std = np.array(p[when]["gradient_std"], dtype=float)
             ax.plot(np.arange(1, len(std) + 1), np.where(std > 0, std, np.nan), "o-", ms=3, color=colors[name], label=name)
-        ax.set_yscale("log")
+        log_scale(ax)
         ax.set_xlabel("hidden layer (1 = input side)")
         ax.set_ylabel("std of back-propagated gradient dL/dz")
         ax.set_title("at initialisation" if when == "at_init" else "after training")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from matplotlib.lines import Line2D
 
 from gradscope.report.style import (LEGEND_FONT, NOTE_LINE_PT, beyond, grid, layer_colors, layout, legend_outside,
-                                    legend_width, log_ranges, note_count, note_lines, short)
+                                    legend_width, log_ranges, log_scale, note_count, note_lines, short)
 
 MIXED_LEGENDS_UP_TO = 4  #: runs with different layers each keep a legend of their own up to this many
 
@@ -64,7 +64,7 @@ def over_steps(views, metric, title, ylabel):
                 ax.fill_between(x, low, high, color=color, alpha=0.25, lw=0)
         notes, xlim = _notes(table, limits)
         if limits is not None:
-            ax.set_yscale("log")
+            log_scale(ax)
             ax.set_ylim(limits[0], limits[1])
             if limits[2]:
                 ax.tick_params(axis="y", colors="crimson")
