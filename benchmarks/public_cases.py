@@ -452,11 +452,27 @@ def table(results, advice=ADVICE) -> str:
     return "\n".join(lines)
 
 
+def rejudged(result, out: Path) -> dict:
+    """A stored result with its trials (``<out>/trials/<case>/trials.json``) judged again by today's rules,
+    with the margins they ran with."""
+    from gradscope.trials.result import rejudge
+
+    path = out / "trials" / result["case"] / "trials.json"
+    if not path.is_file():
+        return result
+    stored = json.loads(path.read_text())
+    settings = stored.get("settings", {})
+    again = rejudge(stored, settings.get("noise_factor", 2.0), settings.get("min_improvement", 0.02))
+    return {**result, "best": again["best"], "helped": [a["arm"] for a in again["arms"] if a.get("helps")]}
+
+
 def main(argv=None, cases=None, default_out=DEFAULT_OUT, description=__doc__, advice=ADVICE):
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(default_out))
     parser.add_argument("--cases", default="", help="comma-separated case names (default: all)")
-    parser.add_argument("--score", action="store_true", help="the table from the stored results, train nothing")
+    parser.add_argument("--score", action="store_true",
+                        help="the table from the stored results, their trials judged again by today's rules "
+                             "(gradscope.trials.result.rejudge), train nothing")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -476,6 +492,8 @@ def main(argv=None, cases=None, default_out=DEFAULT_OUT, description=__doc__, ad
                   f"best={result['best']} helped={result['helped']} findings={result['findings']} "
                   f"run {result['run_seconds']:.1f}s trials {result['trial_seconds']:.1f}s", flush=True)
     results = [done[c.name] for c in chosen if c.name in done]
+    if args.score:
+        results = [rejudged(r, out) for r in results]
     text = table(results, advice)
     (out / "table.md").write_text(text + "\n")
     print(text)

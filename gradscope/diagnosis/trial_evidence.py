@@ -70,6 +70,9 @@ def trial_text(arm: dict, trials: dict) -> str:
                  f"{fmt(second.get('baseline_before'))} -> {fmt(second.get('baseline_after'))}")
     if arm.get("judged_on") == "both_seeds":
         return text + ": helped on both seeds"
+    if arm.get("judged_on") == "best_seed":
+        return (text + f": helped (above both of the baseline's seeds, {fmt(arm.get('baseline_after'))} and "
+                f"{fmt(arm.get('baseline2_after'))}, though not by twice their gap)")
     return text + (": helped" if arm.get("helps") else ": did not help beyond the noise")
 
 

@@ -35,7 +35,9 @@ COLUMNS = ["arm", "fix", "changed", "steps", "before", "after", "baseline_after"
 
 
 def ranked(helped: list[dict], noise_factor: float) -> list[dict]:
-    """The arms that helped, best first: by steps trained, then by improvement. Two arms whose
+    """The arms that helped, best first: those that cleared twice the seed gap (or helped on both seeds)
+    before those that only beat both of the baseline's seeds (``judged_on="best_seed"``, the weaker
+    test); within each, by steps trained, then by improvement. Two arms whose
     improvements differ by no more than the margin an arm must clear to beat the baseline
     (``noise_factor`` times the floor) are a tie. A tie goes to an output or data fix (the first
     in the order of the fixes): it removes a cause that the other fixes only work around; among
@@ -48,6 +50,9 @@ def ranked(helped: list[dict], noise_factor: float) -> list[dict]:
         >>> [a["arm"] for a in ranked(arms, noise_factor=2.0)]
         ['standardize_inputs', 'adam', 'clipnorm']
     """
+    weak = [a for a in helped if a.get("judged_on") == "best_seed"]
+    if weak and len(weak) < len(helped):
+        return ranked([a for a in helped if a not in weak], noise_factor) + ranked(weak, noise_factor)
     from gradscope.vocabulary import FIXES
 
     order = {name: i for i, name in enumerate(FIXES)}
@@ -90,10 +95,15 @@ def judge_arm(arm: dict, noise_factor: float, min_improvement: float) -> dict:
     """One arm's row with ``helps`` (and ``judged_on``) set from what it measured.
 
     An arm helps when its improvement over the baseline at the same step clears ``noise_factor``
-    times the floor and ``min_improvement`` (``judged_on="one_seed"``). An arm tried again from
-    the second seed's start (``second_seed``) also helps when it beats the baseline on each seed,
-    at that seed, beyond that seed's held-out standard error alone (``judged_on="both_seeds"``):
-    the replication answers the question the seed gap stands for.
+    times the floor and ``min_improvement`` (``judged_on="one_seed"``). Where the baseline is a
+    lottery (its two seeds land far apart), twice their gap can hide a fix that beats both: an arm
+    also helps when it beats the baseline by more than the seed gap (once) and scores above the
+    better of the baseline's two seeds (``baseline2_after``: the second seed at the same step) by
+    ``noise_factor`` times its held-out standard error and ``min_improvement``
+    (``judged_on="best_seed"``; ranked after the arms that cleared the stricter test). An arm tried
+    again from the second seed's start (``second_seed``) also helps when it beats the baseline on
+    each seed, at that seed, beyond that seed's held-out standard error alone
+    (``judged_on="both_seeds"``): the replication answers the question the seed gap stands for.
 
     Example:
         >>> arm = {"arm": "lr_down", "category": "step_size", "improvement": 0.06, "floor": 0.43, "se": 0.01,
@@ -102,6 +112,12 @@ def judge_arm(arm: dict, noise_factor: float, min_improvement: float) -> dict:
         'both_seeds'
         >>> judge_arm({**arm, "second_seed": {"improvement": 0.01, "se": 0.02}}, 2.0, 0.02)["helps"]
         False
+        >>> lottery = {"arm": "output_pairing", "category": "output", "after": 0.97, "baseline_after": 0.56,
+        ...            "baseline2_after": 0.23, "improvement": 0.41, "floor": 0.33, "se": 0.03}
+        >>> judge_arm(lottery, 2.0, 0.02)["judged_on"]  # 0.41 < 2 x 0.33, but above both seeds' 0.56 and 0.23
+        'best_seed'
+        >>> judge_arm({**lottery, "after": 0.60, "improvement": 0.04}, 2.0, 0.02)["helps"]  # not past the gap
+        False
     """
     arm = {**arm, "helps": False}
     arm.pop("judged_on", None)
@@ -109,12 +125,24 @@ def judge_arm(arm: dict, noise_factor: float, min_improvement: float) -> dict:
         return arm
     if _beyond(arm["improvement"], arm.get("floor") or 0.0, noise_factor, min_improvement):
         arm.update(helps=True, judged_on="one_seed")
+    elif _beats_best_seed(arm, noise_factor, min_improvement):
+        arm.update(helps=True, judged_on="best_seed")
     elif arm.get("second_seed") and all(
             _beyond(imp, _finite(se), noise_factor, min_improvement)
             for imp, se in ((arm["improvement"], arm.get("se")),
                             (arm["second_seed"].get("improvement"), arm["second_seed"].get("se")))):
         arm.update(helps=True, judged_on="both_seeds")
     return arm
+
+
+def _beats_best_seed(arm: dict, noise_factor: float, min_improvement: float) -> bool:
+    """Whether the arm beats the baseline by more than the seed gap and scores above the better of the
+    baseline's two seeds beyond the held-out noise (see :func:`judge_arm`)."""
+    values = (arm.get("after"), arm.get("baseline_after"), arm.get("baseline2_after"))
+    if any(v is None or not math.isfinite(v) for v in values) or not math.isfinite(arm["improvement"]):
+        return False
+    past_gap = arm["improvement"] > (arm.get("floor") or 0.0)
+    return past_gap and _beyond(values[0] - max(values[1:]), _finite(arm.get("se")), noise_factor, min_improvement)
 
 
 def held_back(arms: list[dict], steps: int, noise_factor: float, min_improvement: float, most: int) -> list[str]:
@@ -141,8 +169,15 @@ def held_back(arms: list[dict], steps: int, noise_factor: float, min_improvement
 
 def rejudge(summary: dict, noise_factor: float, min_improvement: float) -> dict:
     """The same trials judged with other margins: which arms helped, their ranking and the best, again
-    (what each arm measured is kept; nothing is trained)."""
-    arms = [judge_arm(arm, noise_factor, min_improvement) for arm in summary.get("arms", [])]
+    (what each arm measured is kept; nothing is trained). A summary written before arms carried the
+    second seed's score at their step (``baseline2_after``) gets it from the second seed's row for the
+    arms that trained as long."""
+    arms = summary.get("arms", [])
+    noise = next((a for a in arms if a["arm"] == NOISE_ARM and a.get("steps")), None)
+    if noise is not None:
+        arms = [{**a, "baseline2_after": noise.get("after")}
+                if "baseline2_after" not in a and a.get("steps") == noise["steps"] else a for a in arms]
+    arms = [judge_arm(arm, noise_factor, min_improvement) for arm in arms]
     helped = ranked([a for a in arms if a.get("helps")], noise_factor)
     return {**summary, "arms": arms, "ranking": [a["arm"] for a in helped], "best": helped[0]["arm"] if helped else None,
             "settings": {**summary.get("settings", {}), "noise_factor": noise_factor,
@@ -163,6 +198,7 @@ def arm_verdict(arm: dict) -> str:
         return arm.get("note") or "not run"
     verdict = ("(noise)" if arm["arm"] == NOISE_ARM else "" if arm["arm"] == BASELINE_ARM else
                "helps on both seeds" if arm.get("judged_on") == "both_seeds" else
+               "helps (above both baseline seeds)" if arm.get("judged_on") == "best_seed" else
                "helps" if arm.get("helps") else
                "no better (nor from seed 2)" if arm.get("second_seed") else "no better")
     return f"{verdict} ({arm['stopped']})" if arm.get("stopped") else verdict

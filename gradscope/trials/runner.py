@@ -414,7 +414,7 @@ def _judge(arm: Outcome, base: Outcome, noise: Outcome, data: TrialData, setting
     floor = max(seed_gap, se if math.isfinite(se) else 0.0)
     improvement = _difference(last.score, b.score)
     row.update(baseline_after=b.score, baseline_before=base.before.score, improvement=improvement, seed_gap=seed_gap,
-               se=se, floor=floor,
+               se=se, floor=floor, baseline2_after=n.score if n is not None else None,
                baseline_loss_before=base.before.loss, baseline_loss_after=b.loss)
     second = arm.second
     if second is not None and second.checks and second.before is not None:

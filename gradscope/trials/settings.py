@@ -36,7 +36,10 @@ class TrialSettings:
         max_batches: at most this many batches are taken from a ``tf.data.Dataset``.
         noise_factor: an arm helps when it beats the baseline by more than this many times the
             noise floor: the larger of the gap between the baseline's two seeds and the
-            standard error of the arm's paired difference on the held-out rows ...
+            standard error of the arm's paired difference on the held-out rows; or when it beats
+            the baseline by more than the floor once and ends above the better of the baseline's
+            two seeds by this many times that standard error (a fix for a model that is a lottery
+            between seeds; see :func:`gradscope.trials.result.judge_arm`) ...
         min_improvement: ... and by at least this much of the yardstick (accuracy, R^2).
         confirm_arms: when the baseline's two seeds land far apart, the seed gap can hide a fix that
             helps on every start. Up to this many arms that trained to the end, beat the baseline by
