@@ -56,6 +56,25 @@ def test_unscaled_inputs_are_a_finding_whose_fix_is_to_standardise_them(tmp_path
     assert "standardi" in f["recommendation"].lower() or "scale" in f["recommendation"].lower()
 
 
+def test_token_ids_into_an_embedding_are_indices_not_unscaled_inputs(tmp_path):
+    """Token ids 0..499 are far from unit scale as numbers, but they index an Embedding: no unscaled-inputs
+    finding, and trials do not standardise them (found on the third fresh family's Embedding models)."""
+    from gradscope.recorders.data_description import describe_inputs, describe_target
+    from gradscope.trials.arms import plan_arms
+    from gradscope.trials.model_parts import read_model
+
+    keras.utils.set_random_seed(0)
+    tokens = rng.integers(0, 500, size=(400, 20)).astype("int64")
+    model = keras.Sequential([keras.Input((20,), dtype="int64"), keras.layers.Embedding(500, 8),
+                              keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="sparse_categorical_crossentropy")
+    run, findings = fit(model, tokens, Y, tmp_path)
+    assert run.meta["data"]["inputs"]["max"] > 100 and facts_of(run.meta).index_inputs
+    assert "unscaled_inputs" not in kinds(findings)
+    plans, skipped = plan_arms(read_model(model), model, describe_inputs(tokens), describe_target(Y), "classification")
+    assert "standardize_inputs" not in [p.name for p in plans] and "standardize_inputs" in skipped
+
+
 def test_a_target_far_from_unit_scale_under_a_bounded_output(tmp_path):
     keras.utils.set_random_seed(0)
     y = (X[:, :3].sum(axis=1) * 40_000 + 200_000).astype("float32")  # house prices in dollars

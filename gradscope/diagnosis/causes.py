@@ -192,8 +192,9 @@ def _scale_words(stats: dict, settings: DiagnosisSettings) -> str | None:
 
 
 def inputs_off_scale(facts: RunFacts, settings: DiagnosisSettings) -> str | None:
-    """Words for training inputs far from unit scale, or None (or not known)."""
-    if not facts.inputs or facts.normalises_inputs:
+    """Words for training inputs far from unit scale, or None (or not known, or the inputs are indices
+    into an Embedding or a lookup, whose scale means nothing)."""
+    if not facts.inputs or facts.normalises_inputs or facts.index_inputs:
         return None
     words = _scale_words(facts.inputs, settings)
     return f"the inputs are far from unit scale ({words})" if words else None

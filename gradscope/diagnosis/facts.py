@@ -52,6 +52,8 @@ class RunFacts:
             activation): their saturated or silent units are the output's range, not a hidden problem.
         normalises_inputs: the model scales its own inputs (a Normalization, Rescaling or
             normalisation layer before its first layer with weights).
+        index_inputs: the model's inputs are indices, not features (its first layer with weights is
+            an Embedding, or a lookup layer comes before it): their scale says nothing.
         inputs: the training inputs' scale (:func:`gradscope.recorders.data_description.describe_inputs`).
         target: the training target's range (:func:`gradscope.recorders.data_description.describe_target`).
         backend: the Keras backend that trained the run (``tensorflow``, ``jax``, ``torch``); None when
@@ -73,6 +75,7 @@ class RunFacts:
     head_units: int | None = None
     output_layers: tuple = ()
     normalises_inputs: bool = False
+    index_inputs: bool = False
     inputs: dict | None = None
     target: dict | None = None
     backend: str | None = None
@@ -178,6 +181,7 @@ def facts_of(meta: dict | None = None, config: dict | None = None) -> RunFacts:
                      layer_classes={layer["name"]: layer.get("class") for layer in model.get("layers", [])
                                     if layer.get("name")},
                      head_units=(head or {}).get("units"), normalises_inputs=_normalises_inputs(described),
+                     index_inputs=_index_inputs(described),
                      output_layers=_output_layers(described, heads),
                      inputs=(meta.get("data") or {}).get("inputs"), target=(meta.get("data") or {}).get("target"),
                      backend=_backend(meta))
@@ -205,6 +209,19 @@ def _output_layers(layers: list, heads: list) -> tuple:
                 break
             out.append(layer["name"])
     return tuple(out)
+
+
+#: Layers that take indices (token or category ids) rather than features.
+_INDEX_LAYERS = ("Embedding", "IntegerLookup", "StringLookup", "TextVectorization", "Hashing", "CategoryEncoding")
+
+
+def _index_inputs(layers: list) -> bool:
+    for layer in layers:
+        if layer.get("class") in _INDEX_LAYERS:
+            return True
+        if layer.get("params"):
+            return False
+    return False
 
 
 def _normalises_inputs(layers: list) -> bool:
