@@ -313,13 +313,13 @@ def paper(name, data_source, epochs, lr, batch_size, width, depths, lengths, seq
                                        data_source, f"paper-{name}")
     _import_tensorflow()
     from gradscope.experiments.papers import run_paper
-    from gradscope.report.figures.paper import save_summary_png
+    from gradscope.report.figures.paper import save_summary_pngs
 
     with _user_errors(), _keep_on_interrupt(out, f"gradscope paper {name} (interrupted)"):
         out_dir, runs, payload = run_paper(name, train, data=dataset, out=out, echo=click.echo,
                                            depths=depth_list, width=width, progress=not quiet)
     _publish(out_dir, runs, f"gradscope paper {name}", paper=payload)
-    save_summary_png(payload, out_dir / "gradients.png")
+    save_summary_pngs(payload, out_dir)
     _echo_claims(payload)
 
 
@@ -367,7 +367,9 @@ def diagnose(dirs, as_json, fail_on):
 @click.argument("dirs", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Report file (default: report.html in the first folder).")
-def report(dirs, output):
+@click.option("--figures", "figures_dir", type=click.Path(file_okay=False), default=None,
+              help="Also write each figure to this folder as <figure>.png (the images the page embeds).")
+def report(dirs, output, figures_dir):
     """Re-render the HTML report from saved runs (no TensorFlow needed)."""
     from gradscope.experiments.papers import load_paper
     from gradscope.report import write_report
@@ -376,8 +378,8 @@ def report(dirs, output):
     path = Path(output) if output else Path(dirs[0]) / "report.html"
     paper = load_paper(dirs[0]) if len(dirs) == 1 else None
     write_report(runs, path, title=f"gradscope {paper['paper']}" if paper else "gradscope report",
-                 command=" ".join(["gradscope report", *sys.argv[2:]]), paper=paper)
-    click.echo(f"report: {path} ({len(runs)} run(s))")
+                 command=" ".join(["gradscope report", *sys.argv[2:]]), paper=paper, figures_dir=figures_dir)
+    click.echo(f"report: {path} ({len(runs)} run(s))" + (f"; figures in {figures_dir}" if figures_dir else ""))
     _exit_if_skipped(skipped)
 
 

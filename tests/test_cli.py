@@ -1,3 +1,4 @@
+import base64
 import json
 import re
 import subprocess
@@ -105,8 +106,13 @@ def test_report_rerenders_and_rejects_non_runs(tmp_path, tiny_npz):
     out = tmp_path / "out"
     assert _run(["analyze", "--data", str(tiny_npz), "--out", str(out), *TINY]).exit_code == 0
     (out / "report.html").unlink()
-    r = _run(["report", str(out), "-o", str(tmp_path / "again.html")])
-    assert r.exit_code == 0 and (tmp_path / "again.html").stat().st_size > 10_000
+    r = _run(["report", str(out), "-o", str(tmp_path / "again.html"), "--figures", str(tmp_path / "figs")])
+    page = (tmp_path / "again.html").read_text()
+    assert r.exit_code == 0 and len(page) > 10_000
+    pngs = sorted((tmp_path / "figs").glob("*.png"))  # each figure the page embeds, as a file of the same bytes
+    assert "grad-histograms.png" in [p.name for p in pngs] and len(pngs) == page.count('src="data:image/png;base64,')
+    for png in pngs:
+        assert base64.b64encode(png.read_bytes()).decode("ascii") in page
     r = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert r.exit_code == 1 and "not a gradscope output folder" in r.output
 

@@ -58,7 +58,7 @@ def test_paper_glorot2010_on_a_tiny_net(tmp_path, tiny_npz):
     assert probe["gradient_std"][0] < probe["gradient_std"][-1]
     html = (out / "report.html").read_text()
     assert 'id="paper-findings"' in html and 'id="paper-histograms"' in html
-    assert (out / "gradients.png").stat().st_size > 10_000
+    assert (out / "gradients.png").stat().st_size > 10_000 and (out / "histograms.png").stat().st_size > 10_000
     # re-rendering from the saved folder keeps the paper sections
     (out / "report.html").unlink()
     assert CliRunner().invoke(main, ["report", str(out)]).exit_code == 0

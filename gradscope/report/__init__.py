@@ -6,7 +6,7 @@ drawing stack (matplotlib).
 
 import importlib
 
-_EXPORTS = {"render_report": "render", "write_report": "render", "RunView": "view", "views_of": "view"}
+_EXPORTS = {"render_report": "render", "report_figures": "render", "write_report": "render", "RunView": "view", "views_of": "view"}
 
 __all__ = list(_EXPORTS)
 

@@ -18,7 +18,7 @@ from gradscope.display import STYLE, finding_html
 from gradscope.report.describe import describe
 from gradscope.report.figures import FIGURES, PAPER_FIGURES
 from gradscope.report.seed_references import reference_for
-from gradscope.report.style import run_colors, to_data_uri
+from gradscope.report.style import data_uri, png_bytes, run_colors
 from gradscope.report.view import RunView, views_of
 from gradscope.vocabulary import BASELINE_ARM, fmt
 
@@ -125,18 +125,31 @@ def _figures(views) -> list[dict]:
     for spec in FIGURES:
         fig = spec.draw(views, colors)
         if fig is not None:
-            out.append({"id": spec.id, "title": spec.title, "src": to_data_uri(fig), "alt": spec.caption_for(views)})
+            png = png_bytes(fig)
+            out.append({"id": spec.id, "title": spec.title, "png": png, "src": data_uri(png),
+                        "alt": spec.caption_for(views)})
     return out
 
 
 def _paper_figures(paper) -> list[dict]:
     if "probes" not in paper:  # a paper without per-layer probes (le2015) draws from its runs only
         return []
-    return [{"id": spec.id, "title": spec.title, "src": to_data_uri(spec.draw(paper)), "alt": spec.caption}
-            for spec in PAPER_FIGURES]
+    out = []
+    for spec in PAPER_FIGURES:
+        png = png_bytes(spec.draw(paper))
+        out.append({"id": spec.id, "title": spec.title, "png": png, "src": data_uri(png), "alt": spec.caption})
+    return out
 
 
-def render_report(runs, title="gradscope report", command=None, paper=None, page: bool = True) -> str:
+def report_figures(runs, paper=None) -> list[dict]:
+    """The report's figures, drawn: per figure its ``id``, ``title``, ``png`` (bytes), ``src`` (the
+    same as a ``data:`` URI) and ``alt`` (its caption); a paper's own figures first."""
+    views = [r if isinstance(r, RunView) else RunView(r) for r in runs]
+    return (_paper_figures(paper) if paper else []) + _figures(views)
+
+
+def render_report(runs, title="gradscope report", command=None, paper=None, page: bool = True,
+                  figures: list[dict] | None = None) -> str:
     """Return the report HTML for a list of :class:`gradscope.storage.Run` (or their views).
 
     Args:
@@ -144,6 +157,7 @@ def render_report(runs, title="gradscope report", command=None, paper=None, page
             histograms).
         page: a whole HTML page (the report file); else the same content as one block that a
             notebook shows inline (its stylesheet scoped to it, see :mod:`gradscope.display`).
+        figures: the figures from :func:`report_figures` when already drawn (else drawn here).
     """
     import jinja2
     import markupsafe
@@ -166,7 +180,7 @@ def render_report(runs, title="gradscope report", command=None, paper=None, page
         rows=rows,
         reference_sources=sources,
         trials=[t for t in map(_trials, views) if t is not None] + _reference_trials(views),
-        figures=(_paper_figures(paper) if paper else []) + _figures(views),
+        figures=report_figures(views, paper) if figures is None else figures,
         paper=paper,
         commands=sorted({r["command"] for r in rows if r["command"]}),
         render_command=command,
@@ -182,12 +196,24 @@ def render_report(runs, title="gradscope report", command=None, paper=None, page
     )
 
 
-def write_report(runs, path, title="gradscope report", command=None, paper=None) -> Path:
-    """Render ``runs`` (or their views) and write the report to ``path``; returns the path."""
+def write_report(runs, path, title="gradscope report", command=None, paper=None, figures_dir=None) -> Path:
+    """Render ``runs`` (or their views) and write the report to ``path``; returns the path.
+
+    Args:
+        figures_dir: also write each figure there as ``<id>.png`` (the same image the page embeds),
+            for slides, papers or a README.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(runs, title=title, command=command, paper=paper), encoding="utf-8")
+    figures = report_figures(runs, paper)
+    if figures_dir is not None:
+        folder = Path(figures_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        for figure in figures:
+            (folder / f"{figure['id']}.png").write_bytes(figure["png"])
+    path.write_text(render_report(runs, title=title, command=command, paper=paper, figures=figures),
+                    encoding="utf-8")
     return path
 
 
-__all__ = ["render_report", "write_report", "views_of"]
+__all__ = ["render_report", "report_figures", "write_report", "views_of"]

@@ -318,9 +318,9 @@ def positive(series: pd.Series) -> pd.Series:
     return values.where(values > 0)
 
 
-def to_data_uri(fig, dpi: int = 80) -> str:
-    """Encode a figure as an embedded PNG ``data:`` URI (256 colours: a third of the bytes of a
-    full-colour PNG for these plots) and close it."""
+def png_bytes(fig, dpi: int = 80) -> bytes:
+    """A figure as PNG bytes in 256 colours (a third of the bytes of a full-colour PNG for these
+    plots); the figure is closed."""
     from PIL import Image
 
     raw, out = io.BytesIO(), io.BytesIO()
@@ -330,7 +330,17 @@ def to_data_uri(fig, dpi: int = 80) -> str:
         plt.close(fig)
     raw.seek(0)
     Image.open(raw).convert("RGB").quantize(256, method=Image.Quantize.FASTOCTREE).save(out, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
+    return out.getvalue()
+
+
+def data_uri(png: bytes) -> str:
+    """PNG bytes as a ``data:`` URI a page embeds."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def to_data_uri(fig, dpi: int = 80) -> str:
+    """Encode a figure as an embedded PNG ``data:`` URI (see :func:`png_bytes`) and close it."""
+    return data_uri(png_bytes(fig, dpi))
 
 
 def save_png(fig, path, dpi: int = 80) -> None:

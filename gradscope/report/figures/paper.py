@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 import matplotlib.pyplot as plt
@@ -58,6 +60,8 @@ def histograms(paper: dict):
     return fig
 
 
-def save_summary_png(paper: dict, path) -> None:
-    """Write the per-layer gradient figure as a PNG (for READMEs and notes)."""
-    save_png(gradient_std_by_layer(paper), path)
+def save_summary_pngs(paper: dict, folder) -> None:
+    """Write the per-layer gradient figure and the histograms (Glorot & Bengio 2010's Figs. 6-7 view) to
+    ``folder`` as ``gradients.png`` and ``histograms.png`` (for READMEs and notes)."""
+    save_png(gradient_std_by_layer(paper), Path(folder) / "gradients.png")
+    save_png(histograms(paper), Path(folder) / "histograms.png")
