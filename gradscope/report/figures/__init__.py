@@ -76,7 +76,8 @@ FIGURES = (
                "Histogram of the magnitudes of each kernel's gradient on the probe batch, before the first step "
                "and at the last epoch end, one column per run, input-side layer on top, on one shared log axis "
                "(Glorot & Bengio 2010, Fig. 7, for any model): a gradient vanishing toward the input moves the "
-               "top rows decades to the left.",
+               "top rows decades to the left. The bin marked 0 holds exact zeros (and magnitudes under 1e-10): "
+               "inputs that are always 0, such as MNIST's border pixels, give their weights a zero gradient.",
                lambda views, colors: histograms.layer_histograms(views, "grad_hist")),
     FigureSpec("grad-ridges", "Gradient distribution over epochs",
                "The input-side layer's gradient histogram before training and at each epoch end, stacked upward "

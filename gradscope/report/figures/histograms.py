@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from gradscope.histograms import scale_of
+from gradscope.histograms import bin_bounds, scale_of
 from gradscope.report.style import decade_label, layout, short
 
 MAX_RUNS = 6
@@ -53,10 +53,16 @@ def _x_range(tables, metric):
 def _x_ticks(ax, metric, x_range):
     low, high = x_range
     if scale_of(metric) == "magnitude":
-        ticks = np.arange(np.ceil(low), np.floor(high) + 1)
+        left, right = bin_bounds(metric)
+        zero_at = (left[0] + right[0]) / 2  # the underflow bin: exact zeros and |x| under the first edge
+        zeros = low < zero_at  # in range: marked "0", the decades start one clear of it
+        ticks = np.arange(max(np.ceil(low), np.ceil(right[0]) + 1) if zeros else np.ceil(low), np.floor(high) + 1)
         step = max(1, int(np.ceil(len(ticks) / 6)))
-        ticks = ticks[::step]
-        ax.set_xticks(ticks, [decade_label(t) for t in ticks], fontsize=7)
+        ticks = list(ticks[::step])
+        labels = [decade_label(t) for t in ticks]
+        if zeros:
+            ticks, labels = [zero_at, *ticks], ["0", *labels]
+        ax.set_xticks(ticks, labels, fontsize=7)
     else:
         ticks = [t for t in (-3, -2, -1, 0, 1, 2, 3) if low <= t <= high]
         ax.set_xticks(ticks, [_signed_label(t) for t in ticks], fontsize=7)
