@@ -57,20 +57,54 @@ def n_bins(metric: str) -> int:
 
 
 def bin_counts(values, metric: str) -> np.ndarray:
-    """The counts of ``values`` (any shape) in the bins of ``metric``'s scale (see the module docstring)."""
+    """The counts of ``values`` (any shape) in the bins of ``metric``'s scale (see the module docstring).
+
+    float32 values (every Keras weight, gradient and output by default) are binned by a lookup on their
+    top 16 bits (:func:`_bits_table`), exactly as :func:`_exact_index` bins them: the few values whose
+    16-bit cell holds a bin edge take the exact way. 6.4 -> 1.5 ms for 570,000 values.
+    """
     scale = scale_of(metric)
     x = np.asarray(values).reshape(-1)
+    if x.dtype == np.float32:
+        index = _bits_table(scale)[x.view(np.uint32) >> 16]
+        unsure = np.flatnonzero(index < 0)
+        if len(unsure):
+            index = index.astype(np.intp)
+            index[unsure] = _exact_index(x[unsure], scale)
+    else:
+        index = _exact_index(x, scale)
+    return np.bincount(index, minlength=n_bins(metric))
+
+
+def _exact_index(x, scale: str) -> np.ndarray:
+    """Each value's bin on ``scale``, computed in float64: quarter decades are arithmetic on
+    ``log10 |x|`` (no search; 4x faster than one), the signed scale a search over its edges."""
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
     finite = np.isfinite(x)
-    if scale == "magnitude":  # quarter decades: the bin is arithmetic on log10 |x| (no search; 4x faster)
+    if scale == "magnitude":
         with np.errstate(divide="ignore", invalid="ignore"):
             position = (np.log10(np.abs(x), dtype=np.float64) - _MAGNITUDE_LOW) * _PER_DECADE
         index = np.clip(np.floor(np.where(finite, position, -1.0)), -1, len(EDGES[scale]) - 1).astype(np.int64) + 1
     else:
-        index = np.searchsorted(EDGES[scale], x, side="right")
-    index[~finite] = n_bins(metric) - 1
-    return np.bincount(index, minlength=n_bins(metric))
+        with np.errstate(invalid="ignore"):  # NaN cast to the edges' float64: it goes to the non-finite bin below
+            index = np.searchsorted(EDGES[scale], x, side="right")
+    index[~finite] = len(EDGES[scale]) + 1
+    return index
+
+
+_TABLES: dict = {}
+
+
+def _bits_table(scale: str) -> np.ndarray:
+    """For every value of a float32's top 16 bits (sign, exponent, 7 bits of mantissa): the bin of all
+    the floats that share them, or -1 where they straddle a bin edge (or are NaN). Bins are monotone in
+    the value and the floats sharing 16 bits are one interval, so its two ends decide it."""
+    if scale not in _TABLES:
+        cells = np.arange(1 << 16, dtype=np.uint32) << 16
+        low, high = _exact_index(cells.view(np.float32), scale), _exact_index((cells | 0xFFFF).view(np.float32), scale)
+        _TABLES[scale] = np.where(low == high, low, -1).astype(np.int16)
+    return _TABLES[scale]
 
 
 def _transform(x, scale: str):

@@ -642,6 +642,24 @@ def test_histogram_bins_give_known_counts():
     assert act[np.searchsorted(signed, 2.0)] == 1  # [1.78, 3.16)
 
 
+def test_float32_histograms_by_their_top_bits_equal_the_exact_binning():
+    """float32 values are binned by a lookup on their top 16 bits; it must give the counts the float64
+    binning gives, at every edge and on both sides of it, at 0 and -0, the extremes and the non-finite."""
+    from gradscope.histograms import EDGES, _exact_index, bin_counts, n_bins
+
+    rng = np.random.default_rng(0)
+    spread = (rng.normal(size=200_000) * 10.0 ** rng.uniform(-12, 8, 200_000)).astype(np.float32)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-45, -1e-45, 3.4e38, -3.4e38], np.float32)
+    for metric, scale in (("grad_hist", "magnitude"), ("act_hist", "signed")):
+        edges = EDGES[scale].astype(np.float32)
+        near = [edges, np.nextafter(edges, np.float32(np.inf)), np.nextafter(edges, np.float32(-np.inf)), -edges]
+        values = np.concatenate([spread, special, *near]).astype(np.float32)
+        for sample in (values, special, np.concatenate(near)):
+            expected = np.bincount(_exact_index(sample, scale), minlength=n_bins(metric))
+            np.testing.assert_array_equal(bin_counts(sample, metric), expected)
+            assert bin_counts(sample, metric).sum() == len(sample)
+
+
 def test_histograms_off():
     x, y = _xy()
     mon = GradientMonitor(histograms=False)

@@ -47,12 +47,15 @@ class HistogramProbe:
         self._gradients = TracedOnce(self._kernel_gradients) if gradients and self.kernels else None
 
     def _kernel_gradients(self, x, y):
+        """The kernels' gradients on ``(x, y)`` and their values, in one call (one read of many small
+        variables instead of one each)."""
         import tensorflow as tf
 
+        variables = [v for v, *_ in self.kernels]
         with tf.GradientTape() as tape:
             y_pred = self.model(x, training=False)
             loss = self.model.compute_loss(x=x, y=y, y_pred=y_pred)
-        return tape.gradient(loss, [v for v, *_ in self.kernels])
+        return tape.gradient(loss, variables), [tf.convert_to_tensor(v) for v in variables]
 
     def items(self, x, y, outputs) -> list[tuple]:
         """``(layer, depth, variable, metric, values)`` of every histogram: the kernels' weights, their
@@ -60,11 +63,14 @@ class HistogramProbe:
         ``outputs`` (``(layer, depth, activation, output)``, from the activation probe)."""
         import numpy as np
 
-        items = [(layer, depth, name, "weight_hist", compat.to_numpy(v)) for v, layer, depth, name in self.kernels]
         if self._gradients is not None and x is not None and y is not None:
-            grads = self._gradients(x, y)
+            grads, values = self._gradients(x, y)
+            items = [(layer, depth, name, "weight_hist", np.asarray(value))
+                     for (_, layer, depth, name), value in zip(self.kernels, values)]
             items += [(layer, depth, name, "grad_hist", np.asarray(_dense(g)))
                       for (_, layer, depth, name), g in zip(self.kernels, grads) if g is not None]
+        else:
+            items = [(layer, depth, name, "weight_hist", compat.to_numpy(v)) for v, layer, depth, name in self.kernels]
         items += [(name, depth, "", "act_hist", output) for name, depth, _, output in outputs]
         return items
 
