@@ -293,6 +293,7 @@ def test_sigterm_during_fit_keeps_the_records_marks_the_run_interrupted_and_exit
     assert run.progress_note == f"interrupted after epoch {done} of 2000"
 
 
+@pytest.mark.slow  # two TensorFlow processes (~20 s): the slow tier, which CI runs too
 def test_a_killed_run_reads_as_interrupted_and_is_diagnosed_as_incomplete(tmp_path):
     proc, progress = _start(tmp_path)
     _wait_for(lambda: _epochs_done(progress) >= 2, proc)
@@ -355,6 +356,7 @@ def test_a_second_writer_of_a_run_gets_a_clear_error_and_the_folder_stays_readab
         proc.wait(timeout=60)
 
 
+@pytest.mark.slow  # two TensorFlow processes (~20 s): the slow tier, which CI runs too
 def test_two_analyze_processes_on_one_out(tmp_path, tiny_npz):
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": ROOT, "TF_CPP_MIN_LOG_LEVEL": "3"}
