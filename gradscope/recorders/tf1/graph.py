@@ -217,8 +217,18 @@ def build_step_stats(train_op, graph=None, every_step=DEFAULT_EVERY_STEP) -> Ste
 
         columns = Plan.of(every_step=every_step).with_measured("update_norm").every_step
         reduced = {name: [] for name in columns}
+        scales = {name: [] for name in columns}  # per row: a factor the column's value is multiplied by, or None
         weights = []
         rules = []
+        factors = {}
+
+        def factor(alpha, power):  # |alpha| ** power, built once per learning-rate tensor
+            key = (alpha.ref(), power)
+            if key not in factors:
+                a = tf.cast(alpha, tf.float32)
+                factors[key] = tf.square(a) if power == 2 else tf.abs(a) ** power
+            return factors[key]
+
         with tf.name_scope("gradscope"):
             for var, op, grad, indices in rows:
                 if indices is not None:
@@ -236,19 +246,33 @@ def build_step_stats(train_op, graph=None, every_step=DEFAULT_EVERY_STEP) -> Ste
                 of_grad = {}
                 for name in columns:
                     source, reduction = METRICS[name].source, reduction_of(name)
+                    scale = None
                     if source == "grad" or (source == "update" and alpha is not None):
                         if id(reduction) not in of_grad:
                             of_grad[id(reduction)] = tf_ops.graph(reduction)(grad)
                         value = of_grad[id(reduction)]
                         if source == "update":  # gradient descent applies exactly alpha * grad
-                            a = tf.cast(alpha, tf.float32)
-                            value = value * (tf.square(a) if reduction.power == 2 else tf.abs(a) ** reduction.power)
+                            scale = factor(alpha, reduction.power)
                     elif source == "weight":
                         value = tf_ops.graph(reduction)(after)
                     else:
                         value = tf_ops.graph(reduction)(after - before)
                     reduced[name].append(value)
-            stats = tf.stack([tf_ops.finish(reduction_of(name))(tf.stack(reduced[name])) for name in columns], axis=1)
+                    scales[name].append(scale)
+            stacked = {}  # columns of the same tensors (the gradient's, read for its norm and its update) stack once
+            finished = []
+            for name in columns:
+                key = tuple(id(t) for t in reduced[name])
+                if key not in stacked:
+                    stacked[key] = tf.stack(reduced[name])
+                column = stacked[key]
+                factors_of = scales[name]
+                if any(f is not None for f in factors_of):  # one multiply per column, not three ops per variable
+                    same = all(f is factors_of[0] for f in factors_of)
+                    column = column * (factors_of[0] if same else
+                                       tf.stack([tf.constant(1.0) if f is None else f for f in factors_of]))
+                finished.append(tf_ops.finish(reduction_of(name))(column))
+            stats = tf.stack(finished, axis=1)
             weight_norms = tf_ops.finish(REDUCTIONS["l2"])(tf.stack(weights))
             small = [i for i, v in enumerate(variables) if v.shape.num_elements() is not None
                      and v.shape.num_elements() <= SMALL_VARIABLE] if "weight_norm" not in columns else []
