@@ -180,8 +180,9 @@ def facts_of(meta: dict | None = None, config: dict | None = None) -> RunFacts:
                      depth=len(layers) or (len(config["layers"]) - 1 if config.get("layers") else None),
                      layer_classes={layer["name"]: layer.get("class") for layer in model.get("layers", [])
                                     if layer.get("name")},
-                     head_units=(head or {}).get("units"), normalises_inputs=_normalises_inputs(described),
-                     index_inputs=_index_inputs(described),
+                     head_units=(head or {}).get("units"),
+                     normalises_inputs=_meets_inputs(described, _INPUT_SCALING),
+                     index_inputs=_meets_inputs(described, _INDEX_LAYERS),
                      output_layers=_output_layers(described, heads),
                      inputs=(meta.get("data") or {}).get("inputs"), target=(meta.get("data") or {}).get("target"),
                      backend=_backend(meta))
@@ -215,18 +216,10 @@ def _output_layers(layers: list, heads: list) -> tuple:
 _INDEX_LAYERS = ("Embedding", "IntegerLookup", "StringLookup", "TextVectorization", "Hashing", "CategoryEncoding")
 
 
-def _index_inputs(layers: list) -> bool:
+def _meets_inputs(layers: list, classes: tuple) -> bool:
+    """Whether a layer of one of ``classes`` comes before (or is) the model's first layer with weights."""
     for layer in layers:
-        if layer.get("class") in _INDEX_LAYERS:
-            return True
-        if layer.get("params"):
-            return False
-    return False
-
-
-def _normalises_inputs(layers: list) -> bool:
-    for layer in layers:
-        if layer.get("class") in _INPUT_SCALING:
+        if layer.get("class") in classes:
             return True
         if layer.get("params"):
             return False
