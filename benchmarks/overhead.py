@@ -29,6 +29,7 @@ Ways (add ``--ways`` to choose):
   gradscope-all    GradientMonitor(every_step="all"): grad, weight and update norms every step
   gradscope/n10    GradientMonitor(every_n_steps=10): every 10th step
   gradscope/w10    GradientMonitor(window_steps=10): the mean and max of every 10 steps
+  gradscope-nohist GradientMonitor(histograms=False): the default without the epoch-end histograms
   gradscope+capture  the default fed by a tf.data pipeline, whose probe rows only the train
                    step sees: it keeps them in the graph (a cond per step)
   tape-probe       a second forward/backward pass on a probe batch after every step (how
@@ -56,6 +57,7 @@ WAYS = {
     "gradscope-all": {"every_step": "all"},
     "gradscope/n10": {"every_n_steps": 10},
     "gradscope/w10": {"window_steps": 10},
+    "gradscope-nohist": {"histograms": False},
     "gradscope+capture": {"_capture": True},
 }
 
