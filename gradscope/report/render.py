@@ -141,11 +141,15 @@ def _paper_figures(paper) -> list[dict]:
     return out
 
 
+def _views(runs) -> list[RunView]:
+    """Runs as views (views as they are): a view reads its run's records once, so make them once."""
+    return [r if isinstance(r, RunView) else RunView(r) for r in runs]
+
+
 def report_figures(runs, paper=None) -> list[dict]:
     """The report's figures, drawn: per figure its ``id``, ``title``, ``png`` (bytes), ``src`` (the
     same as a ``data:`` URI) and ``alt`` (its caption); a paper's own figures first."""
-    views = [r if isinstance(r, RunView) else RunView(r) for r in runs]
-    return (_paper_figures(paper) if paper else []) + _figures(views)
+    return (_paper_figures(paper) if paper else []) + _figures(_views(runs))
 
 
 def render_report(runs, title="gradscope report", command=None, paper=None, page: bool = True,
@@ -168,7 +172,7 @@ def render_report(runs, title="gradscope report", command=None, paper=None, page
     )
     env.filters["finding_html"] = lambda f: markupsafe.Markup(finding_html(f))
     template = env.get_template("report.html.j2")
-    views = [r if isinstance(r, RunView) else RunView(r) for r in runs]
+    views = _views(runs)
     rows = [_row(view) for view in views]
     sources = []
     for r in rows:
@@ -205,13 +209,14 @@ def write_report(runs, path, title="gradscope report", command=None, paper=None,
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figures = report_figures(runs, paper)
+    views = _views(runs)  # the figures and the page read the same views
+    figures = report_figures(views, paper)
     if figures_dir is not None:
         folder = Path(figures_dir)
         folder.mkdir(parents=True, exist_ok=True)
         for figure in figures:
             (folder / f"{figure['id']}.png").write_bytes(figure["png"])
-    path.write_text(render_report(runs, title=title, command=command, paper=paper, figures=figures),
+    path.write_text(render_report(views, title=title, command=command, paper=paper, figures=figures),
                     encoding="utf-8")
     return path
 
