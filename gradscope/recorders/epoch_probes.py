@@ -44,7 +44,7 @@ class EpochProbes:
         """Prepare the probes of a ``fit`` of ``model`` (``table``: its layer table; ``fit``: what
         ``fit`` was given). ``through_time``: gradients through time can be measured on this stack;
         ``can_capture``: the train step can keep a probe batch (on TensorFlow, not XLA-compiled)."""
-        self._activations = self._time = self._histograms = None
+        self._activations = self._time = None
         gradients = through_time and self.probe is not False
         self._histograms = HistogramProbe(model, table, gradients) if self.histograms else None
         if self.probe is False:
@@ -113,18 +113,21 @@ class EpochProbes:
         if not statistics:
             return rec.concat(frames) if frames else rec.empty()
         if self._time is not None and self._y is not None and self._batch() is not None:
-            n = min(rows_in(self._x), rows_in(self._y))
-            frames.append(time_records(run, step, epoch, self._time(cut_rows(self._x, n), cut_rows(self._y, n))))
+            frames.append(time_records(run, step, epoch, self._time(*self._pair())))
         return rec.concat(frames) if frames else rec.empty()
+
+    def _pair(self):
+        """The probe batch and its targets, cut to the rows both have (either None when not known)."""
+        x, y = self._batch(), self._y
+        if x is None or y is None:
+            return x, y
+        n = min(rows_in(x), rows_in(y))
+        return cut_rows(x, n), cut_rows(y, n)
 
     def _histogram_records(self, run: str, step: int, epoch: int, outputs):
         from gradscope.histograms import histogram_records
 
-        x, y = self._batch(), self._y
-        if x is not None and y is not None:
-            n = min(rows_in(x), rows_in(y))
-            x, y = cut_rows(x, n), cut_rows(y, n)
-        return histogram_records(run, step, epoch, self._histograms.items(x, y, outputs))
+        return histogram_records(run, step, epoch, self._histograms.items(*self._pair(), outputs))
 
     def release(self) -> None:
         """Give the train step back (the capture); the batch itself is kept for the run's next fit."""

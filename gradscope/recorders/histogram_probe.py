@@ -55,7 +55,8 @@ class HistogramProbe:
         with tf.GradientTape() as tape:
             y_pred = self.model(x, training=False)
             loss = self.model.compute_loss(x=x, y=y, y_pred=y_pred)
-        return tape.gradient(loss, variables), [tf.convert_to_tensor(v) for v in variables]
+        grads = [None if g is None else tf.convert_to_tensor(g) for g in tape.gradient(loss, variables)]  # dense
+        return grads, [tf.convert_to_tensor(v) for v in variables]
 
     def items(self, x, y, outputs) -> list[tuple]:
         """``(layer, depth, variable, metric, values)`` of every histogram: the kernels' weights, their
@@ -67,15 +68,9 @@ class HistogramProbe:
             grads, values = self._gradients(x, y)
             items = [(layer, depth, name, "weight_hist", np.asarray(value))
                      for (_, layer, depth, name), value in zip(self.kernels, values)]
-            items += [(layer, depth, name, "grad_hist", np.asarray(_dense(g)))
+            items += [(layer, depth, name, "grad_hist", np.asarray(g))
                       for (_, layer, depth, name), g in zip(self.kernels, grads) if g is not None]
         else:
             items = [(layer, depth, name, "weight_hist", compat.to_numpy(v)) for v, layer, depth, name in self.kernels]
         items += [(name, depth, "", "act_hist", output) for name, depth, _, output in outputs]
         return items
-
-
-def _dense(gradient):
-    import tensorflow as tf
-
-    return tf.convert_to_tensor(gradient)

@@ -240,6 +240,16 @@ def _decades(log_low: float, log_high: float, own: bool) -> tuple:
 NOTE_LINE_PT = 9  #: points per line of notes above a panel
 
 
+def spread(count: int, most: int) -> list[int]:
+    """At most ``most`` of the indices ``0 .. count - 1``, spread evenly, the first and last among them.
+
+    Example:
+        >>> spread(10, 4), spread(3, 6), spread(0, 6)
+        ([0, 3, 6, 9], [0, 1, 2], [])
+    """
+    return sorted({int(i) for i in np.linspace(0, count - 1, min(count, most))}) if count else []
+
+
 def decade_label(exponent: int) -> str:
     """The label of the power of ten ``10**exponent`` on a log axis, as plain text.
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from gradscope.histograms import bin_bounds, scale_of
-from gradscope.report.style import decade_label, layout, short
+from gradscope.report.style import decade_label, layout, short, spread
 
 MAX_RUNS = 6
 MAX_LAYERS = 6
@@ -26,15 +26,10 @@ _AXIS = {"grad_hist": "|gradient| (log scale)", "weight_hist": "|weight| (log sc
          "act_hist": "output (linear in [-1, 1], decades beyond)"}
 
 
-def _spread(count: int, most: int) -> list[int]:
-    """At most ``most`` indices of ``count``, spread evenly, the first and last among them."""
-    return sorted({int(i) for i in np.linspace(0, count - 1, min(count, most))}) if count else []
-
-
 def _panels(views, metric):
     """``[(view, densities)]`` of the runs with histograms of ``metric``, at most :data:`MAX_RUNS`."""
     found = [(view, table) for view in views if len(table := view.histograms(metric))]
-    return [found[i] for i in _spread(len(found), MAX_RUNS)], len(found)
+    return [found[i] for i in spread(len(found), MAX_RUNS)], len(found)
 
 
 def _x_range(tables, metric):
@@ -70,9 +65,10 @@ def _x_ticks(ax, metric, x_range):
 
 
 def _signed_label(t: float) -> str:
+    """A tick of the signed axis: itself within [-1, 1], beyond it the power of ten drawn there."""
     if abs(t) <= 1:
         return f"{t:g}"
-    return f"{'-' if t < 0 else ''}1e{int(abs(t)) - 1}" if abs(t) > 2 else f"{'-' if t < 0 else ''}10"
+    return ("-" if t < 0 else "") + decade_label(int(abs(t)) - 1)
 
 
 def _draw(ax, hists, palette, sns) -> list[str]:
@@ -121,7 +117,7 @@ def layer_histograms(views, metric: str = "grad_hist"):
     fig, axes = plt.subplots(rows, len(panels), figsize=(1.2 + 2.6 * len(panels), 0.9 + 1.05 * rows),
                              sharex=True, squeeze=False)
     for col, ((view, table), layers) in enumerate(zip(panels, layer_lists)):
-        shown = [layers[i] for i in _spread(len(layers), MAX_LAYERS)]
+        shown = [layers[i] for i in spread(len(layers), MAX_LAYERS)]
         steps = sorted(table["step"].unique())
         for row in range(rows):
             ax = axes[row][col]
@@ -174,7 +170,7 @@ def epoch_ridges(views, metric: str = "grad_hist"):
         first = table.sort_values("depth").iloc[0]
         one = table[(table["layer"] == first["layer"]) & (table["variable"] == first["variable"])]
         steps = sorted(one["step"].unique())
-        shown = [steps[i] for i in _spread(len(steps), MAX_EPOCHS)]
+        shown = [steps[i] for i in spread(len(steps), MAX_EPOCHS)]
         palette = sns.color_palette("rocket_r", len(shown) + 1)[1:]
         for k, step in enumerate(shown):
             hist = one[one["step"] == step]

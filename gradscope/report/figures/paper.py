@@ -8,7 +8,7 @@ import numpy as np
 
 import matplotlib.pyplot as plt
 
-from gradscope.report.style import layer_colors, layout, log_scale, run_colors, save_png
+from gradscope.report.style import layer_colors, layout, log_scale, run_colors, save_png, spread
 
 MAX_LAYERS_DRAWN = 6
 
@@ -44,7 +44,7 @@ def histograms(paper: dict):
     for row, (name, p) in zip(axes, probes.items()):
         for ax, (when, key, label) in zip(row, panels):
             hists = p[when][key]
-            keep = np.unique(np.linspace(0, len(hists) - 1, min(len(hists), MAX_LAYERS_DRAWN)).astype(int))
+            keep = spread(len(hists), MAX_LAYERS_DRAWN)
             for color, i in zip(layer_colors(len(keep)), keep):
                 edges = np.array(hists[i]["edges"])
                 centers = (edges[:-1] + edges[1:]) / 2

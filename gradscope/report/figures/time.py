@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradscope.report.style import NOTE_LINE_PT, grid, layout, note_lines, short
+from gradscope.report.style import NOTE_LINE_PT, grid, layout, note_lines, short, spread
 
 LOWEST_DECADE = -8  #: darker than this is drawn as this
 
@@ -33,7 +33,7 @@ def time_heatmaps(views):
         image = ax.imshow(decades, aspect="auto", cmap="magma", vmin=LOWEST_DECADE, vmax=0, origin="lower",
                           interpolation="nearest", extent=(-0.5, values.shape[1] - 0.5, -0.5, values.shape[0] - 0.5))
         epochs = [int(e) for e in table.index.get_level_values("epoch")]
-        ticks = np.unique(np.linspace(0, len(epochs) - 1, min(len(epochs), 6)).astype(int))
+        ticks = spread(len(epochs), 6)
         ax.set_yticks(ticks, [str(epochs[i]) for i in ticks], fontsize=7)
         ax.tick_params(axis="x", labelsize=7)
         ax.set_xlabel("time step (0 = first; the loss reads the last)", fontsize=8)
