@@ -181,6 +181,18 @@ def test_wandb_offline_gets_sampled_per_layer_metrics_the_findings_and_the_repor
                       if f"gradscope/{metric}/{layer}" in h]
             assert [s for s, _ in points] == [sel[sel.epoch == e]["step"].max() for e in (0, 3)]  # at most 2 points
             np.testing.assert_allclose([v for _, v in points], [means[0], means[3]], rtol=1e-5)
+    logged = [h for h in history if "gradscope/grad_hist/h.values" in h]
+    assert len(logged) == 2  # the histograms come with the sampled epochs' points
+    for item, epoch in zip(logged, (0, 3)):
+        for metric, layer in (("grad_hist", "h"), ("weight_hist", "head"), ("act_hist", "h")):
+            key = f"gradscope/{metric}/{layer}"  # W&B's reader flattens a histogram into .bins, .values, ._type
+            shown = {part: item[f"{key}.{part}"] for part in ("_type", "bins", "values")}
+            sel = stored[(stored.metric == metric) & (stored.layer == layer) & (stored.epoch == epoch)]
+            last = sel[sel.step == sel.step.max()]  # the epoch-end histogram, from the stored records
+            counts = np.zeros(len(shown["values"]))
+            np.add.at(counts, last["bin"].to_numpy(int), last["value"].to_numpy())
+            assert shown["_type"] == "histogram" and len(shown["bins"]) == len(shown["values"]) + 1
+            np.testing.assert_array_equal(shown["values"], counts)
     artifacts = [r["artifact"] for r in records if r["type"] == "artifact"]
     assert [(a["name"], a["type"]) for a in artifacts] == [("gradscope-mine", "gradscope")]
     assert sorted(e["path"] for e in artifacts[0]["manifest"]["contents"]) == ["findings.json", "report.html"]

@@ -1,5 +1,5 @@
 """What every tracking sink (MLflow, W&B) shares: each kernel layer's epoch means, sampled; the
-run's params; its findings and report as files.
+epoch's histograms; the run's params; its findings and report as files.
 
 Per-step records are many (every variable, every step); tracking tools want a few points a
 metric. :class:`EpochMeans` keeps, for the epoch under way, each kernel layer's sum and count of
@@ -28,6 +28,8 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+
+import numpy as np
 
 DEFAULT_METRICS = ("grad_norm", "update_ratio")
 
@@ -74,6 +76,63 @@ class EpochMeans:
         self.points += 1
         return self._step, {f"gradscope/{metric}/{layer}": total / count
                             for (metric, layer), (total, count) in sums.items() if count}
+
+
+class EpochHistograms:
+    """The histograms (:mod:`gradscope.histograms`) recorded in the epoch under way, the latest of each.
+
+    Histograms are recorded before the first step and at each epoch end, so an epoch's latest is
+    the one at its end. :meth:`take` gives each as ``(counts, edges)`` over its finite bins, on
+    gradscope's drawing axis (``log10 |x|`` for gradients and weights; ``x`` within [-1, 1] and
+    ``sign(x) (1 + log10 |x|)`` beyond for activations), keyed ``gradscope/<metric>/<layer>``.
+
+    Example:
+        >>> import numpy as np
+        >>> from gradscope.histograms import histogram_records
+        >>> shown = EpochHistograms()
+        >>> shown.add(histogram_records("r", 9, 0, [("h", 0, "kernel", "grad_hist", np.array([1e-3, 2e-3, 0.5]))]))
+        >>> counts, edges = shown.take()["gradscope/grad_hist/h"]
+        >>> int(counts.sum()), len(edges) == len(counts) + 1, float(edges[counts.argmax()])
+        (3, True, -3.0)
+        >>> shown.take()
+        {}
+    """
+
+    def __init__(self, metrics=None):
+        from gradscope.vocabulary import HISTOGRAM_METRICS
+
+        self.metrics = tuple(HISTOGRAM_METRICS if metrics is None else metrics)
+        self._batches: list = []
+
+    def add(self, records) -> None:
+        """A batch of records (the one record schema): its histogram records are kept until :meth:`take`."""
+        sel = records[records["metric"].isin(self.metrics)]
+        if len(sel):
+            self._batches.append(sel)
+
+    def take(self) -> dict:
+        """``{"gradscope/<metric>/<layer>": (counts, edges)}`` of the latest histogram of each, and forget them."""
+        import pandas as pd
+
+        from gradscope.histograms import densities
+
+        batches, self._batches = self._batches, []
+        if not batches:
+            return {}
+        records = pd.concat(batches, ignore_index=True)
+        out = {}
+        for metric in self.metrics:
+            bins = densities(records, metric)
+            if not len(bins):
+                continue
+            bins = bins[bins["step"] == bins.groupby(["layer", "variable"], observed=True)["step"].transform("max")]
+            for (layer, variable), rows in bins.groupby(["layer", "variable"], sort=False, observed=True):
+                name = "/".join(str(p) for p in ("gradscope", metric, layer) if p)
+                if variable and variable != "kernel":
+                    name += f"/{variable}"
+                edges = np.round(np.append(rows["left"].to_numpy(dtype=np.float64), rows["right"].to_numpy()[-1]), 6)
+                out[name] = (rows["count"].to_numpy(dtype=np.float64), edges)
+        return out
 
 
 def run_params(info: dict) -> dict:

@@ -7,6 +7,10 @@ starts (named after the gradscope run) and finishes when the run ends:
   ``update_ratio`` as ``gradscope/<metric>/<layer>``, against their own step axis
   ``gradscope/step`` (the optimizer step), so that they never fight the steps other loggers use;
   sampled like MLflow's (:mod:`gradscope.integrations.tracking`: at most ``max_points`` points);
+* **histograms**, on the same epochs: each layer's gradient, weight and activation histogram at the
+  epoch's end, ``gradscope/<grad_hist|weight_hist|act_hist>/<layer>``, as ``wandb.Histogram`` over
+  gradscope's fixed bins (:class:`gradscope.integrations.tracking.EpochHistograms`: on a ``log10 |x|``
+  axis for gradients and weights), so W&B's histogram panels compare epochs bin for bin;
 * **config** at the first fit: the model and optimizer (``gradscope.*``);
 * **an artifact** ``gradscope-<run>`` (type ``gradscope``) when the run ends: ``findings.json`` and,
   for a run with a run directory, ``report.html``; and ``gradscope/status`` in the run's summary.
@@ -19,7 +23,7 @@ from __future__ import annotations
 
 import tempfile
 
-from gradscope.integrations.tracking import DEFAULT_METRICS, EpochMeans, run_files, run_params
+from gradscope.integrations.tracking import DEFAULT_METRICS, EpochHistograms, EpochMeans, run_files, run_params
 
 
 class WandbSink:
@@ -30,13 +34,15 @@ class WandbSink:
         metrics: the per-layer step metrics to log (epoch means of each kernel layer's values).
         max_points: at most this many points a metric.
         report: add the HTML report to the artifact when the run ends (runs with a run directory).
+        histograms: log the epoch-end histograms (a monitor recording them: ``histograms=True``, its default).
         init: more keyword arguments for ``wandb.init`` when this sink starts the run.
     """
 
     def __init__(self, project: str = "gradscope", metrics=DEFAULT_METRICS, max_points: int = 1000,
-                 report: bool = True, **init):
+                 report: bool = True, histograms: bool = True, **init):
         self.project = project
         self.means = EpochMeans(metrics, max_points)
+        self.histograms = EpochHistograms() if histograms else None
         self.report = report
         self.init = init
         self.run = None
@@ -63,13 +69,18 @@ class WandbSink:
 
     def append(self, records) -> None:
         self.means.add(records)
+        if self.histograms is not None:
+            self.histograms.add(records)
 
     def flush(self) -> None:
         logged = self.means.end_epoch()
+        shown = self.histograms.take() if self.histograms is not None else {}
         if logged is None:
             return
         step, values = logged
-        self._wandb()
+        wandb = self._wandb()
+        values.update({name: wandb.Histogram(np_histogram=(counts.tolist(), edges.tolist()))
+                       for name, (counts, edges) in shown.items()})
         self.run.log({"gradscope/step": step, **values})
 
     def close(self, status: str, findings: list, run_dir) -> None:
