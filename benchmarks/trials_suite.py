@@ -120,9 +120,12 @@ def top_arm_labels(result) -> dict:
 
 
 def agreement(results, margins) -> dict:
-    """Per label kind: runs, and how many had a best arm the label calls for; healthy: how many had none."""
+    """Per label kind: runs, and how many had a best arm the label calls for; healthy: how many had none;
+    ``any label``: runs with at least one label, and how many had a best arm that one of them calls for
+    (a run has one best arm but may carry several labels: lr/10 for an explosion that also saturates)."""
     out = {kind: [0, 0] for kind in KINDS}
     out["healthy"] = [0, 0]
+    out["any label"] = [0, 0]
     for r in results:
         trials, _ = judged(r, *margins)
         best = trials["best"]
@@ -131,9 +134,13 @@ def agreement(results, margins) -> dict:
         if not labelled:
             out["healthy"][0] += 1
             out["healthy"][1] += best is None
+        answers = {kind: best is not None and (best in CALLS_FOR[kind] or CALLS_FOR[kind] == "any") for kind in labelled}
         for kind in labelled:
             out[kind][0] += 1
-            out[kind][1] += best is not None and (best in CALLS_FOR[kind] or CALLS_FOR[kind] == "any")
+            out[kind][1] += answers[kind]
+        if labelled:
+            out["any label"][0] += 1
+            out["any label"][1] += any(answers.values())
     return out
 
 
@@ -186,7 +193,7 @@ def tables(results, margins) -> str:
              "cost the run something; healthy: no arm helped)", "",
              "| kind | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(groups)]
     agree = [agreement(rs, margins) for _, rs in groups]
-    for kind in (*KINDS, "healthy"):
+    for kind in (*KINDS, "healthy", "any label"):
         lines.append(f"| {kind} | " + " | ".join(_share(a[kind]) for a in agree) + " |")
     lines += ["", "**Findings' precision / recall: the rules alone -> unconfirmed set aside**", "",
               "| kind | " + " | ".join(names) + " |", "| --- |" + " ---: |" * len(groups)]
@@ -210,7 +217,7 @@ def tune(results) -> tuple:
     best, best_score = None, -1.0
     for factor in (1.0, 1.5, 2.0, 2.5, 3.0, 4.0):
         for least in (0.005, 0.01, 0.02, 0.03, 0.05):
-            shares = [k / n for n, k in agreement(tuning, (factor, least)).values() if n]
+            shares = [k / n for kind, (n, k) in agreement(tuning, (factor, least)).items() if n and kind != "any label"]
             score = sum(shares) / len(shares) if shares else 0.0
             if score > best_score + 1e-9:
                 best, best_score = (factor, least), score
