@@ -124,6 +124,36 @@ def test_adam_update_is_the_measured_difference():
                                [np.linalg.norm(w) for w in w1], rtol=1e-5)
 
 
+def test_mixed_optimizers_each_variable_gets_its_own_update():
+    """Two plain gradient descents at different rates and a momentum one on the same loss: the update
+    column mixes two learning-rate factors and a measured difference (graph.py's mixed-factor branch)."""
+    g, t = seed_like_graph()
+    with g.as_default():
+        w2, b2, w3, b3 = t["variables"]
+        loss = t["loss"]
+        train = tf.group(tf1.train.GradientDescentOptimizer(0.1).minimize(loss, var_list=[w2, b2]),
+                         tf1.train.GradientDescentOptimizer(0.03).minimize(loss, var_list=[w3]),
+                         tf1.train.MomentumOptimizer(0.05, 0.9).minimize(loss, var_list=[b3]))
+        recorder = SessionRecorder(train, every_step="all")
+        assert sorted(recorder.stats.update_rule) == ["difference", "lr*grad", "lr*grad", "lr*grad"]
+        sess = tf1.Session(graph=g)
+        sess.run(tf1.global_variables_initializer())
+        expect = []
+        for _ in range(2):
+            before = sess.run(t["variables"])
+            recorder.run(sess, train, feed_dict={t["X"]: X_DATA, t["T"]: T_DATA})
+            after = sess.run(t["variables"])
+            expect.append([np.linalg.norm(a - b) for a, b in zip(after, before)])  # read independently
+    records = recorder.records
+    for step, updates in enumerate(expect):
+        rows = records[(records.step == step) & (records.metric == "update_norm")]
+        order = {("weight2", "kernel"): 0, ("weight2", "bias"): 1, ("weight3", "kernel"): 2, ("weight3", "bias"): 3}
+        got = np.zeros(4)
+        for layer, variable, value in zip(rows.layer, rows.variable, rows.value):
+            got[order[(layer, variable)]] = value
+        np.testing.assert_allclose(got, updates, rtol=1e-4)
+
+
 def test_hook_with_monitored_training_session_every_other_step():
     g, t = seed_like_graph(global_step=True)
 
