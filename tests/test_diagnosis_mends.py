@@ -75,6 +75,34 @@ def test_token_ids_into_an_embedding_are_indices_not_unscaled_inputs(tmp_path):
     assert "standardize_inputs" not in [p.name for p in plans] and "standardize_inputs" in skipped
 
 
+@pytest.mark.parametrize("adapted", [False, True])
+def test_a_normalization_layer_never_adapted_does_not_scale_the_inputs(tmp_path, adapted):
+    """A Normalization layer whose adapt() was never called has mean 0 and variance 1: it passes raw
+    features through. Its inputs are judged as they are, the advice is to adapt it, and trials standardise
+    them; an adapted one is left alone (found on the fourth fresh family)."""
+    from gradscope.recorders.data_description import describe_inputs, describe_target
+    from gradscope.trials.arms import plan_arms
+    from gradscope.trials.model_parts import read_model
+
+    keras.utils.set_random_seed(0)
+    x = (X * 300.0 + 800.0).astype("float32")  # features in the hundreds
+    norm = keras.layers.Normalization(name="norm")
+    if adapted:
+        norm.adapt(x)
+    model = keras.Sequential([keras.Input((12,)), norm, keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    run, findings = fit(model, x, Y, tmp_path)
+    assert facts_of(run.meta).normalises_inputs == adapted
+    plans, _ = plan_arms(read_model(model), model, describe_inputs(x), describe_target(Y), "classification")
+    assert ("standardize_inputs" in [p.name for p in plans]) == (not adapted)
+    if adapted:
+        assert "unscaled_inputs" not in kinds(findings)
+    else:
+        (f,) = [f for f in findings if f["kind"] == "unscaled_inputs"]
+        assert f["recommendation"].startswith("Call norm.adapt(x_train)")
+
+
 def test_a_target_far_from_unit_scale_under_a_bounded_output(tmp_path):
     keras.utils.set_random_seed(0)
     y = (X[:, :3].sum(axis=1) * 40_000 + 200_000).astype("float32")  # house prices in dollars

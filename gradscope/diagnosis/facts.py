@@ -52,6 +52,8 @@ class RunFacts:
             activation): their saturated or silent units are the output's range, not a hidden problem.
         normalises_inputs: the model scales its own inputs (a Normalization, Rescaling or
             normalisation layer before its first layer with weights).
+        idle_normalization: the name of a Normalization layer before the first weights that passes the
+            inputs through unchanged (never adapted), or None.
         index_inputs: the model's inputs are indices, not features (its first layer with weights is
             an Embedding, or a lookup layer comes before it): their scale says nothing.
         inputs: the training inputs' scale (:func:`gradscope.recorders.data_description.describe_inputs`).
@@ -75,6 +77,7 @@ class RunFacts:
     head_units: int | None = None
     output_layers: tuple = ()
     normalises_inputs: bool = False
+    idle_normalization: str | None = None
     index_inputs: bool = False
     inputs: dict | None = None
     target: dict | None = None
@@ -182,6 +185,7 @@ def facts_of(meta: dict | None = None, config: dict | None = None) -> RunFacts:
                                     if layer.get("name")},
                      head_units=(head or {}).get("units"),
                      normalises_inputs=_meets_inputs(described, _INPUT_SCALING),
+                     idle_normalization=_idle_normalization(described),
                      index_inputs=_meets_inputs(described, _INDEX_LAYERS),
                      output_layers=_output_layers(described, heads),
                      inputs=(meta.get("data") or {}).get("inputs"), target=(meta.get("data") or {}).get("target"),
@@ -217,13 +221,24 @@ _INDEX_LAYERS = ("Embedding", "IntegerLookup", "StringLookup", "TextVectorizatio
 
 
 def _meets_inputs(layers: list, classes: tuple) -> bool:
-    """Whether a layer of one of ``classes`` comes before (or is) the model's first layer with weights."""
+    """Whether a layer of one of ``classes`` comes before (or is) the model's first layer with weights (a
+    Normalization never adapted passes the inputs through: it does not count)."""
     for layer in layers:
-        if layer.get("class") in classes:
+        if layer.get("class") in classes and not layer.get("identity"):
             return True
         if layer.get("params"):
             return False
     return False
+
+
+def _idle_normalization(layers: list) -> str | None:
+    """The name of a Normalization layer before the first layer with weights that was never adapted."""
+    for layer in layers:
+        if layer.get("class") == "Normalization" and layer.get("identity"):
+            return layer.get("name")
+        if layer.get("params") and layer.get("class") != "Normalization":
+            return None
+    return None
 
 
 def _applied_activation(layers: list, layer: dict | None) -> str | None:

@@ -100,7 +100,33 @@ def describe_layer(name: str, layer) -> dict:
         out["rate"] = float(rate)
     if not getattr(layer, "trainable", True):
         out["trainable"] = False  # frozen: its weights are not recorded
+    if _leaves_inputs_unchanged(layer):
+        out["identity"] = True  # a Normalization never adapted: the model does not scale its inputs after all
     return out
+
+
+def _leaves_inputs_unchanged(layer) -> bool:
+    """Whether a ``Normalization`` (mean 0 and variance 1: never adapted, nor given a mean and variance) or
+    ``Rescaling`` (scale 1, offset 0) layer passes its inputs through unchanged.
+
+    Example:
+        >>> import keras
+        >>> _leaves_inputs_unchanged(keras.layers.Rescaling(1.0)), _leaves_inputs_unchanged(keras.layers.Rescaling(1 / 255))
+        (True, False)
+    """
+    kind = type(layer).__name__
+    try:
+        if kind == "Normalization":
+            mean, variance = getattr(layer, "mean", None), getattr(layer, "variance", None)
+            if mean is None or variance is None or getattr(layer, "invert", False):
+                return False
+            return bool(np.all(np.asarray(mean) == 0) and np.all(np.asarray(variance) == 1))
+        if kind == "Rescaling":
+            scale, offset = np.asarray(getattr(layer, "scale", 1.0)), np.asarray(getattr(layer, "offset", 0.0))
+            return bool(np.all(scale == 1) and np.all(offset == 0))
+    except Exception:  # a layer we cannot read: say nothing
+        return False
+    return False
 
 
 def describe_loss(loss):

@@ -3,7 +3,8 @@
 Large inputs make the first layer's pre-activations large from the first step: sigmoid and tanh
 units saturate, ReLU nets take huge steps, and one learning rate cannot suit features of very
 different scales. Judged from the inputs ``fit`` was given (``run.json``'s ``data``); a model that
-scales its own inputs first (Normalization, Rescaling, BatchNormalization) is left alone.
+scales its own inputs first (Normalization, Rescaling, BatchNormalization) is left alone, unless its
+Normalization layer was never adapted (mean 0, variance 1: it passes the inputs through).
 """
 
 from __future__ import annotations
@@ -30,7 +31,10 @@ def check(t, facts, settings):
         why=("inputs this large make the first layer's pre-activations large from the first step: saturating units "
              "stop passing gradient, ReLU nets take steps too large, and one learning rate cannot suit features of "
              "very different scales"),
-        recommendation=("Scale the inputs: " + ("divide pixel values by 255, or " if pixels else "")
+        recommendation=(f"Call {facts.idle_normalization}.adapt(x_train) before fit: the model's Normalization layer "
+                        "has never seen the data (its mean is 0 and its variance 1), so it passes the inputs through "
+                        "unscaled." if facts.idle_normalization else
+                        "Scale the inputs: " + ("divide pixel values by 255, or " if pixels else "")
                         + "standardise each feature on the training data (sklearn's StandardScaler, or "
                           "keras.layers.Normalization() adapted on x_train as the model's first layer)."),
     )
