@@ -166,3 +166,45 @@ def test_one_unit_under_a_categorical_cross_entropy_is_an_output_pairing_finding
     _, findings = fit(model, X, Y.astype("float32")[:, None], tmp_path)
     (f,) = [f for f in findings if f["kind"] == "output_pairing"]
     assert "binary_crossentropy" in f["recommendation"]
+
+
+def test_squared_error_on_a_sigmoid_output_is_an_output_pairing_whose_arm_is_a_cross_entropy(tmp_path):
+    """A sigmoid output trained with mean squared error on 0/1 labels learns slowest where it is most wrong
+    (Nielsen, ch. 3): an output_pairing finding, and the pairing arm keeps the output and swaps the loss
+    for a binary cross-entropy (found on the fourth fresh family)."""
+    from gradscope.recorders.data_description import describe_inputs, describe_target
+    from gradscope.trials.arms import plan_arms
+    from gradscope.trials.model_parts import read_model
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid", name="out")])
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    run, findings = fit(model, X, Y.astype("float32"), tmp_path)
+    (f,) = [f for f in findings if f["kind"] == "output_pairing"]
+    assert "binary_crossentropy" in f["recommendation"]
+    plans, _ = plan_arms(read_model(model), model, describe_inputs(X), describe_target(Y.astype("float32")),
+                         "regression")
+    (arm,) = [p for p in plans if p.name == "output_pairing"]
+    assert arm.loss == {"class": "BinaryCrossentropy"} and arm.head is None and arm.changed == ["out"]
+
+
+@pytest.mark.parametrize("loss", ["mean_squared_logarithmic_error", "poisson"])
+def test_a_log_loss_on_a_target_with_negative_values_cannot_fit_it(tmp_path, loss):
+    """MSLE and Poisson take the log of the target and read negative values as 0: an output_target_mismatch
+    finding, and the output-fit arm trains a mean squared error instead (fourth fresh family)."""
+    from gradscope.recorders.data_description import describe_inputs, describe_target
+    from gradscope.trials.arms import plan_arms
+    from gradscope.trials.model_parts import read_model
+
+    keras.utils.set_random_seed(0)
+    y = (X[:, 0] + 0.5 * X[:, 1]).astype("float32")  # standardised: half the values below 0
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, name="out")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    run, findings = fit(model, X, y, tmp_path)
+    (f,) = [f for f in findings if f["kind"] == "output_target_mismatch"]
+    assert "mean squared error" in f["recommendation"]
+    plans, _ = plan_arms(read_model(model), model, describe_inputs(X), describe_target(y), "regression")
+    (arm,) = [p for p in plans if p.name == "output_fit"]
+    assert arm.loss == {"class": "MeanSquaredError"}

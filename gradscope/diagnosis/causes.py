@@ -16,6 +16,10 @@ from gradscope.vocabulary import RELU_LIKE, SATURATING, SATURATION_MARGIN, fmt, 
 def output_mismatch(facts: RunFacts) -> str | None:
     """How the output activation and the loss fail to fit each other, or None (or not known)."""
     head, kind, logits = facts.head_activation, facts.kind_of_loss, facts.from_logits
+    if squared_error_on_labels(facts):
+        return (f"the output layer applies {head} to class labels, but the loss {facts.loss} is a regression loss: "
+                f"its gradient carries the {head}'s slope, which vanishes as an output saturates, so the most wrong "
+                "outputs learn slowest (a cross-entropy cancels that slope)")
     if head is None or kind not in ("probabilities", "binary") or logits is None:
         return None
     wants = "softmax" if kind == "probabilities" else "sigmoid"
@@ -34,6 +38,25 @@ def output_mismatch(facts: RunFacts) -> str | None:
         return (f"the output layer's activation is {head}, but the loss {facts.loss} expects probabilities "
                 f"({wants}): outputs of 0 give log(0), and nothing keeps them summing to 1")
     return None
+
+
+def squared_error_on_labels(facts: RunFacts) -> bool:
+    """Whether a sigmoid or softmax output is trained on 0/1 class labels (or one-hot rows) with a regression
+    loss (mean squared error and its kin) rather than a cross-entropy.
+
+    Example:
+        >>> squared_error_on_labels(RunFacts(head_activation="sigmoid", loss="mse",
+        ...                                  target={"whole": True, "classes": [0, 1], "min": 0, "max": 1}))
+        True
+        >>> squared_error_on_labels(RunFacts(head_activation="sigmoid", loss="mse",
+        ...                                  target={"whole": False, "min": 0.1, "max": 0.9}))
+        False
+    """
+    target = facts.target or {}
+    labels = target.get("one_hot") or (target.get("whole") and set(target.get("classes") or []) <= {0, 1}
+                                       and target.get("classes"))
+    return bool(facts.kind_of_loss == "regression" and not facts.log_target_loss
+                and facts.head_activation in ("sigmoid", "softmax") and labels)
 
 
 def logits_recovered(facts: RunFacts) -> bool:
@@ -55,6 +78,9 @@ def logits_recovered(facts: RunFacts) -> bool:
 
 
 def output_fix(facts: RunFacts) -> str:
+    if squared_error_on_labels(facts):
+        return ("Compile with loss='binary_crossentropy' for a sigmoid output (0/1 labels), or a categorical "
+                "cross-entropy for a softmax output.")
     wants = "softmax" if facts.kind_of_loss == "probabilities" else "sigmoid"
     if facts.kind_of_loss == "probabilities" and facts.head_units == 1:
         return ("Give the one output unit activation='sigmoid' and compile with loss='binary_crossentropy', or "
@@ -240,6 +266,9 @@ def target_mismatch(facts: RunFacts) -> str | None:
     if kind == "probabilities" and not target.get("whole", True) and not target.get("one_hot"):
         return (f"the target holds fractional values ({fmt(lo)} to {fmt(hi)}), but the loss {facts.loss} expects class "
                 "labels")
+    if kind == "regression" and facts.log_target_loss and lo < 0:
+        return (f"the loss {facts.loss} is for targets of 0 or more (it takes a log: MSLE reads values below 0 as "
+                f"0), but the target ranges from {fmt(lo)} to {fmt(hi)}: it cannot fit the negative values")
     if kind == "regression" and head in OUTPUT_RANGE:
         low, high = OUTPUT_RANGE[head]
         tol = 1e-6

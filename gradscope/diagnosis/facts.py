@@ -28,8 +28,10 @@ _PROBABILITY_LOSSES = ("categorical_crossentropy", "sparse_categorical_crossentr
 _BINARY_LOSSES = ("binary_crossentropy", "binarycrossentropy", "binary_focal_crossentropy")
 _NORMALISATION = ("BatchNormalization", "LayerNormalization", "GroupNormalization")
 _MERGES = ("Add", "Concatenate", "Average", "Multiply", "Subtract", "Maximum", "Minimum")
+#: Regression losses for targets of 0 or more (they take a log; Keras's MSLE clips the target at 0).
+LOG_TARGET_LOSSES = ("msle", "mean_squared_logarithmic_error", "meansquaredlogarithmicerror", "poisson")
 _REGRESSION_LOSSES = ("mse", "mae", "mean_squared_error", "mean_absolute_error", "huber", "meansquarederror",
-                      "meanabsoluteerror", "log_cosh", "logcosh")
+                      "meanabsoluteerror", "log_cosh", "logcosh", *LOG_TARGET_LOSSES)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,12 @@ class RunFacts:
     inputs: dict | None = None
     target: dict | None = None
     backend: str | None = None
+
+    @property
+    def log_target_loss(self) -> bool:
+        """Whether the loss takes the log of the target (MSLE, Poisson): it cannot fit values below 0."""
+        name = (self.loss or "").replace("_", "").lower()
+        return any(name.startswith(p.replace("_", "")) for p in LOG_TARGET_LOSSES)
 
     @property
     def recurrent_classes(self) -> set:

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradscope.diagnosis.causes import (inputs_off_scale, logits_recovered, output_mismatch, target_mismatch,
-                                       target_off_scale)
+from gradscope.diagnosis.causes import (inputs_off_scale, logits_recovered, output_mismatch, squared_error_on_labels,
+                                       target_mismatch, target_off_scale)
 from gradscope.diagnosis.facts import RunFacts, facts_of
 from gradscope.diagnosis.settings import DEFAULT_SETTINGS
 from gradscope.recorders import keras_compat as compat
@@ -343,7 +343,7 @@ def _plan_output_fit(plan, parts, facts, target, task) -> str | None:
         plan.what = f"{head.name}: {classes} softmax units with a categorical cross-entropy"
     else:
         plan.head = {"units": int(getattr(head.layer, "units", 1) or 1), "activation": "linear"}
-        if facts.kind_of_loss != "regression":
+        if facts.kind_of_loss != "regression" or facts.log_target_loss:
             plan.loss = {"class": "MeanSquaredError"}
         plan.what = f"{head.name}: a linear output" + (" with a mean squared error" if plan.loss else "")
     plan.changed = [head.name]
@@ -355,6 +355,13 @@ def _plan_pairing(plan, parts, facts) -> None:
     wants = "softmax" if kind == "probabilities" else "sigmoid"
     head = parts.head
     units = int(getattr(head.layer, "units", 0) or 0) if head is not None else 0
+    if squared_error_on_labels(facts):  # the output stays; the loss becomes the cross-entropy it pairs with
+        one_hot = bool((facts.target or {}).get("one_hot"))
+        plan.loss = {"class": "BinaryCrossentropy" if head_act == "sigmoid" else
+                     "CategoricalCrossentropy" if one_hot else "SparseCategoricalCrossentropy"}
+        plan.what = f"{plan.loss['class']} for the {head_act} output instead of {facts.loss}"
+        plan.changed = [head.name] if head is not None else []
+        return
     if facts.from_logits and head_act in ("softmax", "sigmoid"):
         plan.loss = {"from_logits": False}
         plan.what = f"{head_act} output with from_logits=False"

@@ -30,6 +30,9 @@ def fix_for(facts) -> str:
         return f"Give the output layer {max(classes) + 1} units, one per label."
     if kind == "probabilities":
         return "Use a regression loss (mean squared error) with a linear output, or give integer class labels."
+    if kind == "regression" and facts.log_target_loss and target.get("min") is not None and target["min"] < 0:
+        return (f"Use a loss that takes any value, such as mean squared error, instead of {facts.loss}, or shift the "
+                "target above 0 first.")
     return ("Use a linear output layer (activation=None) for a target that is not bounded, or scale the target into "
             "the output activation's range.")
 
