@@ -187,6 +187,11 @@ def test_squared_error_on_a_sigmoid_output_is_an_output_pairing_whose_arm_is_a_c
                          "regression")
     (arm,) = [p for p in plans if p.name == "output_pairing"]
     assert arm.loss == {"class": "BinaryCrossentropy"} and arm.head is None and arm.changed == ["out"]
+    from gradscope import try_fixes
+
+    result = try_fixes(model, X, Y.astype("float32"), batch_size=32, budget_steps=60, arms=["output_pairing"],
+                       verbose=False, out=tmp_path / "trials")
+    assert result.summary["task"] == "classification"  # a classifier under the wrong loss: scored by accuracy
 
 
 @pytest.mark.parametrize("loss", ["mean_squared_logarithmic_error", "poisson"])

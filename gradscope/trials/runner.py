@@ -537,13 +537,16 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, max_steps
     if not parts.single_io:
         raise GradscopeError("try_fixes takes models with one input and one output; this one has "
                              f"{len(parts.graph.inputs)} inputs and {len(parts.graph.outputs)} outputs")
+    from gradscope.diagnosis.causes import squared_error_on_labels
     from gradscope.diagnosis.facts import facts_of
     from gradscope.recorders.data_description import describe_target
     from gradscope.recorders.run_description import describe_model
 
     x_all, y_all, batch_size, _ = take_rows(x, y, batch_size, settings)
-    loss_kind = facts_of({"config": {}, "model": describe_model(model)}).kind_of_loss
-    task = task_of(loss_kind, describe_target(y_all))
+    target = describe_target(y_all)
+    facts = facts_of({"config": {}, "model": describe_model(model), "data": {"target": target}})
+    # a sigmoid/softmax output on class labels is a classifier even under a squared error: scored by accuracy
+    task = "classification" if squared_error_on_labels(facts) else task_of(facts.kind_of_loss, target)
     data = trial_data(x_all, y_all, batch_size, settings, task)
     start = weights_by_layer(parts) if start_weights is None else start_weights
     plans, skipped = plan_arms(parts, model, data.inputs, data.target, task, start_weights=start, settings=settings,
