@@ -76,7 +76,7 @@ def trial_config(cfg, runs_dir: Path, max_steps: int, confirm_arms: int = 0) -> 
     trial = try_fixes(F.build(cfg), x_tr, y_tr, batch_size=cfg["batch"], max_steps=steps, verbose=False,
                       out=runs_dir.parent / "trials" / cfg["name"], settings=TrialSettings(confirm_arms=confirm_arms))
     keep = ("arm", "category", "title", "what", "changed", "steps", "before", "after", "baseline_before",
-            "baseline_after", "baseline2_after", "improvement", "seed_gap", "se", "floor", "helps", "loss_comparable",
+            "baseline_after", "baseline2_after", "improvement", "seed_gap", "se", "se_best_seed", "floor", "helps", "loss_comparable",
             "loss_before",
             "loss_after", "baseline_loss_before", "baseline_loss_after", "note", "second_seed")
     summary = {k: v for k, v in trial.summary.items() if k != "arms"}

@@ -197,7 +197,7 @@ _FIXES = [
                    "gradient_flow"}), "gradient_flow"),
     Fix("batchnorm", "BatchNormalization before the activations", "gradient_flow", _GRADIENT_KINDS, "gradient_flow"),
     Fix("skip", "skip connections", "gradient_flow", _GRADIENT_KINDS - {"dead_units"}, "gradient_flow"),
-    Fix("adam", "Adam instead of SGD", "step_size",
+    Fix("adam", "Adam instead of SGD, Adagrad or Adadelta", "step_size",
         frozenset({"slow_convergence", "stalled", "vanishing_gradient", "step_size"}), "step_size"),
     Fix("lr_up", "learning rate x10", "step_size", frozenset({"slow_convergence", "stalled", "step_size"}),
         "step_size"),

@@ -213,3 +213,24 @@ def test_a_log_loss_on_a_target_with_negative_values_cannot_fit_it(tmp_path, los
     plans, _ = plan_arms(read_model(model), model, describe_inputs(X), describe_target(y), "regression")
     (arm,) = [p for p in plans if p.name == "output_fit"]
     assert arm.loss == {"class": "MeanSquaredError"}
+
+
+@pytest.mark.parametrize("optimizer, offered", [("Adadelta", True), ("Adagrad", True), ("SGD", True),
+                                                ("RMSprop", False), ("Adam", False)])
+def test_the_adam_arm_replaces_plain_and_shrinking_step_optimizers(optimizer, offered):
+    """Keras's Adadelta default (0.001 since Keras 2.3) barely moves the weights and lr x10 does not reach
+    its old default: Adam is tried for Adadelta and Adagrad as for SGD (fourth fresh family)."""
+    from gradscope.recorders.data_description import describe_inputs, describe_target
+    from gradscope.trials.arms import plan_arms
+    from gradscope.trials.model_parts import read_model
+
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=getattr(keras.optimizers, optimizer)(1e-3), loss="sparse_categorical_crossentropy")
+    plans, skipped = plan_arms(read_model(model), model, describe_inputs(X), describe_target(Y), "classification")
+    adam = [p for p in plans if p.name == "adam"]
+    assert bool(adam) == offered
+    if offered:
+        assert adam[0].optimizer == {"adam": 1e-3} and adam[0].what.endswith(f"instead of {optimizer}")
+    else:
+        assert "adam" in skipped

@@ -123,6 +123,11 @@ def weights_by_layer(parts) -> StartWeights:
     return out
 
 
+#: Optimizers the Adam arm replaces: plain SGD (momentum or not), and Adagrad and Adadelta, whose steps
+#: shrink as they go (Adagrad) or start tiny at Keras's default rate (Adadelta at 0.001 since Keras 2.3).
+SLOW_OPTIMIZERS = ("SGD", "Adagrad", "Adadelta")
+
+
 def baseline_plans(seed: int) -> list[ArmPlan]:
     """The model as given, and the same model from another seed (the noise floor)."""
     return [ArmPlan(BASELINE_ARM, None, "the model as given", seed=seed),
@@ -302,11 +307,11 @@ def plan_arms(parts, model, inputs, target, task: str, start_weights: dict | Non
         elif name == "skip":
             reason = _plan_skips(plan, parts, settings)
         elif name == "adam":
-            if opt_class != "SGD":
-                reason = f"the optimizer is {opt_class}, not SGD"
+            if opt_class not in SLOW_OPTIMIZERS:
+                reason = f"the optimizer is {opt_class}, not {' or '.join(SLOW_OPTIMIZERS)}"
             else:
                 plan.optimizer = {"adam": settings.adam_learning_rate}
-                plan.what = f"Adam (learning rate {settings.adam_learning_rate:g}) instead of SGD"
+                plan.what = f"Adam (learning rate {settings.adam_learning_rate:g}) instead of {opt_class}"
         elif name in ("lr_up", "lr_down"):
             factor = 10.0 if name == "lr_up" else 0.1
             if lr is None:

@@ -99,7 +99,9 @@ def judge_arm(arm: dict, noise_factor: float, min_improvement: float) -> dict:
     lottery (its two seeds land far apart), twice their gap can hide a fix that beats both: an arm
     also helps when it beats the baseline by more than the seed gap (once) and scores above the
     better of the baseline's two seeds (``baseline2_after``: the second seed at the same step) by
-    ``noise_factor`` times its held-out standard error and ``min_improvement``
+    ``noise_factor`` times the held-out standard error of that comparison (``se_best_seed``: paired
+    with the better seed's rows, since a seed that blew up makes the baseline's pairing noisy
+    beyond use) and ``min_improvement``
     (``judged_on="best_seed"``; ranked after the arms that cleared the stricter test). An arm tried
     again from the second seed's start (``second_seed``) also helps when it beats the baseline on
     each seed, at that seed, beyond that seed's held-out standard error alone
@@ -142,7 +144,8 @@ def _beats_best_seed(arm: dict, noise_factor: float, min_improvement: float) -> 
     if any(v is None or not math.isfinite(v) for v in values) or not math.isfinite(arm["improvement"]):
         return False
     past_gap = arm["improvement"] > (arm.get("floor") or 0.0)
-    return past_gap and _beyond(values[0] - max(values[1:]), _finite(arm.get("se")), noise_factor, min_improvement)
+    se = arm.get("se_best_seed", arm.get("se"))  # paired with the better seed (trials stored before it: the baseline)
+    return past_gap and _beyond(values[0] - max(values[1:]), _finite(se), noise_factor, min_improvement)
 
 
 def held_back(arms: list[dict], steps: int, noise_factor: float, min_improvement: float, most: int) -> list[str]:

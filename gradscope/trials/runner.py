@@ -416,6 +416,10 @@ def _judge(arm: Outcome, base: Outcome, noise: Outcome, data: TrialData, setting
     row.update(baseline_after=b.score, baseline_before=base.before.score, improvement=improvement, seed_gap=seed_gap,
                se=se, floor=floor, baseline2_after=n.score if n is not None else None,
                baseline_loss_before=base.before.loss, baseline_loss_after=b.loss)
+    if n is not None and math.isfinite(n.score) and (not math.isfinite(b.score) or n.score > b.score):
+        row["se_best_seed"] = _paired_se(last, n, data, settings)  # the noise of a comparison with the better seed
+    elif n is not None:
+        row["se_best_seed"] = se
     second = arm.second
     if second is not None and second.checks and second.before is not None:
         s_last = second.checks[-1]
@@ -463,7 +467,7 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, max_steps
     """Try the fixes that apply to a model in short paired runs, and say which helped, measured.
 
     Each arm (a fix drawn from the model itself: ReLU + He for sigmoid/tanh layers, a better
-    initialisation, BatchNormalization, the learning rate /10 and x10, clipping, Adam for SGD,
+    initialisation, BatchNormalization, the learning rate /10 and x10, clipping, Adam for SGD, Adagrad or Adadelta,
     the output layer or loss fitted to the target, standardised inputs or target, an LSTM for
     a plain RNN, skip connections for a deep plain stack) trains from the model's own weights
     (wherever the fix does not change them), on the same batches in the same order, and is
