@@ -18,6 +18,7 @@ The trial margins (``noise_factor``, ``min_improvement``) are chosen on ``mnist_
     python benchmarks/trials_suite.py --score           # score the stored results again
     python benchmarks/trials_suite.py --tune            # margins chosen on mnist_mlp, then scored
     python benchmarks/trials_suite.py --families digits_rnn --per-family 4
+    python benchmarks/trials_suite.py --trials-from benchmarks/results/trials_suite --out /tmp/again  # trials only
 
 Results: ``benchmarks/results/trials_suite/`` (``results.jsonl``, ``table.md``).
 """
@@ -60,8 +61,6 @@ def run_steps(cfg) -> int:
 
 def trial_config(cfg, runs_dir: Path, max_steps: int, confirm_arms: int = 0) -> dict:
     """Train, label and try one config; the trials' summary and the rules' findings (without their trials)."""
-    from gradscope import try_fixes
-    from gradscope.trials.settings import TrialSettings
     from gradscope.diagnosis import findings_of
     from gradscope.storage import load_run
 
@@ -70,21 +69,29 @@ def trial_config(cfg, runs_dir: Path, max_steps: int, confirm_arms: int = 0) -> 
     run.meta.pop("trials", None)
     findings = [f for f in findings_of(run)
                 if not (f["kind"] in END_STATE_KINDS and f["evidence"].get("resolved_at_step") is not None)]
+    stored = {"config": cfg, "labels": result["labels"], "measured": result["measured"], "findings": findings,
+              "run_seconds": result["seconds"], "run_steps": run_steps(cfg)}
+    return tried_again(stored, runs_dir, max_steps, confirm_arms)
+
+
+def tried_again(stored: dict, runs_dir: Path, max_steps: int, confirm_arms: int = 0) -> dict:
+    """A stored result (its run, labels and findings kept) with its trials run again by today's code."""
+    from gradscope import try_fixes
+    from gradscope.trials.settings import TrialSettings
+
+    cfg = stored["config"]
     x_tr, y_tr, _, _ = F.dataset(cfg["data"])
     steps = min(run_steps(cfg), max_steps)
     started = time.perf_counter()
     trial = try_fixes(F.build(cfg), x_tr, y_tr, batch_size=cfg["batch"], max_steps=steps, verbose=False,
                       out=runs_dir.parent / "trials" / cfg["name"], settings=TrialSettings(confirm_arms=confirm_arms))
     keep = ("arm", "category", "title", "what", "changed", "steps", "before", "after", "baseline_before",
-            "baseline_after", "baseline2_after", "improvement", "seed_gap", "se", "se_best_seed", "floor", "helps", "loss_comparable",
-            "loss_before",
-            "loss_after", "baseline_loss_before", "baseline_loss_after", "note", "second_seed")
+            "baseline_after", "baseline2_after", "improvement", "seed_gap", "se", "se_best_seed", "floor", "helps",
+            "loss_comparable", "loss_before", "loss_after", "baseline_loss_before", "baseline_loss_after", "note",
+            "second_seed")
     summary = {k: v for k, v in trial.summary.items() if k != "arms"}
-    summary["arms"] = [{k: a.get(k) for k in keep} for a in trial.summary["arms"]]
-    return {"config": cfg, "labels": result["labels"], "measured": result["measured"], "findings": findings,
-            "trials": summary,
-            "run_seconds": result["seconds"], "trial_seconds": time.perf_counter() - started,
-            "run_steps": run_steps(cfg)}
+    summary["arms"] = [{k: a[k] for k in keep if k in a} for a in trial.summary["arms"]]
+    return {**stored, "trials": summary, "trial_seconds": time.perf_counter() - started}
 
 
 # --- scoring ------------------------------------------------------------------------------------------
@@ -240,6 +247,8 @@ def main(argv=None):
     parser.add_argument("--confirm-arms", type=int, default=0,
                         help="TrialSettings.confirm_arms: arms held back by the seed gap trained again from seed 2")
     parser.add_argument("--redo", default="", help="config names to train and try again (comma-separated)")
+    parser.add_argument("--trials-from", default=None,
+                        help="a results folder whose runs, labels and findings are kept: only the trials run again")
     parser.add_argument("--one-seed", action="store_true",
                         help="score as if no arm had been tried again from the second seed (confirm_arms=0)")
     args = parser.parse_args(argv)
@@ -254,8 +263,13 @@ def main(argv=None):
         warnings.filterwarnings("ignore")
         redo = {n for n in args.redo.split(",") if n}
         todo = [c for c in cfgs if c["name"] not in done or c["name"] in redo]
+        kept = {r["config"]["name"]: r for r in load_results(Path(args.trials_from) / "results.jsonl")} \
+            if args.trials_from else None
+        if kept is not None:
+            todo = [c for c in todo if c["name"] in kept]
         for i, cfg in enumerate(todo):
-            result = trial_config(cfg, out / "runs", args.max_steps, args.confirm_arms)
+            result = (tried_again(kept[cfg["name"]], out / "runs", args.max_steps, args.confirm_arms) if kept is not None
+                      else trial_config(cfg, out / "runs", args.max_steps, args.confirm_arms))
             with open(path, "a") as f:
                 f.write(json.dumps(result, default=_json_default) + "\n")
             done[cfg["name"]] = result
