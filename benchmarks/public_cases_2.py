@@ -341,13 +341,19 @@ def label_only(cases) -> None:
                   f"({seconds:.1f}s)", flush=True)
 
 
+def family_main(argv, cases, default_out, description, advice) -> int:
+    """The command line every later family shares: ``--label-only`` (``--cases a,b`` to pick some), which
+    trains only the intervention, or :func:`public_cases.main` (train, label and try; ``--score``)."""
+    argv = list(argv)
+    if "--label-only" not in argv:
+        return pc.main(argv, cases=cases, default_out=default_out, description=description, advice=advice)
+    argv.remove("--label-only")
+    names = next((a.split("=", 1)[1] for a in argv if a.startswith("--cases=")), "")
+    if "--cases" in argv:
+        names = argv[argv.index("--cases") + 1]
+    label_only([c for c in cases if not names or c.name in names.split(",")])
+    return 0
+
+
 if __name__ == "__main__":
-    argv = sys.argv[1:]
-    if "--label-only" in argv:
-        argv.remove("--label-only")
-        names = next((a.split("=", 1)[1] for a in argv if a.startswith("--cases=")), "")
-        if "--cases" in argv:
-            names = argv[argv.index("--cases") + 1]
-        label_only([c for c in CASES if not names or c.name in names.split(",")])
-        sys.exit(0)
-    sys.exit(pc.main(argv, cases=CASES, default_out=DEFAULT_OUT, description=__doc__, advice=ADVICE))
+    sys.exit(family_main(sys.argv[1:], CASES, DEFAULT_OUT, __doc__, ADVICE))

@@ -32,7 +32,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import public_cases as pc
 import public_cases_2 as pc2
 from public_cases import Case, _keras, _mlp
-from public_cases_2 import label_only
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "public_cases_3"
 
@@ -358,12 +357,4 @@ CASES = [
 
 
 if __name__ == "__main__":
-    argv = sys.argv[1:]
-    if "--label-only" in argv:
-        argv.remove("--label-only")
-        names = next((a.split("=", 1)[1] for a in argv if a.startswith("--cases=")), "")
-        if "--cases" in argv:
-            names = argv[argv.index("--cases") + 1]
-        label_only([c for c in CASES if not names or c.name in names.split(",")])
-        sys.exit(0)
-    sys.exit(pc.main(argv, cases=CASES, default_out=DEFAULT_OUT, description=__doc__, advice=ADVICE))
+    sys.exit(pc2.family_main(sys.argv[1:], CASES, DEFAULT_OUT, __doc__, ADVICE))
