@@ -100,7 +100,7 @@ def test_a_normalization_layer_never_adapted_does_not_scale_the_inputs(tmp_path,
         assert "unscaled_inputs" not in kinds(findings)
     else:
         (f,) = [f for f in findings if f["kind"] == "unscaled_inputs"]
-        assert f["recommendation"].startswith("Call norm.adapt(x_train)")
+        assert f["recommendation"].startswith("Call model.get_layer('norm').adapt(x_train)")
 
 
 def test_a_target_far_from_unit_scale_under_a_bounded_output(tmp_path):
@@ -234,3 +234,29 @@ def test_the_adam_arm_replaces_plain_and_shrinking_step_optimizers(optimizer, of
         assert adam[0].optimizer == {"adam": 1e-3} and adam[0].what.endswith(f"instead of {optimizer}")
     else:
         assert "adam" in skipped
+
+
+def test_the_mends_edges_multi_hot_rows_log_losses_on_large_targets_and_a_scaler_after_an_idle_normalization():
+    """Review of the fourth family's mends: multi-hot 0/1 rows under a sigmoid + MSE (an autoencoder) are not
+    class labels; MSLE on prices is not told to standardise them (half would be negative); an un-adapted
+    Normalization followed by Rescaling(1/255) still scales the inputs."""
+    from gradscope.diagnosis.causes import squared_error_on_labels, target_off_scale
+    from gradscope.diagnosis.facts import RunFacts
+    from gradscope.diagnosis.settings import DEFAULT_SETTINGS
+    from gradscope.recorders.data_description import describe_target
+    from gradscope.recorders.run_description import describe_model
+
+    pixels = (rng.random((50, 16)) > 0.5).astype("float32")
+    assert not squared_error_on_labels(RunFacts(head_activation="sigmoid", loss="mse", head_units=16,
+                                                target=describe_target(pixels)))
+    assert squared_error_on_labels(RunFacts(head_activation="sigmoid", loss="mse", head_units=1,
+                                            target=describe_target(pixels[:, :1])))
+    assert not squared_error_on_labels(RunFacts(head_activation="softmax", loss="mse", head_units=1,
+                                                target=describe_target(pixels[:, :1])))
+    prices = describe_target(rng.uniform(1e5, 5e5, size=200))
+    assert target_off_scale(RunFacts(loss="mse", target=prices), DEFAULT_SETTINGS) is not None
+    assert target_off_scale(RunFacts(loss="mean_squared_logarithmic_error", target=prices), DEFAULT_SETTINGS) is None
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Normalization(), keras.layers.Rescaling(1 / 255),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert facts_of({"config": {}, "model": describe_model(model)}).normalises_inputs

@@ -51,11 +51,16 @@ def squared_error_on_labels(facts: RunFacts) -> bool:
         >>> squared_error_on_labels(RunFacts(head_activation="sigmoid", loss="mse",
         ...                                  target={"whole": False, "min": 0.1, "max": 0.9}))
         False
+        >>> squared_error_on_labels(RunFacts(head_activation="sigmoid", loss="mse",  # multi-hot rows (an autoencoder)
+        ...                                  target={"shape": [None, 784], "whole": True, "classes": [0, 1]}))
+        False
     """
     target = facts.target or {}
-    labels = target.get("one_hot") or (target.get("whole") and set(target.get("classes") or []) <= {0, 1}
-                                       and target.get("classes"))
-    return bool(facts.kind_of_loss == "regression" and not facts.log_target_loss
+    column = all(d in (None, 1) for d in (target.get("shape") or [None])[1:])  # one label a row, not multi-hot rows
+    labels = target.get("one_hot") or (column and target.get("whole") and target.get("classes")
+                                       and set(target["classes"]) <= {0, 1})
+    one_softmax = facts.head_activation == "softmax" and facts.head_units == 1  # constant 1: not a pairing to fix
+    return bool(facts.kind_of_loss == "regression" and not facts.log_target_loss and not one_softmax
                 and facts.head_activation in ("sigmoid", "softmax") and labels)
 
 
@@ -229,8 +234,8 @@ def inputs_off_scale(facts: RunFacts, settings: DiagnosisSettings) -> str | None
 def target_off_scale(facts: RunFacts, settings: DiagnosisSettings) -> str | None:
     """Words for a regression target far from unit scale, or None."""
     target = facts.target
-    if not target or facts.kind_of_loss != "regression" or target.get("std") is None:
-        return None
+    if not target or facts.kind_of_loss != "regression" or target.get("std") is None or facts.log_target_loss:
+        return None  # (MSLE and Poisson take the target's log: standardising it would make half of it negative)
     mean, std = abs(target["mean"]), target["std"]
     if mean > settings.unit_scale or std > settings.unit_scale:
         return (f"the regression target is far from unit scale (mean {fmt(target['mean'])}, standard deviation "
@@ -267,8 +272,10 @@ def target_mismatch(facts: RunFacts) -> str | None:
         return (f"the target holds fractional values ({fmt(lo)} to {fmt(hi)}), but the loss {facts.loss} expects class "
                 "labels")
     if kind == "regression" and facts.log_target_loss and lo < 0:
-        return (f"the loss {facts.loss} is for targets of 0 or more (it takes a log: MSLE reads values below 0 as "
-                f"0), but the target ranges from {fmt(lo)} to {fmt(hi)}: it cannot fit the negative values")
+        how = ("it takes log(1 + y) and reads values below 0 as 0" if "poisson" not in facts.loss.lower() else
+               "it is a likelihood of counts: below 0 it has no minimum")
+        return (f"the loss {facts.loss} is for targets of 0 or more ({how}), but the target ranges from {fmt(lo)} to "
+                f"{fmt(hi)}: it cannot fit the negative values")
     if kind == "regression" and head in OUTPUT_RANGE:
         low, high = OUTPUT_RANGE[head]
         tol = 1e-6

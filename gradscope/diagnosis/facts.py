@@ -234,7 +234,7 @@ def _meets_inputs(layers: list, classes: tuple) -> bool:
     for layer in layers:
         if layer.get("class") in classes and not layer.get("identity"):
             return True
-        if layer.get("params"):
+        if layer.get("params") and not layer.get("identity"):  # an idle Normalization's mean is not a weight
             return False
     return False
 

@@ -258,6 +258,8 @@ def plan_arms(parts, model, inputs, target, task: str, start_weights: dict | Non
         elif name == "standardize_target":
             if task != "regression":
                 reason = "not a regression"
+            elif facts.log_target_loss:
+                reason = f"the loss {facts.loss} takes the target's log: standardised, half of it would be negative"
             elif target_off_scale(facts, DEFAULT_SETTINGS) is None:
                 reason = "the target is near unit scale"
             else:

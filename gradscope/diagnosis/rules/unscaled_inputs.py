@@ -31,9 +31,9 @@ def check(t, facts, settings):
         why=("inputs this large make the first layer's pre-activations large from the first step: saturating units "
              "stop passing gradient, ReLU nets take steps too large, and one learning rate cannot suit features of "
              "very different scales"),
-        recommendation=(f"Call {facts.idle_normalization}.adapt(x_train) before fit: the model's Normalization layer "
-                        "has never seen the data (its mean is 0 and its variance 1), so it passes the inputs through "
-                        "unscaled." if facts.idle_normalization else
+        recommendation=(f"Call model.get_layer({facts.idle_normalization!r}).adapt(x_train) before fit: its "
+                        "Normalization layer has never seen the data (its mean is 0 and its variance 1), so it passes "
+                        "the inputs through unscaled." if facts.idle_normalization else
                         "Scale the inputs: " + ("divide pixel values by 255, or " if pixels else "")
                         + "standardise each feature on the training data (sklearn's StandardScaler, or "
                           "keras.layers.Normalization() adapted on x_train as the model's first layer)."),
