@@ -88,8 +88,7 @@ class RunFacts:
     @property
     def log_target_loss(self) -> bool:
         """Whether the loss takes the log of the target (MSLE, Poisson): it cannot fit values below 0."""
-        name = (self.loss or "").replace("_", "").lower()
-        return any(name.startswith(p.replace("_", "")) for p in LOG_TARGET_LOSSES)
+        return _loss_among(self.loss, LOG_TARGET_LOSSES)
 
     @property
     def recurrent_classes(self) -> set:
@@ -109,14 +108,17 @@ class RunFacts:
         """``probabilities`` (categorical cross-entropy), ``binary``, ``regression`` or None."""
         if self.loss is None:
             return None
-        name = self.loss.replace("_", "").lower()
-        if any(name.startswith(p.replace("_", "")) for p in _PROBABILITY_LOSSES):
-            return "probabilities"
-        if any(name.startswith(p.replace("_", "")) for p in _BINARY_LOSSES):
-            return "binary"
-        if any(name.startswith(p.replace("_", "")) for p in _REGRESSION_LOSSES):
-            return "regression"
+        for kind, names in (("probabilities", _PROBABILITY_LOSSES), ("binary", _BINARY_LOSSES),
+                            ("regression", _REGRESSION_LOSSES)):
+            if _loss_among(self.loss, names):
+                return kind
         return None
+
+
+def _loss_among(loss: str | None, names: tuple) -> bool:
+    """Whether a loss's name (any case, with or without underscores) starts with one of ``names``."""
+    name = (loss or "").replace("_", "").lower()
+    return bool(name) and any(name.startswith(p.replace("_", "")) for p in names)
 
 
 def _layer_stddev(layer: dict) -> float | None:
@@ -228,25 +230,25 @@ def _output_layers(layers: list, heads: list) -> tuple:
 _INDEX_LAYERS = ("Embedding", "IntegerLookup", "StringLookup", "TextVectorization", "Hashing", "CategoryEncoding")
 
 
+def _up_to_weights(layers: list):
+    """The layers up to and including the model's first layer with weights (an idle Normalization's mean and
+    variance are not weights: it passes the inputs through)."""
+    for layer in layers:
+        yield layer
+        if layer.get("params") and not layer.get("identity"):
+            return
+
+
 def _meets_inputs(layers: list, classes: tuple) -> bool:
     """Whether a layer of one of ``classes`` comes before (or is) the model's first layer with weights (a
-    Normalization never adapted passes the inputs through: it does not count)."""
-    for layer in layers:
-        if layer.get("class") in classes and not layer.get("identity"):
-            return True
-        if layer.get("params") and not layer.get("identity"):  # an idle Normalization's mean is not a weight
-            return False
-    return False
+    Normalization never adapted does not count)."""
+    return any(layer.get("class") in classes and not layer.get("identity") for layer in _up_to_weights(layers))
 
 
 def _idle_normalization(layers: list) -> str | None:
     """The name of a Normalization layer before the first layer with weights that was never adapted."""
-    for layer in layers:
-        if layer.get("class") == "Normalization" and layer.get("identity"):
-            return layer.get("name")
-        if layer.get("params") and layer.get("class") != "Normalization":
-            return None
-    return None
+    return next((layer.get("name") for layer in _up_to_weights(layers)
+                 if layer.get("class") == "Normalization" and layer.get("identity")), None)
 
 
 def _applied_activation(layers: list, layer: dict | None) -> str | None:

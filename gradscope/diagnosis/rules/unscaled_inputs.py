@@ -20,6 +20,14 @@ def check(t, facts, settings):
         return None
     inputs = facts.inputs
     pixels = inputs.get("min", 0) >= 0 and 200 <= (inputs.get("max") or 0) <= 255
+    if facts.idle_normalization:
+        fix = (f"Call model.get_layer({facts.idle_normalization!r}).adapt(x_train) before fit: its Normalization "
+               "layer has never seen the data (its mean is 0 and its variance 1), so it passes the inputs through "
+               "unscaled.")
+    else:
+        fix = ("Scale the inputs: " + ("divide pixel values by 255, or " if pixels else "")
+               + "standardise each feature on the training data (sklearn's StandardScaler, or "
+                 "keras.layers.Normalization() adapted on x_train as the model's first layer).")
     return Finding(
         kind="unscaled_inputs",
         severity="medium",
@@ -31,12 +39,7 @@ def check(t, facts, settings):
         why=("inputs this large make the first layer's pre-activations large from the first step: saturating units "
              "stop passing gradient, ReLU nets take steps too large, and one learning rate cannot suit features of "
              "very different scales"),
-        recommendation=(f"Call model.get_layer({facts.idle_normalization!r}).adapt(x_train) before fit: its "
-                        "Normalization layer has never seen the data (its mean is 0 and its variance 1), so it passes "
-                        "the inputs through unscaled." if facts.idle_normalization else
-                        "Scale the inputs: " + ("divide pixel values by 255, or " if pixels else "")
-                        + "standardise each feature on the training data (sklearn's StandardScaler, or "
-                          "keras.layers.Normalization() adapted on x_train as the model's first layer)."),
+        recommendation=fix,
     )
 
 
