@@ -168,6 +168,10 @@ class Fix:
         confirms: the finding kinds whose remedy it is: when it helps, a finding of such a kind
             is confirmed.
         establishes: the finding kind a trial that helps becomes where no rule found anything.
+        change: how much of the user's model and training it changes, smallest first: 0 the data or
+            the output (it removes a cause), 1 one number of the optimizer, 2 the initial weights,
+            3 the optimizer, 4 a layer's activation or cell, 5 layers added. Of two arms that help
+            equally (within the noise), the smaller change ranks first.
     """
 
     name: str
@@ -175,38 +179,39 @@ class Fix:
     category: str
     confirms: frozenset
     establishes: str
+    change: int
 
 
 _GRADIENT_KINDS = frozenset({"vanishing_gradient", "exploding_gradient", "saturation", "dead_units", "stalled",
                              "gradient_flow", "non_finite"})
 _FIXES = [
     Fix("output_fit", "output layer and loss fitted to the target", "output",
-        frozenset({"output_target_mismatch", "output_pairing", "stalled", "non_finite"}), "output_target_mismatch"),
+        frozenset({"output_target_mismatch", "output_pairing", "stalled", "non_finite"}), "output_target_mismatch", 0),
     Fix("output_pairing", "output activation/loss pairing fixed", "output",
-        frozenset({"output_pairing", "stalled", "non_finite"}), "output_pairing"),
+        frozenset({"output_pairing", "stalled", "non_finite"}), "output_pairing", 0),
     Fix("standardize_target", "standardised target", "data",
         frozenset({"unscaled_target", "exploding_gradient", "non_finite", "stalled", "slow_convergence"}),
-        "unscaled_target"),
+        "unscaled_target", 0),
     Fix("standardize_inputs", "standardised inputs", "data",
         frozenset({"unscaled_inputs", "saturation", "exploding_gradient", "non_finite", "dead_units", "stalled",
-                   "slow_convergence"}), "unscaled_inputs"),
-    Fix("relu_he", "ReLU + He init", "gradient_flow", _GRADIENT_KINDS - {"dead_units"}, "gradient_flow"),
-    Fix("init", "Xavier/He init", "gradient_flow", _GRADIENT_KINDS, "gradient_flow"),
+                   "slow_convergence"}), "unscaled_inputs", 0),
+    Fix("relu_he", "ReLU + He init", "gradient_flow", _GRADIENT_KINDS - {"dead_units"}, "gradient_flow", 4),
+    Fix("init", "Xavier/He init", "gradient_flow", _GRADIENT_KINDS, "gradient_flow", 2),
     Fix("lstm", "LSTM instead of SimpleRNN", "gradient_flow",
         frozenset({"vanishing_through_time", "exploding_through_time", "vanishing_gradient", "stalled",
-                   "gradient_flow"}), "gradient_flow"),
-    Fix("batchnorm", "BatchNormalization before the activations", "gradient_flow", _GRADIENT_KINDS, "gradient_flow"),
-    Fix("skip", "skip connections", "gradient_flow", _GRADIENT_KINDS - {"dead_units"}, "gradient_flow"),
+                   "gradient_flow"}), "gradient_flow", 4),
+    Fix("batchnorm", "BatchNormalization before the activations", "gradient_flow", _GRADIENT_KINDS, "gradient_flow", 5),
+    Fix("skip", "skip connections", "gradient_flow", _GRADIENT_KINDS - {"dead_units"}, "gradient_flow", 5),
     Fix("adam", "Adam instead of SGD, Adagrad or Adadelta", "step_size",
-        frozenset({"slow_convergence", "stalled", "vanishing_gradient", "step_size"}), "step_size"),
+        frozenset({"slow_convergence", "stalled", "vanishing_gradient", "step_size"}), "step_size", 3),
     Fix("lr_up", "learning rate x10", "step_size", frozenset({"slow_convergence", "stalled", "step_size"}),
-        "step_size"),
+        "step_size", 1),
     Fix("lr_down", "learning rate /10", "step_size",
         frozenset({"oscillating_loss", "exploding_gradient", "non_finite", "dead_units", "stalled",
-                   "exploding_through_time", "step_size"}), "step_size"),
+                   "exploding_through_time", "step_size"}), "step_size", 1),
     Fix("clipnorm", "gradients clipped (clipnorm=1)", "step_size",
         frozenset({"exploding_gradient", "non_finite", "exploding_through_time", "stalled", "step_size"}),
-        "step_size"),
+        "step_size", 1),
 ]
 #: Every fix trials can try, by arm name, in the order they are tried.
 FIXES: dict[str, Fix] = {f.name: f for f in _FIXES}

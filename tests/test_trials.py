@@ -20,7 +20,7 @@ from gradscope.trials.model_parts import read_model
 from gradscope.trials.settings import TrialSettings
 from gradscope.trials.rebuild import build_arm
 from gradscope.diagnosis.trial_evidence import trial_text
-from gradscope.trials.result import TrialResult, rejudge
+from gradscope.trials.result import TrialResult, ranked, rejudge
 from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM
 
 GRADIENT_FLOW = {"relu_he", "init", "batchnorm", "skip"}
@@ -243,6 +243,25 @@ def test_a_fix_above_both_seeds_of_a_lottery_baseline_helps_ranked_after_the_str
     assert "above both baseline seeds" in str(TrialResult(alone))
     pairing = next(a for a in alone["arms"] if a["arm"] == "output_pairing")
     assert "helped (above both of the baseline's seeds, 0.2 and 0.53" in trial_text(pairing, alone)
+
+
+def test_of_fixes_that_help_equally_the_smaller_change_ranks_first():
+    """Adam gains 0.26 and lr x10 0.23, within twice the floor (0.03) of each other: the user need not swap the
+    optimizer for what a learning rate gives as well. Where the baseline went non-finite every rescue gains
+    "inf": they are ranked by their scores, and only scores within the noise tie."""
+    row = {"steps": 90, "baseline_after": 0.69, "floor": 0.03, "se": 0.02}
+    arms = [{**row, "arm": "batchnorm", "category": "gradient_flow", "after": 0.96, "improvement": 0.27},
+            {**row, "arm": "adam", "category": "step_size", "after": 0.95, "improvement": 0.26},
+            {**row, "arm": "lr_up", "category": "step_size", "after": 0.92, "improvement": 0.23}]
+    assert [a["arm"] for a in ranked(arms, 2.0, 0.02)] == ["lr_up", "adam", "batchnorm"]
+    apart = [{**a, "floor": 0.002} for a in arms]  # a tighter floor: the gaps are real, the larger gain leads
+    assert [a["arm"] for a in ranked(apart, 2.0, 0.02)] == ["batchnorm", "adam", "lr_up"]
+    rescue = {"steps": 90, "baseline_after": -math.inf, "improvement": math.inf, "floor": 0.0, "se": math.inf}
+    rescues = [{**rescue, "arm": "lstm", "category": "gradient_flow", "after": 0.17},
+               {**rescue, "arm": "clipnorm", "category": "step_size", "after": 0.56},
+               {**rescue, "arm": "adam", "category": "step_size", "after": 0.97},
+               {**rescue, "arm": "lr_down", "category": "step_size", "after": 0.96}]
+    assert [a["arm"] for a in ranked(rescues, 2.0, 0.02)] == ["lr_down", "adam", "clipnorm", "lstm"]
 
 
 def test_the_lottery_test_pairs_the_arm_with_the_better_seed():

@@ -34,14 +34,17 @@ COLUMNS = ["arm", "fix", "changed", "steps", "before", "after", "baseline_after"
            "beyond_noise", "loss_before", "loss_after", "note"]
 
 
-def ranked(helped: list[dict], noise_factor: float) -> list[dict]:
+def ranked(helped: list[dict], noise_factor: float, min_improvement: float = 0.0) -> list[dict]:
     """The arms that helped, best first: those that cleared twice the seed gap (or helped on both seeds)
     before those that only beat both of the baseline's seeds (``judged_on="best_seed"``, the weaker
     test); within each, by steps trained, then by improvement. Two arms whose
     improvements differ by no more than the margin an arm must clear to beat the baseline
-    (``noise_factor`` times the floor) are a tie. A tie goes to an output or data fix (the first
-    in the order of the fixes): it removes a cause that the other fixes only work around; among
-    the others, the larger improvement stays ahead.
+    (``noise_factor`` times the floor) are a tie. A tie goes to the smaller change
+    (:attr:`gradscope.vocabulary.Fix.change`): first an output or data fix (the first in the order
+    of the fixes), which removes a cause that the other fixes only work around; then one number of
+    the optimizer (the learning rate, clipping) before the initial weights, the optimizer itself,
+    a layer's activation or cell, and added layers. Of equal changes, the larger improvement
+    stays ahead. The user should not rebuild a model for a gain a learning rate gives as well.
 
     Example:
         >>> arms = [{"arm": "adam", "category": "step_size", "steps": 9, "improvement": 0.59, "floor": 0.03},
@@ -52,24 +55,39 @@ def ranked(helped: list[dict], noise_factor: float) -> list[dict]:
     """
     weak = [a for a in helped if a.get("judged_on") == "best_seed"]
     if weak and len(weak) < len(helped):
-        return ranked([a for a in helped if a not in weak], noise_factor) + ranked(weak, noise_factor)
+        return (ranked([a for a in helped if a not in weak], noise_factor, min_improvement)
+                + ranked(weak, noise_factor, min_improvement))
     from gradscope.vocabulary import FIXES
 
     order = {name: i for i, name in enumerate(FIXES)}
-    rest = sorted(helped, key=lambda a: (-(a["steps"] or 0), -a["improvement"]))
+    rest = sorted(helped, key=lambda a: (-(a["steps"] or 0), -a["improvement"], -_finite(a.get("after"))))
     out = []
     while rest:
         lead = rest[0]
-        tied = [a for a in rest if a["steps"] == lead["steps"]
-                and (lead["improvement"] - a["improvement"]
-                     <= noise_factor * max(_tie_floor(lead), _tie_floor(a))
-                     or a["improvement"] == lead["improvement"])]
-        causes = sorted((a for a in tied if a.get("category") in CAUSE_CATEGORIES),
-                        key=lambda a: order.get(a["arm"], len(order)))
-        pick = causes[0] if causes else lead
+        tied = [a for a in rest if a["steps"] == lead["steps"] and _tied(lead, a, noise_factor, min_improvement)]
+        pick = min(tied, key=lambda a: (_change(a["arm"]), order.get(a["arm"], len(order)) if _change(a["arm"]) == 0
+                                        else 0, -a["improvement"]))
         out.append(pick)
         rest = [a for a in rest if a is not pick]
     return out
+
+
+def _tied(lead: dict, arm: dict, noise_factor: float, min_improvement: float) -> bool:
+    """Whether ``arm`` helped as much as ``lead`` within the noise. Arms that both rescued a baseline that
+    went non-finite (an infinite improvement) are compared by their scores, within the held-out noise."""
+    if math.isinf(lead["improvement"]) and math.isinf(arm["improvement"]):
+        return (_finite(lead.get("after")) - _finite(arm.get("after"))
+                <= max(noise_factor * max(_finite(lead.get("se")), _finite(arm.get("se"))), min_improvement))
+    return (lead["improvement"] - arm["improvement"] <= noise_factor * max(_tie_floor(lead), _tie_floor(arm))
+            or arm["improvement"] == lead["improvement"])
+
+
+def _change(arm: str) -> int:
+    """How much of the model an arm changes (:attr:`gradscope.vocabulary.Fix.change`); unknown arms the most."""
+    from gradscope.vocabulary import FIXES
+
+    fix = FIXES.get(arm)
+    return fix.change if fix is not None else max(f.change for f in FIXES.values()) + 1
 
 
 def _tie_floor(arm: dict) -> float:
@@ -181,7 +199,7 @@ def rejudge(summary: dict, noise_factor: float, min_improvement: float) -> dict:
         arms = [{**a, "baseline2_after": noise.get("after")}
                 if "baseline2_after" not in a and a.get("steps") == noise["steps"] else a for a in arms]
     arms = [judge_arm(arm, noise_factor, min_improvement) for arm in arms]
-    helped = ranked([a for a in arms if a.get("helps")], noise_factor)
+    helped = ranked([a for a in arms if a.get("helps")], noise_factor, min_improvement)
     return {**summary, "arms": arms, "ranking": [a["arm"] for a in helped], "best": helped[0]["arm"] if helped else None,
             "settings": {**summary.get("settings", {}), "noise_factor": noise_factor,
                          "min_improvement": min_improvement}}
