@@ -26,8 +26,6 @@ from pathlib import Path
 
 from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM, TRIALS_FILE, fmt
 
-#: Fix categories that remove a cause (the data, the output) rather than work around it: they win a tie.
-CAUSE_CATEGORIES = ("output", "data")
 
 #: The table's columns, in order.
 COLUMNS = ["arm", "fix", "changed", "steps", "before", "after", "baseline_after", "improvement", "noise_floor",

@@ -25,7 +25,7 @@ from gradscope.trials import halving
 from gradscope.trials.arms import ArmPlan, baseline_plans, plan_arms, weights_by_layer
 from gradscope.trials.model_parts import read_model
 from gradscope.trials.rebuild import ArmUnbuildable, build_arm
-from gradscope.trials.result import CAUSE_CATEGORIES, TrialResult, rejudge
+from gradscope.trials.result import TrialResult, rejudge
 from gradscope.trials.settings import DEFAULT_TRIAL_SETTINGS, TrialSettings
 from gradscope.trials.trial_data import TrialData, take_rows, trial_data
 from gradscope.trials.yardstick import METRIC_OF, accuracy, correct_rows, paired_se, predict, r_squared
@@ -333,12 +333,11 @@ class _Runner:
                 break
             scores = [arm.outcome.checks[-1].score for arm in alive]
             b, n = _at(base, steps), _at(noise, steps)
-            margin, favoured = 0.0, []
-            if b is not None:  # a data or output fix ahead of the baseline, tied at the cut, goes on
-                margin = self.settings.noise_factor * _seed_gap(base, b, noise, n)
-                favoured = [i for i, arm in enumerate(alive)
-                            if arm.plan.fix.category in CAUSE_CATEGORIES and scores[i] > b.score]
-            kept = set(halving.survivors(scores, self.schedule.arms_at[k + 1], margin, favoured))
+            margin, floor = 0.0, math.inf
+            if b is not None:  # a smaller change ahead of the baseline, tied at the cut, goes on
+                margin, floor = self.settings.noise_factor * _seed_gap(base, b, noise, n), b.score
+            kept = set(halving.survivors(scores, self.schedule.arms_at[k + 1], margin,
+                                         [arm.plan.fix.change for arm in alive], floor))
             for i, arm in enumerate(alive):
                 if i not in kept:
                     arm.outcome.stopped = f"stopped at {arm.steps} steps: behind the better half"
