@@ -172,6 +172,8 @@ class Fix:
             the output (it removes a cause), 1 one number of the optimizer, 2 the initial weights,
             3 the optimizer, 4 a layer's activation or cell, 5 layers added. Of two arms that help
             equally (within the noise), the smaller change ranks first.
+        redraws: its arm draws the changed layers' weights anew, so it cannot start where the
+            baseline starts: the baseline seeds' whole gap is its noise floor.
     """
 
     name: str
@@ -180,6 +182,7 @@ class Fix:
     confirms: frozenset
     establishes: str
     change: int
+    redraws: bool = False
 
 
 _GRADIENT_KINDS = frozenset({"vanishing_gradient", "exploding_gradient", "saturation", "dead_units", "stalled",
@@ -195,11 +198,12 @@ _FIXES = [
     Fix("standardize_inputs", "standardised inputs", "data",
         frozenset({"unscaled_inputs", "saturation", "exploding_gradient", "non_finite", "dead_units", "stalled",
                    "slow_convergence"}), "unscaled_inputs", 0),
-    Fix("relu_he", "ReLU + He init", "gradient_flow", _GRADIENT_KINDS - {"dead_units"}, "gradient_flow", 4),
-    Fix("init", "Xavier/He init", "gradient_flow", _GRADIENT_KINDS, "gradient_flow", 2),
+    Fix("relu_he", "ReLU + He init", "gradient_flow", _GRADIENT_KINDS - {"dead_units"}, "gradient_flow", 4,
+        redraws=True),
+    Fix("init", "Xavier/He init", "gradient_flow", _GRADIENT_KINDS, "gradient_flow", 2, redraws=True),
     Fix("lstm", "LSTM instead of SimpleRNN", "gradient_flow",
         frozenset({"vanishing_through_time", "exploding_through_time", "vanishing_gradient", "stalled",
-                   "gradient_flow"}), "gradient_flow", 4),
+                   "gradient_flow"}), "gradient_flow", 4, redraws=True),
     Fix("batchnorm", "BatchNormalization before the activations", "gradient_flow", _GRADIENT_KINDS, "gradient_flow", 5),
     Fix("skip", "skip connections", "gradient_flow", _GRADIENT_KINDS - {"dead_units"}, "gradient_flow", 5),
     Fix("adam", "Adam instead of SGD, Adagrad or Adadelta", "step_size",

@@ -20,7 +20,7 @@ from gradscope.trials.model_parts import read_model
 from gradscope.trials.settings import TrialSettings
 from gradscope.trials.rebuild import build_arm
 from gradscope.diagnosis.trial_evidence import trial_text
-from gradscope.trials.result import TrialResult, ranked, rejudge
+from gradscope.trials.result import TrialResult, judge_arm, ranked, rejudge
 from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM
 
 GRADIENT_FLOW = {"relu_he", "init", "batchnorm", "skip"}
@@ -262,6 +262,17 @@ def test_of_fixes_that_help_equally_the_smaller_change_ranks_first():
                {**rescue, "arm": "adam", "category": "step_size", "after": 0.97},
                {**rescue, "arm": "lr_down", "category": "step_size", "after": 0.96}]
     assert [a["arm"] for a in ranked(rescues, 2.0, 0.02)] == ["lr_down", "adam", "clipnorm", "lstm"]
+
+
+def test_an_arm_that_redraws_the_weights_counts_the_seeds_whole_gap_as_noise():
+    """The baseline's seeds learn as much (progress gap 0.004) from starts 0.05 apart and end 0.056 apart (0.92,
+    0.97). lr x10 starts where the baseline starts: +0.07 against the held-out noise (0.018) helps. He init draws
+    new weights, another start: its +0.07 is measured against the seeds' whole gap, and does not clear twice it."""
+    row = {"steps": 300, "baseline_after": 0.916, "baseline2_after": 0.972, "floor": 0.018, "se": 0.018,
+           "improvement": 0.072, "after": 0.988}
+    assert judge_arm({**row, "arm": "lr_up", "category": "step_size"}, 2.0, 0.02)["helps"]
+    init = judge_arm({**row, "arm": "init", "category": "gradient_flow"}, 2.0, 0.02)
+    assert not init["helps"] and init["floor"] == pytest.approx(0.056)
 
 
 def test_the_lottery_test_pairs_the_arm_with_the_better_seed():

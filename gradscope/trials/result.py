@@ -111,7 +111,10 @@ def judge_arm(arm: dict, noise_factor: float, min_improvement: float) -> dict:
     """One arm's row with ``helps`` (and ``judged_on``) set from what it measured.
 
     An arm helps when its improvement over the baseline at the same step clears ``noise_factor``
-    times the floor and ``min_improvement`` (``judged_on="one_seed"``). Where the baseline is a
+    times the floor and ``min_improvement`` (``judged_on="one_seed"``). An arm that draws its
+    layers' weights anew (:attr:`gradscope.vocabulary.Fix.redraws`: another init, activation or
+    cell) does not share the baseline's start, so the seeds' whole gap at the end counts in its
+    floor: the start is part of what it changed, and part of the noise. Where the baseline is a
     lottery (its two seeds land far apart), twice their gap can hide a fix that beats both: an arm
     also helps when it beats the baseline by more than the seed gap (once) and scores above the
     better of the baseline's two seeds (``baseline2_after``: the second seed at the same step) by
@@ -139,6 +142,8 @@ def judge_arm(arm: dict, noise_factor: float, min_improvement: float) -> dict:
     """
     arm = {**arm, "helps": False}
     arm.pop("judged_on", None)
+    if _redraws(arm["arm"]):
+        arm["floor"] = max(arm.get("floor") or 0.0, _ends_gap(arm))
     if arm.get("improvement") is None or arm.get("category") is None:
         return arm
     if _beyond(arm["improvement"], arm.get("floor") or 0.0, noise_factor, min_improvement):
@@ -151,6 +156,18 @@ def judge_arm(arm: dict, noise_factor: float, min_improvement: float) -> dict:
                             (arm["second_seed"].get("improvement"), arm["second_seed"].get("se")))):
         arm.update(helps=True, judged_on="both_seeds")
     return arm
+
+
+def _redraws(arm: str) -> bool:
+    from gradscope.vocabulary import FIXES
+
+    return arm in FIXES and FIXES[arm].redraws
+
+
+def _ends_gap(arm: dict) -> float:
+    """How far apart the baseline's two seeds end, at the arm's step (0 when either is missing or not finite)."""
+    ends = abs((arm.get("baseline_after") or 0.0) - (arm.get("baseline2_after") or 0.0))
+    return ends if arm.get("baseline2_after") is not None and math.isfinite(ends) else 0.0
 
 
 def _beats_best_seed(arm: dict, noise_factor: float, min_improvement: float) -> bool:
