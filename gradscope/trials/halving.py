@@ -74,21 +74,21 @@ def schedule(candidates: int, budget_steps: int, rungs: int, min_rung_steps: int
     return Schedule(max(1, int(width)), tuple(2 ** k for k in range(rungs + 1)), arms)
 
 
-def survivors(scores: list, keep: int, margin: float = 0.0, changes=None, floor: float = -math.inf) -> list:
+def survivors(scores: list, keep: int, margins=None, changes=None, floor: float = -math.inf) -> list:
     """Indices of the ``keep`` best scores (non-finite ones never survive), best first, and of any arm
-    within ``margin`` of the last of them, above ``floor`` (the baseline), whose change is smaller
-    than that arm's (``changes``: :attr:`gradscope.vocabulary.Fix.change` per arm): a tie at the cut
-    is not a loss for an arm that the final ranking would put first in a tie
-    (:func:`gradscope.trials.result.ranked`).
+    tied with the last of them (within the larger of the two arms' ``margins``: the noise an arm
+    must clear), above ``floor`` (the baseline), whose change is smaller than that arm's
+    (``changes``: :attr:`gradscope.vocabulary.Fix.change` per arm): a tie at the cut is not a loss
+    for an arm that the final ranking would put first in a tie (:func:`gradscope.trials.result.ranked`).
 
     Example:
-        >>> survivors([0.93, 0.90, 0.89, 0.70], keep=2, margin=0.07, changes=[5, 3, 1, 1], floor=0.5)
+        >>> survivors([0.93, 0.90, 0.89, 0.70], keep=2, margins=[0.07] * 4, changes=[5, 3, 1, 1], floor=0.5)
         [0, 1, 2]
     """
     ranked = sorted((i for i, s in enumerate(scores) if math.isfinite(s)), key=lambda i: -scores[i])
     kept = ranked[:keep]
-    if kept and changes is not None:
+    if kept and margins is not None and changes is not None:
         last = kept[-1]
-        kept += [i for i in ranked[keep:] if scores[i] >= scores[last] - margin and scores[i] > floor
-                 and changes[i] < changes[last]]
+        kept += [i for i in ranked[keep:] if scores[i] >= scores[last] - max(margins[i], margins[last])
+                 and scores[i] > floor and changes[i] < changes[last]]
     return kept

@@ -333,10 +333,13 @@ class _Runner:
                 break
             scores = [arm.outcome.checks[-1].score for arm in alive]
             b, n = _at(base, steps), _at(noise, steps)
-            margin, floor = 0.0, math.inf
+            margins, floor = None, math.inf
             if b is not None:  # a smaller change ahead of the baseline, tied at the cut, goes on
-                margin, floor = self.settings.noise_factor * _seed_gap(base, b, noise, n), b.score
-            kept = set(halving.survivors(scores, self.schedule.arms_at[k + 1], margin,
+                gap = _seed_gap(base, b, noise, n)
+                margins = [self.settings.noise_factor * max(gap, _finite_or_0(_paired_se(
+                    arm.outcome.checks[-1], b, self.data, self.settings))) for arm in alive]
+                floor = b.score
+            kept = set(halving.survivors(scores, self.schedule.arms_at[k + 1], margins,
                                          [arm.plan.fix.change for arm in alive], floor))
             for i, arm in enumerate(alive):
                 if i not in kept:
@@ -435,6 +438,10 @@ def _difference(score: float, baseline: float) -> float:
     if math.isfinite(score) and math.isfinite(baseline):
         return score - baseline
     return math.inf if math.isfinite(score) else -math.inf
+
+
+def _finite_or_0(x: float) -> float:
+    return x if math.isfinite(x) else 0.0
 
 
 def _paired_se(arm: Check, base: Check, data: TrialData, settings: TrialSettings) -> float:
