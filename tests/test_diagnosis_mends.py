@@ -215,6 +215,57 @@ def test_a_log_loss_on_a_target_with_negative_values_cannot_fit_it(tmp_path, los
     assert arm.loss == {"class": "MeanSquaredError"}
 
 
+def test_a_poisson_loss_on_an_output_that_can_go_negative_is_an_output_pairing_tried_with_an_exponential_output(
+        tmp_path):
+    """Poisson's loss takes log(y_pred): a linear output that goes below 0 turns it NaN. An output_pairing
+    finding, and its arm keeps the loss and gives the output the exponential (log link) activation; the arm
+    builds and trains (fifth fresh family)."""
+    from gradscope import try_fixes
+    from gradscope.recorders.data_description import describe_inputs, describe_target
+    from gradscope.trials.arms import plan_arms
+    from gradscope.trials.model_parts import read_model
+
+    keras.utils.set_random_seed(0)
+    counts = rng.poisson(np.exp(0.5 * X[:, 0] + 0.3 * X[:, 1])).astype("float32")
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, name="out")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="poisson")
+    run, findings = fit(model, X, counts, tmp_path)
+    (f,) = [f for f in findings if f["kind"] == "output_pairing"]
+    assert "exponential" in f["recommendation"] and "below 0" in f["summary"]
+    plans, _ = plan_arms(read_model(model), model, describe_inputs(X), describe_target(counts), "regression")
+    (arm,) = [p for p in plans if p.name == "output_pairing"]
+    assert arm.head == {"units": 1, "activation": "exponential"} and arm.loss is None and arm.changed == ["out"]
+    result = try_fixes(model, X, counts, batch_size=32, budget_steps=60, arms=["output_pairing"], verbose=False,
+                       out=tmp_path / "trials")
+    row = next(a for a in result.arms if a["arm"] == "output_pairing")
+    assert row["steps"] and np.isfinite(row["after"])
+
+
+def test_a_cosine_similarity_loss_on_one_output_number_cannot_fit_it(tmp_path):
+    """The cosine of two one-element vectors is +1 or -1: only the sign of the prediction counts. An
+    output_target_mismatch finding, and the output-fit arm trains a mean squared error (fifth fresh family);
+    a cosine on a vector output (embeddings) is left alone."""
+    from gradscope.diagnosis.causes import one_number_cosine
+    from gradscope.diagnosis.facts import RunFacts
+    from gradscope.recorders.data_description import describe_inputs, describe_target
+    from gradscope.trials.arms import plan_arms
+    from gradscope.trials.model_parts import read_model
+
+    keras.utils.set_random_seed(0)
+    y = (X[:, 0] + 0.5 * X[:, 1]).astype("float32")
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, name="out")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="cosine_similarity")
+    run, findings = fit(model, X, y, tmp_path)
+    (f,) = [f for f in findings if f["kind"] == "output_target_mismatch"]
+    assert "mean_squared_error" in f["recommendation"] and "sign" in f["summary"]
+    plans, _ = plan_arms(read_model(model), model, describe_inputs(X), describe_target(y), "regression")
+    (arm,) = [p for p in plans if p.name == "output_fit"]
+    assert arm.loss == {"class": "MeanSquaredError"} and arm.head["activation"] == "linear"
+    assert not one_number_cosine(RunFacts(loss="cosine_similarity", head_units=32))
+
+
 @pytest.mark.parametrize("optimizer, offered", [("Adadelta", True), ("Adagrad", True), ("SGD", True),
                                                 ("RMSprop", False), ("Adam", False)])
 def test_the_adam_arm_replaces_plain_and_shrinking_step_optimizers(optimizer, offered):

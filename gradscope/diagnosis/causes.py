@@ -16,6 +16,10 @@ from gradscope.vocabulary import RELU_LIKE, SATURATING, SATURATION_MARGIN, fmt, 
 def output_mismatch(facts: RunFacts) -> str | None:
     """How the output activation and the loss fail to fit each other, or None (or not known)."""
     head, kind, logits = facts.head_activation, facts.kind_of_loss, facts.from_logits
+    if rate_can_go_negative(facts):
+        return (f"the loss {facts.loss} takes the log of the prediction (a rate of counts), but the output layer's "
+                f"{head or 'linear'} activation can go below 0, where the log has no value: the loss turns NaN "
+                "(an exponential output keeps the rate positive)")
     if squared_error_on_labels(facts):
         return (f"the output layer applies {head} to class labels, but the loss {facts.loss} is a regression loss: "
                 f"its gradient carries the {head}'s slope, which vanishes as an output saturates, so the most wrong "
@@ -38,6 +42,20 @@ def output_mismatch(facts: RunFacts) -> str | None:
         return (f"the output layer's activation is {head}, but the loss {facts.loss} expects probabilities "
                 f"({wants}): outputs of 0 give log(0), and nothing keeps them summing to 1")
     return None
+
+
+def rate_can_go_negative(facts: RunFacts) -> bool:
+    """Whether a Poisson loss (``y_pred - y * log(y_pred)``) trains an output that can go below 0.
+
+    Example:
+        >>> rate_can_go_negative(RunFacts(head_activation="linear", loss="poisson"))
+        True
+        >>> rate_can_go_negative(RunFacts(head_activation="exponential", loss="poisson"))
+        False
+    """
+    low = OUTPUT_RANGE.get(facts.head_activation or "", (None, None))[0]
+    return bool(facts.head_activation is not None and facts.loss_is("poisson")
+                and (low is None or low < 0))
 
 
 def squared_error_on_labels(facts: RunFacts) -> bool:
@@ -83,6 +101,9 @@ def logits_recovered(facts: RunFacts) -> bool:
 
 
 def output_fix(facts: RunFacts) -> str:
+    if rate_can_go_negative(facts):
+        return ("Give the output layer activation='exponential' (Poisson regression's log link), or 'softplus': "
+                "the predicted rate must stay above 0.")
     if squared_error_on_labels(facts):
         return ("Compile with loss='binary_crossentropy' for a sigmoid output (0/1 labels), or a categorical "
                 "cross-entropy for a softmax output.")
@@ -254,6 +275,10 @@ def target_mismatch(facts: RunFacts) -> str | None:
     prices), and labels beyond the output's units.
     """
     target, kind, head = facts.target, facts.kind_of_loss, facts.head_activation
+    if one_number_cosine(facts):
+        return (f"the loss {facts.loss} compares directions, but the output is one number: the cosine of two "
+                "one-element vectors is +1 or -1, the sign alone, so the model is never told how far off a "
+                "prediction is")
     if not target or target.get("min") is None or kind is None:
         return None
     lo, hi, classes = target["min"], target["max"], target.get("classes")
@@ -284,6 +309,18 @@ def target_mismatch(facts: RunFacts) -> str | None:
             return (f"the output layer's {head} can only produce values in {span}, but the target ranges from "
                     f"{fmt(lo)} to {fmt(hi)}: no weights can fit it")
     return None
+
+
+def one_number_cosine(facts: RunFacts) -> bool:
+    """Whether a cosine-similarity loss trains a one-unit output (a regression of one number a row).
+
+    Example:
+        >>> one_number_cosine(RunFacts(loss="cosine_similarity", head_units=1))
+        True
+        >>> one_number_cosine(RunFacts(loss="cosine_similarity", head_units=64))  # embeddings: what it is for
+        False
+    """
+    return bool(facts.head_units == 1 and facts.loss_is("cosine_similarity"))
 
 
 def data_first(facts: RunFacts, settings: DiagnosisSettings) -> str:

@@ -85,6 +85,10 @@ class RunFacts:
     target: dict | None = None
     backend: str | None = None
 
+    def loss_is(self, *names: str) -> bool:
+        """Whether the loss is one of ``names`` (any case, with or without underscores, a prefix: ``"poisson"``)."""
+        return _loss_among(self.loss, names)
+
     @property
     def log_target_loss(self) -> bool:
         """Whether the loss takes the log of the target (MSLE, Poisson): it cannot fit values below 0."""

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gradscope.diagnosis.causes import (inputs_off_scale, logits_recovered, output_mismatch, squared_error_on_labels,
-                                       target_mismatch, target_off_scale)
+from gradscope.diagnosis.causes import (inputs_off_scale, logits_recovered, output_mismatch, rate_can_go_negative,
+                                       squared_error_on_labels, target_mismatch, target_off_scale)
 from gradscope.diagnosis.facts import RunFacts, facts_of
 from gradscope.diagnosis.settings import DEFAULT_SETTINGS
 from gradscope.recorders import keras_compat as compat
@@ -362,6 +362,12 @@ def _plan_pairing(plan, parts, facts) -> None:
     wants = "softmax" if kind == "probabilities" else "sigmoid"
     head = parts.head
     units = int(getattr(head.layer, "units", 0) or 0) if head is not None else 0
+    if rate_can_go_negative(facts):  # Poisson: the loss stays; the output becomes a positive rate
+        plan.head = {"units": units or None, "activation": "exponential"}
+        name = head.name if head else "the output"
+        plan.what = f"{name}: exponential activation for the {facts.loss} (a positive rate)"
+        plan.changed = [head.name] if head is not None else []
+        return
     if squared_error_on_labels(facts):  # the output stays; the loss becomes the cross-entropy it pairs with
         one_hot = bool((facts.target or {}).get("one_hot"))
         plan.loss = {"class": "BinaryCrossentropy" if head_act == "sigmoid" else

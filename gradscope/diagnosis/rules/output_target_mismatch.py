@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from gradscope.diagnosis.causes import target_mismatch
+from gradscope.diagnosis.causes import one_number_cosine, target_mismatch
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.vocabulary import fmt
@@ -20,6 +20,9 @@ def fix_for(facts) -> str:
     """What to change, for the way the output and loss miss the target."""
     target, kind = facts.target or {}, facts.kind_of_loss
     classes = target.get("classes") or []
+    if one_number_cosine(facts):
+        return ("Use a regression loss for one number a row: loss='mean_squared_error' (cosine similarity is for "
+                "vectors, such as embeddings).")
     if kind == "binary" and len(classes) > 2:
         return (f"Give the output layer one unit per class with softmax and a categorical loss: "
                 f"Dense({max(classes) + 1}, activation='softmax') with loss='sparse_categorical_crossentropy'.")
@@ -58,7 +61,8 @@ def check(t, facts, settings):
                   "healthy": "an output layer and loss whose range and classes cover the target's"},
         why=("a cross-entropy expects targets in [0, 1] (or labels below the output's units): outside them it has no "
              "minimum to descend to" if facts.kind_of_loss in ("binary", "probabilities") else
-             "no weights can make the output reach targets outside its activation's range"),
+             "a cosine sees the direction of the output, and one number has only a sign" if one_number_cosine(facts)
+             else "no weights can make the output reach targets outside its activation's range"),
         recommendation=fix_for(facts),
     )
 
