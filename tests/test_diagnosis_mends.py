@@ -28,6 +28,15 @@ def kinds(findings):
     return {f["kind"] for f in findings}
 
 
+def plans_of(model, x, y, task):
+    """The trials' arms for ``model`` on ``(x, y)``, and why the others do not apply."""
+    from gradscope.recorders.data_description import describe_inputs, describe_target
+    from gradscope.trials.arms import plan_arms
+    from gradscope.trials.model_parts import read_model
+
+    return plan_arms(read_model(model), model, describe_inputs(x), describe_target(y), task)
+
+
 def test_a_softmax_in_its_own_activation_layer_is_the_output_activation(tmp_path):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
@@ -59,9 +68,6 @@ def test_unscaled_inputs_are_a_finding_whose_fix_is_to_standardise_them(tmp_path
 def test_token_ids_into_an_embedding_are_indices_not_unscaled_inputs(tmp_path):
     """Token ids 0..499 are far from unit scale as numbers, but they index an Embedding: no unscaled-inputs
     finding, and trials do not standardise them (found on the third fresh family's Embedding models)."""
-    from gradscope.recorders.data_description import describe_inputs, describe_target
-    from gradscope.trials.arms import plan_arms
-    from gradscope.trials.model_parts import read_model
 
     keras.utils.set_random_seed(0)
     tokens = rng.integers(0, 500, size=(400, 20)).astype("int64")
@@ -71,7 +77,7 @@ def test_token_ids_into_an_embedding_are_indices_not_unscaled_inputs(tmp_path):
     run, findings = fit(model, tokens, Y, tmp_path)
     assert run.meta["data"]["inputs"]["max"] > 100 and facts_of(run.meta).index_inputs
     assert "unscaled_inputs" not in kinds(findings)
-    plans, skipped = plan_arms(read_model(model), model, describe_inputs(tokens), describe_target(Y), "classification")
+    plans, skipped = plans_of(model, tokens, Y, "classification")
     assert "standardize_inputs" not in [p.name for p in plans] and "standardize_inputs" in skipped
 
 
@@ -80,9 +86,6 @@ def test_a_normalization_layer_never_adapted_does_not_scale_the_inputs(tmp_path,
     """A Normalization layer whose adapt() was never called has mean 0 and variance 1: it passes raw
     features through. Its inputs are judged as they are, the advice is to adapt it, and trials standardise
     them; an adapted one is left alone (found on the fourth fresh family)."""
-    from gradscope.recorders.data_description import describe_inputs, describe_target
-    from gradscope.trials.arms import plan_arms
-    from gradscope.trials.model_parts import read_model
 
     keras.utils.set_random_seed(0)
     x = (X * 300.0 + 800.0).astype("float32")  # features in the hundreds
@@ -94,7 +97,7 @@ def test_a_normalization_layer_never_adapted_does_not_scale_the_inputs(tmp_path,
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     run, findings = fit(model, x, Y, tmp_path)
     assert facts_of(run.meta).normalises_inputs == adapted
-    plans, _ = plan_arms(read_model(model), model, describe_inputs(x), describe_target(Y), "classification")
+    plans, _ = plans_of(model, x, Y, "classification")
     assert ("standardize_inputs" in [p.name for p in plans]) == (not adapted)
     if adapted:
         assert "unscaled_inputs" not in kinds(findings)
@@ -172,9 +175,6 @@ def test_squared_error_on_a_sigmoid_output_is_an_output_pairing_whose_arm_is_a_c
     """A sigmoid output trained with mean squared error on 0/1 labels learns slowest where it is most wrong
     (Nielsen, ch. 3): an output_pairing finding, and the pairing arm keeps the output and swaps the loss
     for a binary cross-entropy (found on the fourth fresh family)."""
-    from gradscope.recorders.data_description import describe_inputs, describe_target
-    from gradscope.trials.arms import plan_arms
-    from gradscope.trials.model_parts import read_model
 
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
@@ -183,8 +183,7 @@ def test_squared_error_on_a_sigmoid_output_is_an_output_pairing_whose_arm_is_a_c
     run, findings = fit(model, X, Y.astype("float32"), tmp_path)
     (f,) = [f for f in findings if f["kind"] == "output_pairing"]
     assert "binary_crossentropy" in f["recommendation"]
-    plans, _ = plan_arms(read_model(model), model, describe_inputs(X), describe_target(Y.astype("float32")),
-                         "regression")
+    plans, _ = plans_of(model, X, Y.astype("float32"), "regression")
     (arm,) = [p for p in plans if p.name == "output_pairing"]
     assert arm.loss == {"class": "BinaryCrossentropy"} and arm.head is None and arm.changed == ["out"]
     from gradscope import try_fixes
@@ -198,9 +197,6 @@ def test_squared_error_on_a_sigmoid_output_is_an_output_pairing_whose_arm_is_a_c
 def test_a_log_loss_on_a_target_with_negative_values_cannot_fit_it(tmp_path, loss):
     """MSLE and Poisson take the log of the target and read negative values as 0: an output_target_mismatch
     finding, and the output-fit arm trains a mean squared error instead (fourth fresh family)."""
-    from gradscope.recorders.data_description import describe_inputs, describe_target
-    from gradscope.trials.arms import plan_arms
-    from gradscope.trials.model_parts import read_model
 
     keras.utils.set_random_seed(0)
     y = (X[:, 0] + 0.5 * X[:, 1]).astype("float32")  # standardised: half the values below 0
@@ -210,7 +206,7 @@ def test_a_log_loss_on_a_target_with_negative_values_cannot_fit_it(tmp_path, los
     run, findings = fit(model, X, y, tmp_path)
     (f,) = [f for f in findings if f["kind"] == "output_target_mismatch"]
     assert "mean squared error" in f["recommendation"]
-    plans, _ = plan_arms(read_model(model), model, describe_inputs(X), describe_target(y), "regression")
+    plans, _ = plans_of(model, X, y, "regression")
     (arm,) = [p for p in plans if p.name == "output_fit"]
     assert arm.loss == {"class": "MeanSquaredError"}
 
@@ -221,9 +217,6 @@ def test_a_poisson_loss_on_an_output_that_can_go_negative_is_an_output_pairing_t
     finding, and its arm keeps the loss and gives the output the exponential (log link) activation; the arm
     builds and trains (fifth fresh family)."""
     from gradscope import try_fixes
-    from gradscope.recorders.data_description import describe_inputs, describe_target
-    from gradscope.trials.arms import plan_arms
-    from gradscope.trials.model_parts import read_model
 
     keras.utils.set_random_seed(0)
     counts = rng.poisson(np.exp(0.5 * X[:, 0] + 0.3 * X[:, 1])).astype("float32")
@@ -233,7 +226,7 @@ def test_a_poisson_loss_on_an_output_that_can_go_negative_is_an_output_pairing_t
     run, findings = fit(model, X, counts, tmp_path)
     (f,) = [f for f in findings if f["kind"] == "output_pairing"]
     assert "exponential" in f["recommendation"] and "below 0" in f["summary"]
-    plans, _ = plan_arms(read_model(model), model, describe_inputs(X), describe_target(counts), "regression")
+    plans, _ = plans_of(model, X, counts, "regression")
     (arm,) = [p for p in plans if p.name == "output_pairing"]
     assert arm.head == {"units": 1, "activation": "exponential"} and arm.loss is None and arm.changed == ["out"]
     result = try_fixes(model, X, counts, batch_size=32, budget_steps=60, arms=["output_pairing"], verbose=False,
@@ -248,9 +241,6 @@ def test_a_cosine_similarity_loss_on_one_output_number_cannot_fit_it(tmp_path):
     a cosine on a vector output (embeddings) is left alone."""
     from gradscope.diagnosis.causes import one_number_cosine
     from gradscope.diagnosis.facts import RunFacts
-    from gradscope.recorders.data_description import describe_inputs, describe_target
-    from gradscope.trials.arms import plan_arms
-    from gradscope.trials.model_parts import read_model
 
     keras.utils.set_random_seed(0)
     y = (X[:, 0] + 0.5 * X[:, 1]).astype("float32")
@@ -260,7 +250,7 @@ def test_a_cosine_similarity_loss_on_one_output_number_cannot_fit_it(tmp_path):
     run, findings = fit(model, X, y, tmp_path)
     (f,) = [f for f in findings if f["kind"] == "output_target_mismatch"]
     assert "mean_squared_error" in f["recommendation"] and "sign" in f["summary"]
-    plans, _ = plan_arms(read_model(model), model, describe_inputs(X), describe_target(y), "regression")
+    plans, _ = plans_of(model, X, y, "regression")
     (arm,) = [p for p in plans if p.name == "output_fit"]
     assert arm.loss == {"class": "MeanSquaredError"} and arm.head["activation"] == "linear"
     assert not one_number_cosine(RunFacts(loss="cosine_similarity", head_units=32))
@@ -271,14 +261,11 @@ def test_a_cosine_similarity_loss_on_one_output_number_cannot_fit_it(tmp_path):
 def test_the_adam_arm_replaces_plain_and_shrinking_step_optimizers(optimizer, offered):
     """Keras's Adadelta default (0.001 since Keras 2.3) barely moves the weights and lr x10 does not reach
     its old default: Adam is tried for Adadelta and Adagrad as for SGD (fourth fresh family)."""
-    from gradscope.recorders.data_description import describe_inputs, describe_target
-    from gradscope.trials.arms import plan_arms
-    from gradscope.trials.model_parts import read_model
 
     model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(8, activation="relu"),
                               keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer=getattr(keras.optimizers, optimizer)(1e-3), loss="sparse_categorical_crossentropy")
-    plans, skipped = plan_arms(read_model(model), model, describe_inputs(X), describe_target(Y), "classification")
+    plans, skipped = plans_of(model, X, Y, "classification")
     adam = [p for p in plans if p.name == "adam"]
     assert bool(adam) == offered
     if offered:
