@@ -154,10 +154,12 @@ def _mlp(inputs, hidden, head, head_act, loss, optimizer, act="relu", init="glor
     return model
 
 
-def _standardiser(name):
-    x_tr = data(name)[0]
-    mean, std = x_tr.mean(axis=0), x_tr.std(axis=0) + 1e-8
-    return lambda x: (x - mean) / std
+def _standardiser(name, axis=0):
+    """Standardise with the training rows' mean and std, in float64 (``axis=(0, 1)``: one per feature of a
+    sequence); ``name`` is any family's data name."""
+    x_tr = (EXTRA_DATA[name]() if name in EXTRA_DATA else data(name))[0].astype("float64")
+    mean, std = x_tr.mean(axis=axis), x_tr.std(axis=axis) + 1e-8
+    return lambda x: ((x - mean) / std).astype("float32")
 
 
 def _case_pixels(fixed):

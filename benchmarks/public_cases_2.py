@@ -29,7 +29,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import public_cases as pc  # noqa: E402
-from public_cases import Case, _keras, _mlp, train  # noqa: E402
+from public_cases import Case, _keras, _mlp, _standardiser, train  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "public_cases_2"
 
@@ -98,13 +98,6 @@ def data(name: str):
 
 
 pc.EXTRA_DATA.update({name: functools.partial(data, name) for name in NEW_DATA})
-
-
-def _standardiser(name, axis=0):
-    """Standardise with the training rows' mean and std (``axis=(0, 1)``: one per feature of a sequence)."""
-    x_tr = data(name)[0]
-    mean, std = x_tr.mean(axis=axis), x_tr.std(axis=axis) + 1e-8
-    return lambda x: (x - mean) / std
 
 
 # --- models ---------------------------------------------------------------------------------------

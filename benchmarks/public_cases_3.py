@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import public_cases as pc
 import public_cases_2 as pc2
-from public_cases import Case, _keras, _mlp
+from public_cases import Case, _keras, _mlp, _standardiser
 
 DEFAULT_OUT = Path(__file__).parent / "results" / "public_cases_3"
 
@@ -119,13 +119,6 @@ def data(name: str):
 
 
 pc.EXTRA_DATA.update({name: functools.partial(data, name) for name in NEW_DATA})
-
-
-def _standardiser(name, axis=0):
-    """Standardise with the training rows' mean and std (``axis=(0, 1)``: one per feature of a sequence)."""
-    x_tr = data(name)[0].astype("float64")
-    mean, std = x_tr.mean(axis=axis), x_tr.std(axis=axis) + 1e-8
-    return lambda x: ((x - mean) / std).astype("float32")
 
 
 # --- models ---------------------------------------------------------------------------------------
