@@ -188,6 +188,35 @@ def test_plain_sgd_grad_norm_from_the_update_matches_the_tape_and_lr_zero_falls_
         np.testing.assert_allclose(_values(mon.records, 0, "grad_norm"), expect, rtol=1e-5)
 
 
+def test_a_second_fit_keeps_the_epoch_end_probes_and_their_traces(xy, monkeypatch):
+    """The activation and gradient probes are traced in the first fit of a model only (their Python
+    bodies run only while tracing); the second fit's epoch end still records its statistics and histograms."""
+    from gradscope.recorders.activation_probe import ActivationProbe
+    from gradscope.recorders.histogram_probe import HistogramProbe
+
+    traced = []
+
+    def counted(name, original):
+        def run(self, *args):
+            traced.append(name)
+            return original(self, *args)
+        return run
+
+    for cls, name in ((ActivationProbe, "_outputs"), (HistogramProbe, "_kernel_gradients")):
+        monkeypatch.setattr(cls, name, counted(name, getattr(cls, name)))
+    x, y = xy
+    m = _model(keras.optimizers.SGD(0.1))
+    mon = GradientMonitor(run="t")
+    m.fit(x, y, batch_size=100, epochs=1, callbacks=[mon], verbose=0)
+    first = list(traced)
+    assert set(first) == {"_outputs", "_kernel_gradients"}
+    m.fit(x, y, batch_size=100, epochs=1, callbacks=[mon], verbose=0)
+    assert traced == first  # no new trace in the second fit
+    records = mon.records
+    for metric in ("grad_hist", "act_hist", "saturated_frac"):
+        assert 5 in set(records.loc[records.metric == metric, "step"]), metric  # the second fit's epoch end
+
+
 def test_a_second_fit_runs_the_step_traced_for_the_first_and_stays_exact(xy, monkeypatch):
     from gradscope.recorders.keras_tf import steps
 

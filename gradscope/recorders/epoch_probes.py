@@ -39,25 +39,33 @@ class EpochProbes:
         self._activations: ActivationProbe | None = None
         self._time: TimeGradientProbe | None = None
         self._capture: ProbeCapture | None = None
+        self._built_for = None  # (model, its layer table, through_time) the probes were made for
 
     def setup(self, model, table, fit: dict | None, through_time: bool, can_capture: bool) -> None:
         """Prepare the probes of a ``fit`` of ``model`` (``table``: its layer table; ``fit``: what
         ``fit`` was given). ``through_time``: gradients through time can be measured on this stack;
-        ``can_capture``: the train step can keep a probe batch (on TensorFlow, not XLA-compiled)."""
-        self._activations = self._time = None
+        ``can_capture``: the train step can keep a probe batch (on TensorFlow, not XLA-compiled).
+        A later ``fit`` of the same model keeps the probes made for the first, and their traces."""
+        built_for = (id(model), frozenset(table.items()), through_time)  # the probes hold the model: its id stays
+        fresh = built_for != self._built_for
+        self._built_for = built_for
         gradients = through_time and self.probe is not False
-        self._histograms = HistogramProbe(model, table, gradients) if self.histograms else None
+        if fresh:
+            self._activations = self._time = None
+            self._histograms = HistogramProbe(model, table, gradients) if self.histograms else None
         if self.probe is False:
             return
         recurrent = recurrent_layers(model, table) if through_time else []
-        self._time = TimeGradientProbe(model, recurrent) if recurrent else None
+        if fresh:
+            self._time = TimeGradientProbe(model, recurrent) if recurrent else None
         if (recurrent or gradients and self._histograms is not None) and self._y is None:  # gradients need targets
             self._y = probe_targets(self.probe) if self.probe is not None else \
                 (rows_of(fit["y"]) if fit is not None and fit.get("y") is not None else None)
         layers = watched_layers(model, table)
         if not layers:
             return
-        self._activations = ActivationProbe(model, layers)
+        if fresh:
+            self._activations = ActivationProbe(model, layers)
         if self._x is not None:
             return
         if self.probe is not None:
