@@ -297,7 +297,7 @@ def target_mismatch(facts: RunFacts) -> str | None:
         return (f"the target holds fractional values ({fmt(lo)} to {fmt(hi)}), but the loss {facts.loss} expects class "
                 "labels")
     if kind == "regression" and facts.log_target_loss and lo < 0:
-        how = ("it takes log(1 + y) and reads values below 0 as 0" if "poisson" not in facts.loss.lower() else
+        how = ("it takes log(1 + y) and reads values below 0 as 0" if not facts.loss_is("poisson") else
                "it is a likelihood of counts: below 0 it has no minimum")
         return (f"the loss {facts.loss} is for targets of 0 or more ({how}), but the target ranges from {fmt(lo)} to "
                 f"{fmt(hi)}: it cannot fit the negative values")

@@ -362,24 +362,23 @@ def _plan_pairing(plan, parts, facts) -> None:
     wants = "softmax" if kind == "probabilities" else "sigmoid"
     head = parts.head
     units = int(getattr(head.layer, "units", 0) or 0) if head is not None else 0
+    name, output = (head.name, [head.name]) if head is not None else ("the output", [])
     if rate_can_go_negative(facts):  # Poisson: the loss stays; the output becomes a positive rate
         plan.head = {"units": units or None, "activation": "exponential"}
-        name = head.name if head else "the output"
         plan.what = f"{name}: exponential activation for the {facts.loss} (a positive rate)"
-        plan.changed = [head.name] if head is not None else []
+        plan.changed = output
         return
     if squared_error_on_labels(facts):  # the output stays; the loss becomes the cross-entropy it pairs with
         one_hot = bool((facts.target or {}).get("one_hot"))
         plan.loss = {"class": "BinaryCrossentropy" if head_act == "sigmoid" else
                      "CategoricalCrossentropy" if one_hot else "SparseCategoricalCrossentropy"}
         plan.what = f"{plan.loss['class']} for the {head_act} output instead of {facts.loss}"
-        plan.changed = [head.name] if head is not None else []
+        plan.changed = output
         return
     if facts.from_logits and head_act in ("softmax", "sigmoid"):
         plan.loss = {"from_logits": False}
         plan.what = f"{head_act} output with from_logits=False"
     else:
-        name = head.name if head else "the output"
         if units == 1 and kind == "probabilities":  # one unit under a categorical cross-entropy: its loss is 0
             plan.head = {"units": 1, "activation": "sigmoid"}
             plan.loss = {"class": "BinaryCrossentropy"}
@@ -390,7 +389,7 @@ def _plan_pairing(plan, parts, facts) -> None:
             if facts.from_logits:
                 plan.loss = {"from_logits": False}
             plan.what = f"{name}: {wants} activation for the {facts.loss}"
-        plan.changed = [head.name] if head is not None else []
+        plan.changed = output
 
 
 def _plan_skips(plan, parts, settings) -> str | None:

@@ -24,7 +24,7 @@ import json
 import math
 from pathlib import Path
 
-from gradscope.vocabulary import BASELINE_ARM, NOISE_ARM, TRIALS_FILE, fmt
+from gradscope.vocabulary import BASELINE_ARM, FIXES, NOISE_ARM, TRIALS_FILE, fmt
 
 
 #: The table's columns, in order.
@@ -55,16 +55,13 @@ def ranked(helped: list[dict], noise_factor: float, min_improvement: float = 0.0
     if weak and len(weak) < len(helped):
         return (ranked([a for a in helped if a not in weak], noise_factor, min_improvement)
                 + ranked(weak, noise_factor, min_improvement))
-    from gradscope.vocabulary import FIXES
-
     order = {name: i for i, name in enumerate(FIXES)}
-    rest = sorted(helped, key=lambda a: (-(a["steps"] or 0), -a["improvement"], -_finite(a.get("after"))))
+    rest = sorted(helped, key=lambda a: (-(a["steps"] or 0), -a["improvement"], -finite_or_zero(a.get("after"))))
     out = []
     while rest:
         lead = rest[0]
         tied = [a for a in rest if a["steps"] == lead["steps"] and _tied(lead, a, noise_factor, min_improvement)]
-        pick = min(tied, key=lambda a: (_change(a["arm"]), order.get(a["arm"], len(order)) if _change(a["arm"]) == 0
-                                        else 0, -a["improvement"]))
+        pick = min(tied, key=lambda a: _tie_key(a, order))
         out.append(pick)
         rest = [a for a in rest if a is not pick]
     return out
@@ -74,16 +71,21 @@ def _tied(lead: dict, arm: dict, noise_factor: float, min_improvement: float) ->
     """Whether ``arm`` helped as much as ``lead`` within the noise. Arms that both rescued a baseline that
     went non-finite (an infinite improvement) are compared by their scores, within the held-out noise."""
     if math.isinf(lead["improvement"]) and math.isinf(arm["improvement"]):
-        return (_finite(lead.get("after")) - _finite(arm.get("after"))
-                <= max(noise_factor * max(_finite(lead.get("se")), _finite(arm.get("se"))), min_improvement))
+        return (finite_or_zero(lead.get("after")) - finite_or_zero(arm.get("after"))
+                <= max(noise_factor * max(finite_or_zero(lead.get("se")), finite_or_zero(arm.get("se"))), min_improvement))
     return (lead["improvement"] - arm["improvement"] <= noise_factor * max(_tie_floor(lead), _tie_floor(arm))
             or arm["improvement"] == lead["improvement"])
 
 
+def _tie_key(arm: dict, order: dict) -> tuple:
+    """Who wins a tie: the smaller change; among data and output fixes (change 0) the first tried; then the
+    larger improvement."""
+    change = _change(arm["arm"])
+    return change, order.get(arm["arm"], len(order)) if change == 0 else 0, -arm["improvement"]
+
+
 def _change(arm: str) -> int:
     """How much of the model an arm changes (:attr:`gradscope.vocabulary.Fix.change`); unknown arms the most."""
-    from gradscope.vocabulary import FIXES
-
     fix = FIXES.get(arm)
     return fix.change if fix is not None else max(f.change for f in FIXES.values()) + 1
 
@@ -92,11 +94,12 @@ def _tie_floor(arm: dict) -> float:
     """The noise an arm's improvement was judged against: the floor, or for an arm judged on both seeds the
     larger of its two held-out standard errors (the seed gap did not count against it)."""
     if arm.get("judged_on") == "both_seeds":
-        return max(_finite(arm.get("se")), _finite(arm["second_seed"].get("se")))
+        return max(finite_or_zero(arm.get("se")), finite_or_zero(arm["second_seed"].get("se")))
     return arm.get("floor") or 0.0
 
 
-def _finite(x) -> float:
+def finite_or_zero(x) -> float:
+    """``x`` as a float, or 0 when it is None, NaN or infinite."""
     return float(x) if x is not None and math.isfinite(x) else 0.0
 
 
@@ -151,7 +154,7 @@ def judge_arm(arm: dict, noise_factor: float, min_improvement: float) -> dict:
     elif _beats_best_seed(arm, noise_factor, min_improvement):
         arm.update(helps=True, judged_on="best_seed")
     elif arm.get("second_seed") and all(
-            _beyond(imp, _finite(se), noise_factor, min_improvement)
+            _beyond(imp, finite_or_zero(se), noise_factor, min_improvement)
             for imp, se in ((arm["improvement"], arm.get("se")),
                             (arm["second_seed"].get("improvement"), arm["second_seed"].get("se")))):
         arm.update(helps=True, judged_on="both_seeds")
@@ -159,15 +162,13 @@ def judge_arm(arm: dict, noise_factor: float, min_improvement: float) -> dict:
 
 
 def _redraws(arm: str) -> bool:
-    from gradscope.vocabulary import FIXES
-
     return arm in FIXES and FIXES[arm].redraws
 
 
 def _ends_gap(arm: dict) -> float:
     """How far apart the baseline's two seeds end, at the arm's step (0 when either is missing or not finite)."""
-    ends = abs((arm.get("baseline_after") or 0.0) - (arm.get("baseline2_after") or 0.0))
-    return ends if arm.get("baseline2_after") is not None and math.isfinite(ends) else 0.0
+    first, second = arm.get("baseline_after"), arm.get("baseline2_after")
+    return finite_or_zero(abs(first - second)) if first is not None and second is not None else 0.0
 
 
 def _beats_best_seed(arm: dict, noise_factor: float, min_improvement: float) -> bool:
@@ -178,7 +179,7 @@ def _beats_best_seed(arm: dict, noise_factor: float, min_improvement: float) -> 
         return False
     past_gap = arm["improvement"] > (arm.get("floor") or 0.0)
     se = arm.get("se_best_seed", arm.get("se"))  # paired with the better seed (trials stored before it: the baseline)
-    return past_gap and _beyond(values[0] - max(values[1:]), _finite(se), noise_factor, min_improvement)
+    return past_gap and _beyond(values[0] - max(values[1:]), finite_or_zero(se), noise_factor, min_improvement)
 
 
 def held_back(arms: list[dict], steps: int, noise_factor: float, min_improvement: float, most: int) -> list[str]:
@@ -199,7 +200,7 @@ def held_back(arms: list[dict], steps: int, noise_factor: float, min_improvement
     best = max((a["improvement"] for a in judged if a["helps"]), default=-math.inf)
     out = [a for a in judged if not a["helps"] and a.get("category") is not None and a.get("steps") == steps
            and a.get("improvement") is not None and math.isfinite(a["improvement"]) and a["improvement"] > best
-           and _beyond(a["improvement"], _finite(a.get("se")), noise_factor, min_improvement)]
+           and _beyond(a["improvement"], finite_or_zero(a.get("se")), noise_factor, min_improvement)]
     return [a["arm"] for a in sorted(out, key=lambda a: -a["improvement"])[:most]]
 
 

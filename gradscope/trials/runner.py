@@ -25,7 +25,7 @@ from gradscope.trials import halving
 from gradscope.trials.arms import ArmPlan, baseline_plans, plan_arms, weights_by_layer
 from gradscope.trials.model_parts import read_model
 from gradscope.trials.rebuild import ArmUnbuildable, build_arm
-from gradscope.trials.result import TrialResult, rejudge
+from gradscope.trials.result import TrialResult, finite_or_zero, rejudge
 from gradscope.trials.settings import DEFAULT_TRIAL_SETTINGS, TrialSettings
 from gradscope.trials.trial_data import TrialData, take_rows, trial_data
 from gradscope.trials.yardstick import METRIC_OF, accuracy, correct_rows, paired_se, predict, r_squared
@@ -336,7 +336,7 @@ class _Runner:
             margins, floor = None, math.inf
             if b is not None:  # a smaller change ahead of the baseline, tied at the cut, goes on
                 gap = _seed_gap(base, b, noise, n)
-                margins = [self.settings.noise_factor * max(gap, _finite_or_0(_paired_se(
+                margins = [self.settings.noise_factor * max(gap, finite_or_zero(_paired_se(
                     arm.outcome.checks[-1], b, self.data, self.settings))) for arm in alive]
                 floor = b.score
             kept = set(halving.survivors(scores, self.schedule.arms_at[k + 1], margins,
@@ -438,10 +438,6 @@ def _difference(score: float, baseline: float) -> float:
     if math.isfinite(score) and math.isfinite(baseline):
         return score - baseline
     return math.inf if math.isfinite(score) else -math.inf
-
-
-def _finite_or_0(x: float) -> float:
-    return x if math.isfinite(x) else 0.0
 
 
 def _paired_se(arm: Check, base: Check, data: TrialData, settings: TrialSettings) -> float:
