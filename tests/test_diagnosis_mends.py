@@ -28,6 +28,14 @@ def kinds(findings):
     return {f["kind"] for f in findings}
 
 
+def one_output_regressor(loss):
+    """A small ReLU net with one linear output unit named ``out``, compiled with ``loss`` under Adam."""
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, name="out")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    return model
+
+
 def plans_of(model, x, y, task):
     """The trials' arms for ``model`` on ``(x, y)``, and why the others do not apply."""
     from gradscope.recorders.data_description import describe_inputs, describe_target
@@ -200,9 +208,7 @@ def test_a_log_loss_on_a_target_with_negative_values_cannot_fit_it(tmp_path, los
 
     keras.utils.set_random_seed(0)
     y = (X[:, 0] + 0.5 * X[:, 1]).astype("float32")  # standardised: half the values below 0
-    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
-                              keras.layers.Dense(1, name="out")])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss)
+    model = one_output_regressor(loss)
     run, findings = fit(model, X, y, tmp_path)
     (f,) = [f for f in findings if f["kind"] == "output_target_mismatch"]
     assert "mean squared error" in f["recommendation"]
@@ -220,9 +226,7 @@ def test_a_poisson_loss_on_an_output_that_can_go_negative_is_an_output_pairing_t
 
     keras.utils.set_random_seed(0)
     counts = rng.poisson(np.exp(0.5 * X[:, 0] + 0.3 * X[:, 1])).astype("float32")
-    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
-                              keras.layers.Dense(1, name="out")])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="poisson")
+    model = one_output_regressor("poisson")
     run, findings = fit(model, X, counts, tmp_path)
     (f,) = [f for f in findings if f["kind"] == "output_pairing"]
     assert "exponential" in f["recommendation"] and "below 0" in f["summary"]
@@ -244,9 +248,7 @@ def test_a_cosine_similarity_loss_on_one_output_number_cannot_fit_it(tmp_path):
 
     keras.utils.set_random_seed(0)
     y = (X[:, 0] + 0.5 * X[:, 1]).astype("float32")
-    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16, activation="relu"),
-                              keras.layers.Dense(1, name="out")])
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="cosine_similarity")
+    model = one_output_regressor("cosine_similarity")
     run, findings = fit(model, X, y, tmp_path)
     (f,) = [f for f in findings if f["kind"] == "output_target_mismatch"]
     assert "mean_squared_error" in f["recommendation"] and "sign" in f["summary"]
