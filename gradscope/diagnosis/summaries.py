@@ -123,30 +123,46 @@ def timeline_of_rows(frame: pd.DataFrame, settings: DiagnosisSettings = DEFAULT_
         timeline.add_time(rec.coerce(pd.DataFrame({
             "run": "", "step": time["step"], "epoch": time["epoch"], "layer": time["layer"], "depth": time["depth"],
             "variable": time["variable"], "metric": TIME_METRIC, "value": time["value"], "time": time["time"]})))
-    for index, rows in frame[frame["window"] != RUN].groupby("window", sort=True):
-        timeline.windows.append(_window(int(index), rows))
+    rows = frame[frame["window"] != RUN]
+    if len(rows):
+        columns = _Columns(rows)
+        fields: dict[int, dict] = {}  # window -> field -> positions of its rows, in their order
+        for (index, field), where in rows.groupby(["window", "field"], sort=False).indices.items():
+            fields.setdefault(int(index), {})[field] = where
+        for index in sorted(fields):
+            timeline.windows.append(_window(index, fields[index], columns))
     return timeline
 
 
-def _window(index: int, rows: pd.DataFrame) -> Window:
-    by_field = {field: part for field, part in rows.groupby("field", sort=False)}
+class _Columns:
+    """The columns of summary rows as NumPy arrays, read out of the frame once."""
+
+    def __init__(self, rows: pd.DataFrame):
+        self.value = rows["value"].to_numpy(dtype=float)
+        self.step, self.epoch = rows["step"].to_numpy(), rows["epoch"].to_numpy()
+        self.layer, self.variable = rows["layer"].to_numpy(dtype=object), rows["variable"].to_numpy(dtype=object)
+        self.text = rows["text"].to_numpy(dtype=object)
+
+
+def _window(index: int, by_field: dict, c: _Columns) -> Window:
+    """A window from its rows: ``by_field`` maps each field to the positions of its rows in ``c``."""
 
     def scalar(name):
-        return int(by_field[name]["value"].iloc[0])
+        return int(c.value[by_field[name][0]])
 
     def series(name):
-        part = by_field.get(name)
-        if part is None:
+        where = by_field.get(name)
+        if where is None:
             return pd.Series(dtype=float)
-        return pd.Series(part["value"].to_numpy(dtype=float), index=list(part["layer"]), dtype=float)
+        return pd.Series(c.value[where], index=list(c.layer[where]), dtype=float)
 
     def pairs(name):
-        part = by_field.get(name)
-        return [] if part is None else [(int(e), float(v)) for e, v in zip(part["epoch"], part["value"])]
+        where = by_field.get(name)
+        return [] if where is None else [(int(e), float(v)) for e, v in zip(c.epoch[where], c.value[where])]
 
     nf = by_field.get("non_finite")
-    non_finite = None if nf is None else {"step": int(nf["step"].iloc[0]), "metric": str(nf["text"].iloc[0]),
-                                          "layer": str(nf["layer"].iloc[0]), "variable": str(nf["variable"].iloc[0])}
+    non_finite = None if nf is None else {"step": int(c.step[nf[0]]), "metric": str(c.text[nf[0]]),
+                                          "layer": str(c.layer[nf[0]]), "variable": str(c.variable[nf[0]])}
     return Window(index=index, **{name: scalar(name) for name in _EXTENT},
                   **{name: series(name) for name in _SERIES},
                   losses=pairs("loss"), accuracies=pairs("accuracy"), non_finite=non_finite)
