@@ -117,7 +117,7 @@ def test_report_rerenders_and_rejects_non_runs(tmp_path, tiny_npz):
     assert r.exit_code == 1 and "not a gradscope output folder" in r.output
 
 
-def test_help_report_and_diagnose_do_not_import_tensorflow(tmp_path, tiny_npz):
+def test_help_report_and_diagnose_do_not_import_tensorflow_nor_scipy_stats(tmp_path, tiny_npz):
     out = tmp_path / "out"
     assert _run(["analyze", "--data", str(tiny_npz), "--out", str(out), *TINY]).exit_code == 0
     (out / "report.html").unlink()
@@ -128,6 +128,10 @@ def test_help_report_and_diagnose_do_not_import_tensorflow(tmp_path, tiny_npz):
         "        assert exc.code in (0, None), (args, exc.code)\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras'))\n"
         "assert not loaded, loaded[:5]\n"
+        # the report drew its histograms with seaborn, imported without scipy.stats (needed only for KDEs) ...
+        "assert 'seaborn' in sys.modules and 'scipy.stats' not in sys.modules\n"
+        "import scipy.stats\n"  # ... which stays importable
+        "assert scipy.stats.norm.cdf(0) == 0.5\n"
         "print('ok')\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
