@@ -11,6 +11,11 @@ ratios to the default run.
 
     python benchmarks/trials_cost.py                   # 3 repeats, default budget
     python benchmarks/trials_cost.py --repeats 5 --budget 800
+    python benchmarks/trials_cost.py --breakdown       # where one call's CPU time goes, then the default run's
+
+``--breakdown`` times one more call of the trials by part, in CPU seconds: the traces of train steps
+(TensorFlow's graph building for Keras' ``multi_step_on_iterator``), the arms' model builds (each
+with its first held-out scoring), the held-out scorings, and the training steps taken.
 """
 
 from __future__ import annotations
@@ -45,11 +50,51 @@ def trials(dataset, folder, budget):
                      verbose=False)
 
 
+def breakdown(dataset, folder, budget) -> dict:
+    """CPU seconds of one call of the trials by part (see the module docstring), and the steps taken."""
+    from tensorflow.python.framework import func_graph
+
+    from gradscope.trials import runner
+
+    spent = {"traces of train steps": 0.0, "model builds": 0.0, "held-out scorings": 0.0}
+    counts = dict.fromkeys(spent, 0)
+    saved = [(func_graph, "func_graph_from_py_func"), (runner._Arm, "build"), (runner._Scorer, "check")]
+    originals = [getattr(owner, name) for owner, name in saved]
+    depth = [0]
+
+    def timed(part, f, only=None):
+        def wrapper(*args, **kwargs):
+            depth[0] += 1
+            start = time.process_time()
+            try:
+                return f(*args, **kwargs)
+            finally:
+                depth[0] -= 1
+                if (only is None or only(args)) and (part != "traces of train steps" or depth[0] == 0):
+                    spent[part] += time.process_time() - start
+                    counts[part] += 1
+        return wrapper
+
+    func_graph.func_graph_from_py_func = timed("traces of train steps", originals[0],
+                                               only=lambda args: "step_on_iterator" in str(args[0]))
+    runner._Arm.build = timed("model builds", originals[1])
+    runner._Scorer.check = timed("held-out scorings", originals[2])
+    try:
+        start = time.process_time()
+        result = trials(dataset, folder, budget)
+        total = time.process_time() - start
+    finally:
+        for (owner, name), original in zip(saved, originals):
+            setattr(owner, name, original)
+    return {"total": total, "parts": spent, "counts": counts, "steps": result.summary["used_steps"]}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--budget", type=int, default=None, help="trial budget in steps (default: TrialSettings')")
     parser.add_argument("--data", default="sample")
+    parser.add_argument("--breakdown", action="store_true", help="also time one call of the trials by part")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     from gradscope import data
@@ -77,6 +122,16 @@ def main(argv=None):
     print("\nwall time\n" + ratio_table(wall, base="default run", cpu=cpu))
     print(f"\nlast trials: {last.summary['used_steps']} steps of a {last.summary['budget_steps']}-step budget, "
           f"up to {last.summary['max_steps']} per arm; {last.verdict()}")
+    if args.breakdown:
+        parts = breakdown(dataset, os.path.join(work, "breakdown"), args.budget)
+        start = time.process_time()
+        default_run(dataset, os.path.join(work, "breakdown-run"))
+        run_cpu = time.process_time() - start
+        print(f"\none call of the trials, CPU: {parts['total']:.2f} s (the default run: {run_cpu:.2f} s); "
+              f"{parts['steps']} training steps")
+        for part, seconds in parts["parts"].items():
+            print(f"  {part}: {seconds:.2f} s ({parts['counts'][part]})")
+        print("  (a model build includes its first held-out scoring, which is also counted among the scorings)")
     return 0
 
 
