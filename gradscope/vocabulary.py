@@ -206,7 +206,7 @@ _FIXES = [
                    "gradient_flow"}), "gradient_flow", 4, redraws=True),
     Fix("batchnorm", "BatchNormalization before the activations", "gradient_flow", _GRADIENT_KINDS, "gradient_flow", 5),
     Fix("skip", "skip connections", "gradient_flow", _GRADIENT_KINDS - {"dead_units"}, "gradient_flow", 5),
-    Fix("adam", "Adam instead of SGD, Adagrad or Adadelta", "step_size",
+    Fix("adam", "Adam instead of SGD, Adagrad, Adadelta or a large-epsilon Adam", "step_size",
         frozenset({"slow_convergence", "stalled", "vanishing_gradient", "step_size"}), "step_size", 3),
     Fix("lr_up", "learning rate x10", "step_size", frozenset({"slow_convergence", "stalled", "step_size"}),
         "step_size", 1),

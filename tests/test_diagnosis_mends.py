@@ -258,6 +258,48 @@ def test_a_cosine_similarity_loss_on_one_output_number_cannot_fit_it(tmp_path):
     assert not one_number_cosine(RunFacts(loss="cosine_similarity", head_units=32))
 
 
+def test_a_percentage_error_on_a_target_that_reaches_zero_cannot_fit_it(tmp_path):
+    """MAPE divides each error by |y|: on a target centred on 0 (standardised by the user) the rows nearest 0
+    outweigh the rest. An output_target_mismatch finding, and the output-fit arm trains a mean squared error
+    (sixth fresh family); MAPE on a target well above 0 (prices, counts of 1 or more) is left alone."""
+    from gradscope.diagnosis.causes import target_mismatch
+    from gradscope.diagnosis.facts import RunFacts
+    from gradscope.recorders.data_description import describe_target
+
+    keras.utils.set_random_seed(0)
+    y = (X[:, 0] + 0.5 * X[:, 1]).astype("float32")
+    model = one_output_regressor("mape")
+    run, findings = fit(model, X, y, tmp_path)
+    (f,) = [f for f in findings if f["kind"] == "output_target_mismatch"]
+    assert "mean squared error" in f["recommendation"] and "|y|" in f["summary"]
+    plans, _ = plans_of(model, X, y, "regression")
+    (arm,) = [p for p in plans if p.name == "output_fit"]
+    assert arm.loss == {"class": "MeanSquaredError"}
+    prices = describe_target(rng.uniform(1e5, 5e5, size=200))
+    assert target_mismatch(RunFacts(loss="mean_absolute_percentage_error", head_units=1, target=prices)) is None
+
+
+@pytest.mark.parametrize("epsilon, offered", [(1.0, True), (1e-3, True), (1e-7, False)])
+def test_the_adam_arm_replaces_an_adam_whose_epsilon_swamps_its_steps(epsilon, offered):
+    """Adam(epsilon=1.0), the value TensorFlow's docs quote for Inception, copied to a small model: where the
+    gradients' RMS is below epsilon, Adam is momentum SGD at lr / epsilon. The Adam arm (Keras' defaults) is
+    tried for it (sixth fresh family), not for an Adam with its default epsilon."""
+    model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=epsilon), loss="sparse_categorical_crossentropy")
+    plans, skipped = plans_of(model, X, Y, "classification")
+    adam = [p for p in plans if p.name == "adam"]
+    assert bool(adam) == offered
+    if not offered:
+        assert "epsilon" in skipped["adam"]
+        return
+    assert adam[0].optimizer == {"adam": 1e-3} and f"epsilon {epsilon:g}" in adam[0].what
+    from gradscope.trials.rebuild import make_optimizer
+
+    built = make_optimizer(model, adam[0].optimizer)
+    assert type(built).__name__ == "Adam" and built.epsilon == pytest.approx(1e-7)
+
+
 @pytest.mark.parametrize("optimizer, offered", [("Adadelta", True), ("Adagrad", True), ("SGD", True),
                                                 ("RMSprop", False), ("Adam", False)])
 def test_the_adam_arm_replaces_plain_and_shrinking_step_optimizers(optimizer, offered):

@@ -269,7 +269,8 @@ def target_off_scale(facts: RunFacts, settings: DiagnosisSettings) -> str | None
 def target_mismatch(facts: RunFacts) -> str | None:
     """How the output layer and the loss cannot fit the target, or None (or not known).
 
-    Three cases, all seen in public bug reports: class labels beyond 0/1 fed to a binary
+    The cases, all seen in public bug reports: a percentage error on a target that reaches 0 or below, class
+    labels beyond 0/1 fed to a binary
     cross-entropy (one sigmoid unit for ten digits: the loss can go negative and has no
     minimum), a bounded output activation on a target outside its range (a sigmoid output for
     prices), and labels beyond the output's units.
@@ -279,9 +280,14 @@ def target_mismatch(facts: RunFacts) -> str | None:
         return (f"the loss {facts.loss} compares directions, but the output is one number: the cosine of two "
                 "one-element vectors is +1 or -1, the sign alone, so the model is never told how far off a "
                 "prediction is")
-    if not target or target.get("min") is None or kind is None:
+    if not target or target.get("min") is None:
         return None
     lo, hi, classes = target["min"], target["max"], target.get("classes")
+    if percentage_error(facts) and lo <= 0:
+        return (f"the loss {facts.loss} divides each error by |y|, but the target ranges from {fmt(lo)} to {fmt(hi)}: "
+                "the rows nearest 0 dominate it (at 0 it divides by Keras' epsilon), so the rest is barely fitted")
+    if kind is None:
+        return None
     units = facts.head_units
     if kind == "binary" and (lo < 0 or hi > 1):
         if classes and len(classes) > 2:
@@ -321,6 +327,18 @@ def one_number_cosine(facts: RunFacts) -> bool:
         False
     """
     return bool(facts.head_units == 1 and facts.loss_is("cosine_similarity"))
+
+
+def percentage_error(facts: RunFacts) -> bool:
+    """Whether the loss is a mean absolute percentage error (each error divided by the target's ``|y|``).
+
+    Example:
+        >>> percentage_error(RunFacts(loss="mape")), percentage_error(RunFacts(loss="MeanAbsolutePercentageError"))
+        (True, True)
+        >>> percentage_error(RunFacts(loss="mean_absolute_error"))
+        False
+    """
+    return facts.loss_is("mape", "mean_absolute_percentage_error")
 
 
 def data_first(facts: RunFacts, settings: DiagnosisSettings) -> str:

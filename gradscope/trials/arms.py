@@ -126,6 +126,23 @@ def weights_by_layer(parts) -> StartWeights:
 #: Optimizers the Adam arm replaces: plain SGD (momentum or not), and Adagrad and Adadelta, whose steps
 #: shrink as they go (Adagrad) or start tiny at Keras's default rate (Adadelta at 0.001 since Keras 2.3).
 SLOW_OPTIMIZERS = ("SGD", "Adagrad", "Adadelta")
+#: ... and an Adam-family optimizer whose ``epsilon`` is at least this (10,000x Keras' 1e-7): where the
+#: gradients' root mean square is below it, ``lr * m / (sqrt(v) + epsilon)`` is plain momentum SGD at
+#: ``lr / epsilon`` (``epsilon=1.0``, the value TensorFlow's docs quote for Inception, copied to small models).
+LARGE_EPSILON = 1e-3
+_ADAM_FAMILY = ("Adam", "AdamW", "Nadam", "Adamax")
+
+
+def _large_epsilon(model) -> float | None:
+    """The epsilon of an Adam-family optimizer when it is at least :data:`LARGE_EPSILON`, else None."""
+    inner = compat.innermost_optimizer(model.optimizer)
+    if type(inner).__name__ not in _ADAM_FAMILY:
+        return None
+    try:
+        epsilon = float(inner.get_config().get("epsilon"))
+    except (TypeError, ValueError):
+        return None
+    return epsilon if epsilon >= LARGE_EPSILON else None
 
 
 def baseline_plans(seed: int) -> list[ArmPlan]:
@@ -309,11 +326,15 @@ def plan_arms(parts, model, inputs, target, task: str, start_weights: dict | Non
         elif name == "skip":
             reason = _plan_skips(plan, parts, settings)
         elif name == "adam":
-            if opt_class not in SLOW_OPTIMIZERS:
-                reason = f"the optimizer is {opt_class}, not {' or '.join(SLOW_OPTIMIZERS)}"
+            epsilon = _large_epsilon(model)
+            if opt_class not in SLOW_OPTIMIZERS and epsilon is None:
+                reason = (f"the optimizer is {opt_class}, not {' or '.join(SLOW_OPTIMIZERS)} (nor an Adam whose "
+                          f"epsilon is {LARGE_EPSILON:g} or more)")
             else:
                 plan.optimizer = {"adam": settings.adam_learning_rate}
-                plan.what = f"Adam (learning rate {settings.adam_learning_rate:g}) instead of {opt_class}"
+                plan.what = (f"Adam (learning rate {settings.adam_learning_rate:g}) instead of {opt_class}"
+                             if epsilon is None else f"Adam with Keras' defaults (learning rate "
+                             f"{settings.adam_learning_rate:g}, epsilon 1e-07) instead of {opt_class} with epsilon {epsilon:g}")
         elif name in ("lr_up", "lr_down"):
             factor = 10.0 if name == "lr_up" else 0.1
             if lr is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from gradscope.diagnosis.causes import one_number_cosine, target_mismatch
+from gradscope.diagnosis.causes import one_number_cosine, percentage_error, target_mismatch
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.vocabulary import fmt
@@ -23,6 +23,9 @@ def fix_for(facts) -> str:
     if one_number_cosine(facts):
         return ("Use a regression loss for one number a row: loss='mean_squared_error' (cosine similarity is for "
                 "vectors, such as embeddings).")
+    if percentage_error(facts) and target.get("min") is not None and target["min"] <= 0:
+        return ("Use mean squared error (or mean absolute error) for a target that reaches 0 or below: a percentage "
+                "error is for targets well away from 0.")
     if kind == "binary" and len(classes) > 2:
         return (f"Give the output layer one unit per class with softmax and a categorical loss: "
                 f"Dense({max(classes) + 1}, activation='softmax') with loss='sparse_categorical_crossentropy'.")
@@ -62,7 +65,8 @@ def check(t, facts, settings):
         why=("a cross-entropy expects targets in [0, 1] (or labels below the output's units): outside them it has no "
              "minimum to descend to" if facts.kind_of_loss in ("binary", "probabilities") else
              "a cosine sees the direction of the output, and one number has only a sign" if one_number_cosine(facts)
-             else "no weights can make the output reach targets outside its activation's range"),
+             else "a percentage error weighs each row by 1/|y|: rows at or near 0 outweigh all the others"
+             if percentage_error(facts) else "no weights can make the output reach targets outside its activation's range"),
         recommendation=fix_for(facts),
     )
 
