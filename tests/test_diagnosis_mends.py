@@ -239,6 +239,19 @@ def test_a_poisson_loss_on_an_output_that_can_go_negative_is_an_output_pairing_t
     assert row["steps"] and np.isfinite(row["after"])
 
 
+def mismatch_and_output_fit(loss, tmp_path):
+    """A one-output regressor under ``loss`` fitted on a target centred on 0: its output_target_mismatch
+    finding and the trials' output-fit arm for it."""
+    keras.utils.set_random_seed(0)
+    y = (X[:, 0] + 0.5 * X[:, 1]).astype("float32")
+    model = one_output_regressor(loss)
+    _, findings = fit(model, X, y, tmp_path)
+    (f,) = [f for f in findings if f["kind"] == "output_target_mismatch"]
+    plans, _ = plans_of(model, X, y, "regression")
+    (arm,) = [p for p in plans if p.name == "output_fit"]
+    return f, arm
+
+
 def test_a_cosine_similarity_loss_on_one_output_number_cannot_fit_it(tmp_path):
     """The cosine of two one-element vectors is +1 or -1: only the sign of the prediction counts. An
     output_target_mismatch finding, and the output-fit arm trains a mean squared error (fifth fresh family);
@@ -246,14 +259,8 @@ def test_a_cosine_similarity_loss_on_one_output_number_cannot_fit_it(tmp_path):
     from gradscope.diagnosis.causes import one_number_cosine
     from gradscope.diagnosis.facts import RunFacts
 
-    keras.utils.set_random_seed(0)
-    y = (X[:, 0] + 0.5 * X[:, 1]).astype("float32")
-    model = one_output_regressor("cosine_similarity")
-    run, findings = fit(model, X, y, tmp_path)
-    (f,) = [f for f in findings if f["kind"] == "output_target_mismatch"]
+    f, arm = mismatch_and_output_fit("cosine_similarity", tmp_path)
     assert "mean_squared_error" in f["recommendation"] and "sign" in f["summary"]
-    plans, _ = plans_of(model, X, y, "regression")
-    (arm,) = [p for p in plans if p.name == "output_fit"]
     assert arm.loss == {"class": "MeanSquaredError"} and arm.head["activation"] == "linear"
     assert not one_number_cosine(RunFacts(loss="cosine_similarity", head_units=32))
 
@@ -266,14 +273,8 @@ def test_a_percentage_error_on_a_target_that_reaches_zero_cannot_fit_it(tmp_path
     from gradscope.diagnosis.facts import RunFacts
     from gradscope.recorders.data_description import describe_target
 
-    keras.utils.set_random_seed(0)
-    y = (X[:, 0] + 0.5 * X[:, 1]).astype("float32")
-    model = one_output_regressor("mape")
-    run, findings = fit(model, X, y, tmp_path)
-    (f,) = [f for f in findings if f["kind"] == "output_target_mismatch"]
+    f, arm = mismatch_and_output_fit("mape", tmp_path)
     assert "mean squared error" in f["recommendation"] and "|y|" in f["summary"]
-    plans, _ = plans_of(model, X, y, "regression")
-    (arm,) = [p for p in plans if p.name == "output_fit"]
     assert arm.loss == {"class": "MeanSquaredError"}
     prices = describe_target(rng.uniform(1e5, 5e5, size=200))
     assert target_mismatch(RunFacts(loss="mean_absolute_percentage_error", head_units=1, target=prices)) is None
