@@ -169,9 +169,11 @@ class Fix:
             is confirmed.
         establishes: the finding kind a trial that helps becomes where no rule found anything.
         change: how much of the user's model and training it changes, smallest first: 0 the data or
-            the output (it removes a cause), 1 one number of the optimizer, 2 the initial weights,
-            3 the optimizer, 4 a layer's activation or cell, 5 layers added. Of two arms that help
-            equally (within the noise), the smaller change ranks first.
+            the output (it removes a cause), 1 one setting (a number of the optimizer, or an
+            initializer the arms found off scale: each is one argument in the user's code), 3 the
+            optimizer, 4 a layer's activation or cell, 5 layers added. Of two arms that help
+            equally (within the noise), the smaller change ranks first; of equal changes, the
+            larger gain.
         redraws: its arm draws the changed layers' weights anew, so it cannot start where the
             baseline starts: the baseline seeds' whole gap is its noise floor.
     """
@@ -200,7 +202,7 @@ _FIXES = [
                    "slow_convergence"}), "unscaled_inputs", 0),
     Fix("relu_he", "ReLU + He init", "gradient_flow", _GRADIENT_KINDS - {"dead_units"}, "gradient_flow", 4,
         redraws=True),
-    Fix("init", "Xavier/He init", "gradient_flow", _GRADIENT_KINDS, "gradient_flow", 2, redraws=True),
+    Fix("init", "Xavier/He init", "gradient_flow", _GRADIENT_KINDS, "gradient_flow", 1, redraws=True),
     Fix("lstm", "LSTM instead of SimpleRNN", "gradient_flow",
         frozenset({"vanishing_through_time", "exploding_through_time", "vanishing_gradient", "stalled",
                    "gradient_flow"}), "gradient_flow", 4, redraws=True),

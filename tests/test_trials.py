@@ -262,6 +262,11 @@ def test_of_fixes_that_help_equally_the_smaller_change_ranks_first():
                {**rescue, "arm": "adam", "category": "step_size", "after": 0.97},
                {**rescue, "arm": "lr_down", "category": "step_size", "after": 0.96}]
     assert [a["arm"] for a in ranked(rescues, 2.0, 0.02)] == ["lr_down", "adam", "clipnorm", "lstm"]
+    # an initializer found off scale is one setting, as a learning rate is: of the two, the larger gain
+    # (sixth fresh family: RandomNormal(stddev=1) on a CNN, init +0.11 and lr x10 +0.09)
+    settings = [{**row, "arm": "lr_up", "category": "step_size", "after": 0.98, "improvement": 0.09},
+                {**row, "arm": "init", "category": "gradient_flow", "after": 1.0, "improvement": 0.11}]
+    assert [a["arm"] for a in ranked(settings, 2.0, 0.02)] == ["init", "lr_up"]
 
 
 def test_an_arm_that_redraws_the_weights_counts_the_seeds_whole_gap_as_noise():

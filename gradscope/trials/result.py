@@ -39,9 +39,9 @@ def ranked(helped: list[dict], noise_factor: float, min_improvement: float = 0.0
     improvements differ by no more than the margin an arm must clear to beat the baseline
     (``noise_factor`` times the floor) are a tie. A tie goes to the smaller change
     (:attr:`gradscope.vocabulary.Fix.change`): first an output or data fix (the first in the order
-    of the fixes), which removes a cause that the other fixes only work around; then one number of
-    the optimizer (the learning rate, clipping) before the initial weights, the optimizer itself,
-    a layer's activation or cell, and added layers. Of equal changes, the larger improvement
+    of the fixes), which removes a cause that the other fixes only work around; then one setting (the
+    learning rate, clipping, or an initializer found off scale) before the optimizer itself, a
+    layer's activation or cell, and added layers. Of equal changes, the larger improvement
     stays ahead. The user should not rebuild a model for a gain a learning rate gives as well.
 
     Example:
