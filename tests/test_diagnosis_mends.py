@@ -272,12 +272,20 @@ def test_a_percentage_error_on_a_target_that_reaches_zero_cannot_fit_it(tmp_path
     from gradscope.diagnosis.causes import target_mismatch
     from gradscope.diagnosis.facts import RunFacts
     from gradscope.recorders.data_description import describe_target
+    from gradscope.trials.runner import trial_task
 
     f, arm = mismatch_and_output_fit("mape", tmp_path)
     assert "mean squared error" in f["recommendation"] and "|y|" in f["summary"]
     assert arm.loss == {"class": "MeanSquaredError"}
     prices = describe_target(rng.uniform(1e5, 5e5, size=200))
     assert target_mismatch(RunFacts(loss="mean_absolute_percentage_error", head_units=1, target=prices)) is None
+    # counts with zeros: still a regression to the trials (not 0..k class labels), fitted with a squared error
+    counts = rng.poisson(2.0, size=400).astype("float32")
+    facts = RunFacts(loss="mape", head_units=1, target=describe_target(counts))
+    assert target_mismatch(facts) is not None and trial_task(facts, describe_target(counts)) == "regression"
+    plans, _ = plans_of(one_output_regressor("mape"), X, counts, "regression")
+    (arm,) = [p for p in plans if p.name == "output_fit"]
+    assert arm.loss == {"class": "MeanSquaredError"} and arm.head == {"units": 1, "activation": "linear"}
 
 
 @pytest.mark.parametrize("epsilon, offered", [(1.0, True), (1e-3, True), (1e-7, False)])
@@ -294,11 +302,12 @@ def test_the_adam_arm_replaces_an_adam_whose_epsilon_swamps_its_steps(epsilon, o
     if not offered:
         assert "epsilon" in skipped["adam"]
         return
-    assert adam[0].optimizer == {"adam": 1e-3} and f"epsilon {epsilon:g}" in adam[0].what
+    assert adam[0].optimizer == {"epsilon": 1e-7} and f"instead of {epsilon:g}" in adam[0].what
     from gradscope.trials.rebuild import make_optimizer
 
-    built = make_optimizer(model, adam[0].optimizer)
+    built = make_optimizer(model, adam[0].optimizer)  # the user's optimizer, one argument changed
     assert type(built).__name__ == "Adam" and built.epsilon == pytest.approx(1e-7)
+    assert float(built.learning_rate) == pytest.approx(1e-3)
 
 
 @pytest.mark.parametrize("optimizer, offered", [("Adadelta", True), ("Adagrad", True), ("SGD", True),

@@ -130,13 +130,15 @@ SLOW_OPTIMIZERS = ("SGD", "Adagrad", "Adadelta")
 #: gradients' root mean square is below it, ``lr * m / (sqrt(v) + epsilon)`` is plain momentum SGD at
 #: ``lr / epsilon`` (``epsilon=1.0``, the value TensorFlow's docs quote for Inception, copied to small models).
 LARGE_EPSILON = 1e-3
+ADAM_EPSILON = 1e-7  # Keras' default
 _ADAM_FAMILY = ("Adam", "AdamW", "Nadam", "Adamax")
 
 
 def _large_epsilon(model) -> float | None:
-    """The epsilon of an Adam-family optimizer when it is at least :data:`LARGE_EPSILON`, else None."""
+    """The epsilon of an Adam-family optimizer (or a subclass of one) when it is at least
+    :data:`LARGE_EPSILON`, else None."""
     inner = compat.innermost_optimizer(model.optimizer)
-    if type(inner).__name__ not in _ADAM_FAMILY:
+    if not {cls.__name__ for cls in type(inner).__mro__} & set(_ADAM_FAMILY):
         return None
     try:
         epsilon = float(inner.get_config().get("epsilon"))
@@ -330,11 +332,12 @@ def plan_arms(parts, model, inputs, target, task: str, start_weights: dict | Non
             if opt_class not in SLOW_OPTIMIZERS and epsilon is None:
                 reason = (f"the optimizer is {opt_class}, not {' or '.join(SLOW_OPTIMIZERS)} (nor an Adam whose "
                           f"epsilon is {LARGE_EPSILON:g} or more)")
+            elif epsilon is not None:  # the user's own optimizer, one argument changed
+                plan.optimizer = {"epsilon": ADAM_EPSILON}
+                plan.what = f"{opt_class} with Keras' default epsilon ({ADAM_EPSILON:g}) instead of {epsilon:g}"
             else:
                 plan.optimizer = {"adam": settings.adam_learning_rate}
-                plan.what = (f"Adam (learning rate {settings.adam_learning_rate:g}) instead of {opt_class}"
-                             if epsilon is None else f"Adam with Keras' defaults (learning rate "
-                             f"{settings.adam_learning_rate:g}, epsilon 1e-07) instead of {opt_class} with epsilon {epsilon:g}")
+                plan.what = f"Adam (learning rate {settings.adam_learning_rate:g}) instead of {opt_class}"
         elif name in ("lr_up", "lr_down"):
             factor = 10.0 if name == "lr_up" else 0.1
             if lr is None:

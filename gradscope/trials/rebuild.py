@@ -200,7 +200,8 @@ def _from_model_fn(model_fn, plan: ArmPlan, parts, start_weights: dict, sample_x
 
 
 def make_optimizer(model, changes: dict):
-    """A fresh optimizer like the model's, with an arm's changes (a scaled learning rate, clipping, Adam)."""
+    """A fresh optimizer like the model's, with an arm's changes (a scaled learning rate, clipping, an epsilon,
+    Adam)."""
     import keras
 
     inner = compat.innermost_optimizer(model.optimizer)
@@ -218,6 +219,8 @@ def make_optimizer(model, changes: dict):
             config["learning_rate"] = float(lr) * scale
     if "clipnorm" in changes:
         config["clipnorm"] = changes["clipnorm"]
+    if "epsilon" in changes:
+        config["epsilon"] = changes["epsilon"]
     try:
         return type(inner).from_config(config)
     except Exception as exc:

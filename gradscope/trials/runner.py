@@ -72,6 +72,28 @@ def task_of(loss_kind: str | None, target: dict | None) -> str:
     return "classification" if target.get("classes") or target.get("one_hot") else "regression"
 
 
+def trial_task(facts, target: dict | None) -> str:
+    """The task the trials score a model as (:func:`task_of`), knowing the whole model: a sigmoid/softmax
+    output on class labels is a classifier even under a squared error (scored by accuracy), and a
+    percentage error is a regression loss even on whole numbers (counts with zeros).
+
+    Example:
+        >>> from gradscope.diagnosis.facts import RunFacts
+        >>> counts = {"whole": True, "classes": [0, 1, 2, 3], "min": 0, "max": 3}
+        >>> trial_task(RunFacts(loss="mape", head_units=1, target=counts), counts)
+        'regression'
+        >>> trial_task(RunFacts(loss="sparse_categorical_crossentropy", head_units=4, target=counts), counts)
+        'classification'
+    """
+    from gradscope.diagnosis.causes import percentage_error, squared_error_on_labels
+
+    if squared_error_on_labels(facts):
+        return "classification"
+    if percentage_error(facts):
+        return "regression"
+    return task_of(facts.kind_of_loss, target)
+
+
 class _Scorer:
     """Scores an arm's model on the held-out rows, in the target's own units, and its loss there."""
 
@@ -543,7 +565,6 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, max_steps
     if not parts.single_io:
         raise GradscopeError("try_fixes takes models with one input and one output; this one has "
                              f"{len(parts.graph.inputs)} inputs and {len(parts.graph.outputs)} outputs")
-    from gradscope.diagnosis.causes import squared_error_on_labels
     from gradscope.diagnosis.facts import facts_of
     from gradscope.recorders.data_description import describe_target
     from gradscope.recorders.run_description import describe_model
@@ -551,8 +572,7 @@ def try_fixes(model, x, y=None, *, batch_size=None, budget_steps=None, max_steps
     x_all, y_all, batch_size, _ = take_rows(x, y, batch_size, settings)
     target = describe_target(y_all)
     facts = facts_of({"config": {}, "model": describe_model(model), "data": {"target": target}})
-    # a sigmoid/softmax output on class labels is a classifier even under a squared error: scored by accuracy
-    task = "classification" if squared_error_on_labels(facts) else task_of(facts.kind_of_loss, target)
+    task = trial_task(facts, target)
     data = trial_data(x_all, y_all, batch_size, settings, task)
     start = weights_by_layer(parts) if start_weights is None else start_weights
     plans, skipped = plan_arms(parts, model, data.inputs, data.target, task, start_weights=start, settings=settings,
