@@ -375,9 +375,9 @@ def report(dirs, output, figures_dir):
     from gradscope.report import write_report
 
     runs, skipped = _read_runs(dirs)
-    from gradscope.report.figures.histograms import import_seaborn_without_kde
+    from gradscope.report.figures import histograms
 
-    import_seaborn_without_kde()  # a process that draws and exits: seaborn without its KDEs' scipy.stats
+    histograms.WITHOUT_KDE = True  # a process that draws and exits: seaborn, when it draws, without scipy.stats
     path = Path(output) if output else Path(dirs[0]) / "report.html"
     paper = load_paper(dirs[0]) if len(dirs) == 1 else None
     write_report(runs, path, title=f"gradscope {paper['paper']}" if paper else "gradscope report",

@@ -7,9 +7,8 @@
 * :func:`epoch_ridges`: one panel per run, the input-side layer's gradient histogram at each epoch
   end stacked upward (a ridge plot): how its distribution moves while it trains.
 
-seaborn is imported here, when a report draws one of these, not before; a process of its own
-(``gradscope report``) imports it without the part it needs only for kernel density estimates
-(:func:`import_seaborn_without_kde`).
+seaborn is imported here, when a report draws one of these, not before; the ``gradscope report``
+command has it imported without the part it needs only for kernel density estimates (:func:`_seaborn`).
 """
 
 from __future__ import annotations
@@ -28,33 +27,36 @@ _AXIS = {"grad_hist": "|gradient| (log scale)", "weight_hist": "|weight| (log sc
          "act_hist": "output (linear in [-1, 1], decades beyond)"}
 
 
-def import_seaborn_without_kde() -> None:
-    """Import seaborn, for a process that only draws these figures, without ``scipy.stats``.
+#: Set by a process that only draws reports (the ``gradscope report`` command): seaborn is then imported
+#: without ``scipy.stats`` (:func:`_seaborn`).
+WITHOUT_KDE = False
+
+
+def _seaborn():
+    """seaborn, imported when a figure draws. With :data:`WITHOUT_KDE` (and neither seaborn nor
+    ``scipy.stats`` imported yet), without ``scipy.stats``.
 
     These figures draw step histograms of counts already binned: no kernel density estimate. seaborn
     imports ``scipy.stats`` only for its KDEs and falls back to a copy of its own when it cannot
     (scipy is an optional dependency of seaborn), and that import is most of seaborn's (0.52 s of
-    0.73 s here). So a process that draws a report and nothing else (the ``gradscope report`` command)
-    imports seaborn this way first; the figures' own ``import seaborn`` then finds it. Nothing is
-    changed when seaborn or ``scipy.stats`` is already imported (a notebook, a training process:
-    TensorFlow imports ``scipy.stats``), and ``scipy.stats`` itself stays importable afterwards.
-
-    Example:
-        >>> import_seaborn_without_kde()
-        >>> import sys; "seaborn" in sys.modules
-        True
+    0.73 s here). seaborn keeps that fallback for the rest of the process (its KDEs use its own copy,
+    a cumulative KDE is refused), which is why only the report command asks for it; ``scipy.stats``
+    itself stays importable. Where seaborn or ``scipy.stats`` is already imported (a notebook, a
+    training process: TensorFlow imports ``scipy.stats``) nothing changes.
     """
     import sys
 
-    if "seaborn" in sys.modules or "scipy.stats" in sys.modules:
-        import seaborn  # noqa: F401
-        return
+    if not WITHOUT_KDE or "seaborn" in sys.modules or "scipy.stats" in sys.modules:
+        import seaborn
+
+        return seaborn
     sys.modules["scipy.stats"] = None  # seaborn's `from scipy.stats import gaussian_kde` fails: its own copy
     try:
-        import seaborn  # noqa: F401
+        import seaborn
     finally:
         if sys.modules.get("scipy.stats", 0) is None:
             del sys.modules["scipy.stats"]
+    return seaborn
 
 
 def _panels(views, metric):
@@ -131,7 +133,7 @@ def layer_histograms(views, metric: str = "grad_hist"):
     """Per run (columns) and layer (rows, input side on top): the ``metric`` histogram before training
     and at the last epoch end; None when no run recorded ``metric``."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
+    sns = _seaborn()
     from matplotlib.patches import Patch
 
     panels, found = _panels(views, metric)
@@ -190,7 +192,7 @@ def epoch_ridges(views, metric: str = "grad_hist"):
     """Per run: the input-side layer's ``metric`` histogram at each epoch end (at most
     :data:`MAX_EPOCHS`), stacked upward from before training (a ridge plot); None without histograms."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
+    sns = _seaborn()
 
     panels, found = _panels(views, metric)
     if not panels:
