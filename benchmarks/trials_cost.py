@@ -50,6 +50,12 @@ def trials(dataset, folder, budget):
                      verbose=False)
 
 
+def _a_step_function(args, kwargs) -> bool:
+    """Whether TensorFlow is building the graph of Keras' step function (train, test or predict: the trials
+    call only ``fit``, and score eagerly)."""
+    return "step_on_iterator" in str(kwargs.get("name", args[0] if args else ""))
+
+
 def breakdown(dataset, folder, budget) -> dict:
     """CPU seconds of one call of the trials by part (see the module docstring), and the steps taken."""
     from tensorflow.python.framework import func_graph
@@ -70,13 +76,13 @@ def breakdown(dataset, folder, budget) -> dict:
                 return f(*args, **kwargs)
             finally:
                 depth[0] -= 1
-                if (only is None or only(args)) and (part != "traces of train steps" or depth[0] == 0):
+                if (part != "traces of train steps" or depth[0] == 0) and (only is None or only(args, kwargs)):
                     spent[part] += time.process_time() - start
                     counts[part] += 1
         return wrapper
 
     func_graph.func_graph_from_py_func = timed("traces of train steps", originals[0],
-                                               only=lambda args: "step_on_iterator" in str(args[0]))
+                                               only=_a_step_function)
     runner._Arm.build = timed("model builds", originals[1])
     runner._Scorer.check = timed("held-out scorings", originals[2])
     try:

@@ -269,10 +269,10 @@ def target_off_scale(facts: RunFacts, settings: DiagnosisSettings) -> str | None
 def target_mismatch(facts: RunFacts) -> str | None:
     """How the output layer and the loss cannot fit the target, or None (or not known).
 
-    The cases, all seen in public bug reports: a percentage error on a target that reaches 0 or below, class
-    labels beyond 0/1 fed to a binary
-    cross-entropy (one sigmoid unit for ten digits: the loss can go negative and has no
-    minimum), a bounded output activation on a target outside its range (a sigmoid output for
+    The cases, all seen in public bug reports: a cosine similarity on one output number, a percentage
+    error on a target that reaches 0 or below (rows near 0 outweigh the rest), class labels beyond 0/1
+    fed to a binary cross-entropy (one sigmoid unit for ten digits: the loss can go negative and has
+    no minimum), a bounded output activation on a target outside its range (a sigmoid output for
     prices), and labels beyond the output's units.
     """
     target, kind, head = facts.target, facts.kind_of_loss, facts.head_activation

@@ -2,7 +2,8 @@
 
 The commonest fix in public bug reports: class labels 0-9 fed to one sigmoid unit under a
 binary cross-entropy (which goes negative above 1 and has no minimum there), a bounded output
-(sigmoid, tanh, ReLU) on a target outside its range, labels beyond the output's units. Judged
+(sigmoid, tanh, ReLU) on a target outside its range, labels beyond the output's units, a
+percentage error (MAPE) on a target that reaches 0 or below, a cosine similarity on one number. Judged
 from the model and the target's range (``run.json``'s ``data``), so it holds from the first step.
 """
 
@@ -24,8 +25,8 @@ def fix_for(facts) -> str:
         return ("Use a regression loss for one number a row: loss='mean_squared_error' (cosine similarity is for "
                 "vectors, such as embeddings).")
     if percentage_error(facts) and target.get("min") is not None and target["min"] <= 0:
-        return ("Use mean squared error (or mean absolute error) for a target that reaches 0 or below: a percentage "
-                "error is for targets well away from 0.")
+        return ("Use mean squared error (or mean absolute error) for a target that reaches 0 or below: a "
+                "percentage error is for targets well away from 0.")
     if kind == "binary" and len(classes) > 2:
         return (f"Give the output layer one unit per class with softmax and a categorical loss: "
                 f"Dense({max(classes) + 1}, activation='softmax') with loss='sparse_categorical_crossentropy'.")
@@ -66,7 +67,8 @@ def check(t, facts, settings):
              "minimum to descend to" if facts.kind_of_loss in ("binary", "probabilities") else
              "a cosine sees the direction of the output, and one number has only a sign" if one_number_cosine(facts)
              else "a percentage error weighs each row by 1/|y|: rows at or near 0 outweigh all the others"
-             if percentage_error(facts) else "no weights can make the output reach targets outside its activation's range"),
+             if percentage_error(facts) else
+             "no weights can make the output reach targets outside its activation's range"),
         recommendation=fix_for(facts),
     )
 
