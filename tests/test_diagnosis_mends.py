@@ -291,8 +291,8 @@ def test_a_percentage_error_on_a_target_that_reaches_zero_cannot_fit_it(tmp_path
 @pytest.mark.parametrize("epsilon, offered", [(1.0, True), (1e-3, True), (1e-7, False)])
 def test_the_adam_arm_replaces_an_adam_whose_epsilon_swamps_its_steps(epsilon, offered):
     """Adam(epsilon=1.0), the value TensorFlow's docs quote for Inception, copied to a small model: where the
-    gradients' RMS is below epsilon, Adam is momentum SGD at lr / epsilon. The Adam arm (Keras' defaults) is
-    tried for it (sixth fresh family), not for an Adam with its default epsilon."""
+    gradients' RMS is below epsilon, Adam is momentum SGD at lr / epsilon. The Adam arm (the user's optimizer with
+    Keras' default epsilon) is tried for it (sixth fresh family), not for an Adam with its default epsilon."""
     model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(8, activation="relu"),
                               keras.layers.Dense(2, activation="softmax")])
     model.compile(optimizer=keras.optimizers.Adam(1e-3, epsilon=epsilon), loss="sparse_categorical_crossentropy")

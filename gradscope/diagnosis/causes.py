@@ -280,14 +280,13 @@ def target_mismatch(facts: RunFacts) -> str | None:
         return (f"the loss {facts.loss} compares directions, but the output is one number: the cosine of two "
                 "one-element vectors is +1 or -1, the sign alone, so the model is never told how far off a "
                 "prediction is")
-    if not target or target.get("min") is None:
+    if percentage_error_reaching_zero(facts):
+        return (f"the loss {facts.loss} divides each error by |y|, but the target ranges from {fmt(target['min'])} "
+                f"to {fmt(target['max'])}: the rows nearest 0 dominate it (at 0 it divides by Keras' epsilon), so the "
+                "rest is barely fitted")
+    if not target or target.get("min") is None or kind is None:
         return None
     lo, hi, classes = target["min"], target["max"], target.get("classes")
-    if percentage_error(facts) and lo <= 0:
-        return (f"the loss {facts.loss} divides each error by |y|, but the target ranges from {fmt(lo)} to {fmt(hi)}: "
-                "the rows nearest 0 dominate it (at 0 it divides by Keras' epsilon), so the rest is barely fitted")
-    if kind is None:
-        return None
     units = facts.head_units
     if kind == "binary" and (lo < 0 or hi > 1):
         if classes and len(classes) > 2:
@@ -339,6 +338,20 @@ def percentage_error(facts: RunFacts) -> bool:
         False
     """
     return facts.loss_is("mape", "mean_absolute_percentage_error")
+
+
+def percentage_error_reaching_zero(facts: RunFacts) -> bool:
+    """Whether a percentage error trains on a target that reaches 0 or below: rows at or near 0 outweigh
+    the rest (a standardised target, counts with zeros).
+
+    Example:
+        >>> percentage_error_reaching_zero(RunFacts(loss="mape", target={"min": -1.2, "max": 2.0}))
+        True
+        >>> percentage_error_reaching_zero(RunFacts(loss="mape", target={"min": 1e5, "max": 5e5}))
+        False
+    """
+    target = facts.target or {}
+    return percentage_error(facts) and target.get("min") is not None and target["min"] <= 0
 
 
 def data_first(facts: RunFacts, settings: DiagnosisSettings) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from gradscope.diagnosis.causes import one_number_cosine, percentage_error, target_mismatch
+from gradscope.diagnosis.causes import one_number_cosine, percentage_error_reaching_zero, target_mismatch
 from gradscope.diagnosis.finding import Finding
 from gradscope.diagnosis.rules import Rule
 from gradscope.vocabulary import fmt
@@ -24,7 +24,7 @@ def fix_for(facts) -> str:
     if one_number_cosine(facts):
         return ("Use a regression loss for one number a row: loss='mean_squared_error' (cosine similarity is for "
                 "vectors, such as embeddings).")
-    if percentage_error(facts) and target.get("min") is not None and target["min"] <= 0:
+    if percentage_error_reaching_zero(facts):
         return ("Use mean squared error (or mean absolute error) for a target that reaches 0 or below: a "
                 "percentage error is for targets well away from 0.")
     if kind == "binary" and len(classes) > 2:
@@ -67,7 +67,7 @@ def check(t, facts, settings):
              "minimum to descend to" if facts.kind_of_loss in ("binary", "probabilities") else
              "a cosine sees the direction of the output, and one number has only a sign" if one_number_cosine(facts)
              else "a percentage error weighs each row by 1/|y|: rows at or near 0 outweigh all the others"
-             if percentage_error(facts) else
+             if percentage_error_reaching_zero(facts) else
              "no weights can make the output reach targets outside its activation's range"),
         recommendation=fix_for(facts),
     )
